@@ -1,0 +1,57 @@
+import bytes from "bytes";
+import { Option, type Command } from "commander";
+import { UsageError } from "../core/types.js";
+import type { FilterRule } from "../planner/filters.js";
+import type { S3ConnectionOptions } from "../stores/s3/client.js";
+
+/** Parses `8MB`, `5GiB`, `1048576` (units are powers of 1024, as in aws-cli). */
+export function parseSize(flag: string) {
+  return (value: string): number => {
+    const normalized = value.trim().replace(/iB$/i, "B");
+    const n = /^\d+$/.test(normalized) ? Number(normalized) : bytes.parse(normalized);
+    if (n === null || !Number.isFinite(n) || n < 0) throw new UsageError(`invalid ${flag} '${value}'; expected a size such as 8MB or 1GiB`);
+    return n;
+  };
+}
+
+export function parseWholeNumber(flag: string) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`invalid ${flag} '${value}'; expected a whole number`);
+    return Number(value);
+  };
+}
+
+/**
+ * Adds --include/--exclude; both push into one list so the rules keep their command-line order
+ * (aws-cli semantics: later rules win). Commander calls argParser once per occurrence, in order.
+ */
+export function addFilterOptions(command: Command, rules: FilterRule[]): Command {
+  const push = (type: FilterRule["type"]) => (pattern: string) => {
+    rules.push({ type, pattern });
+    return rules;
+  };
+  command.addOption(new Option("--include <glob>", "include keys matching the glob (repeatable; later rules win)").argParser(push("include")));
+  command.addOption(new Option("--exclude <glob>", "exclude keys matching the glob (repeatable; later rules win)").argParser(push("exclude")));
+  return command;
+}
+
+export function addConnectionOptions(command: Command): Command {
+  return command
+    .option("--endpoint-url <url>", "S3-compatible endpoint (path-style addressing is used)")
+    .option("--region <region>", "region (default: from the AWS environment or profile, else us-east-1)")
+    .option("--profile <name>", "profile from the shared AWS credentials/config files");
+}
+
+export function connectionFrom(opts: { endpointUrl?: string; region?: string; profile?: string }): S3ConnectionOptions {
+  if (opts.endpointUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(opts.endpointUrl);
+    } catch {
+      throw new UsageError(`invalid --endpoint-url '${opts.endpointUrl}'; expected http(s)://host[:port]`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`invalid --endpoint-url '${opts.endpointUrl}'; expected http(s)://host[:port]`);
+    if (url.username || url.password) throw new UsageError("--endpoint-url must not contain credentials; use the AWS credential chain");
+  }
+  return { endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile };
+}

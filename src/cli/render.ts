@@ -1,0 +1,71 @@
+import type { SyncEvent, SyncSummary } from "../executor/events.js";
+
+export interface RenderOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  sourceUrl: string;
+  targetUrl: string;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+/** Turns run events into what the user sees: aws-cli style lines, or JSON lines with --json. */
+export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
+  return (event) => {
+    if (o.json) {
+      if (event.type === "skip" && !o.verbose) return;
+      o.out.write(JSON.stringify(event) + "\n");
+      return;
+    }
+    switch (event.type) {
+      case "copy":
+      case "update": {
+        if (o.quiet) return;
+        const why = o.verbose ? ` (${event.reason})` : "";
+        o.out.write(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${event.key} to ${o.targetUrl}${event.key}${why}\n`);
+        return;
+      }
+      case "delete":
+        if (o.quiet) return;
+        o.out.write(`${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${event.key}${o.verbose ? ` (${event.reason})` : ""}\n`);
+        return;
+      case "skip":
+        if (o.verbose) o.out.write(`skip: ${o.targetUrl}${event.key} (${event.reason})\n`);
+        return;
+      case "error":
+        o.err.write(`error: ${event.action ? `${event.action} ` : ""}${event.key ?? ""}${event.key || event.action ? ": " : ""}${event.message}\n`);
+        return;
+      case "warning":
+        o.err.write(`warning: ${event.message}\n`);
+        return;
+      case "summary":
+        o.out.write(formatSummary(event) + "\n");
+        return;
+    }
+  };
+}
+
+export function formatSummary(s: SyncSummary): string {
+  const secs = (s.durationMs / 1000).toFixed(1);
+  const parts = [
+    `${s.dryRun ? "would copy" : "copied"} ${s.copied}`,
+    `${s.dryRun ? "would update" : "updated"} ${s.updated}`,
+    `${s.dryRun ? "would delete" : "deleted"} ${s.deleted}`,
+    `skipped ${s.skipped}`,
+    `failed ${s.failed}`,
+  ];
+  if (s.undecidable > 0) parts.push(`checksum undecidable ${s.undecidable}`);
+  return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s`;
+}
+
+export function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}

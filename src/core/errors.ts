@@ -1,0 +1,101 @@
+import { UsageError } from "./types.js";
+
+/** How the executor treats an error. */
+export type ErrorClass =
+  /** Worth another try after a pause: throttling, server errors, dropped connections, timeouts. */
+  | "retry"
+  /** This object failed; others may still succeed (NoSuchKey, per-object AccessDenied). */
+  | "object"
+  /** Nothing else will succeed either: bad credentials, missing bucket, unreachable endpoint. */
+  | "fatal";
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  class: ErrorClass;
+}
+
+const FATAL_CODES = new Set([
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "TokenRefreshRequired",
+  "InvalidToken",
+  "NoSuchBucket",
+  "CredentialsProviderError",
+  "AccountProblem",
+  "AllAccessDisabled",
+  "PermanentRedirect",
+  "AuthorizationHeaderMalformed",
+]);
+const RETRY_CODES = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "InternalError",
+  "ServiceUnavailable",
+  "TimeoutError",
+  "RequestTimeoutException",
+]);
+const NETWORK_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN", "UND_ERR_SOCKET"]);
+const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** Classifies an error from any store once, so every layer agrees on what it means. */
+export function classifyError(err: unknown): ErrorInfo {
+  const e = err as { name?: string; Code?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  const status = e?.$metadata?.httpStatusCode;
+  const code = e?.Code ?? (e?.code && typeof e.code === "string" ? e.code : undefined) ?? e?.name ?? "Error";
+  const message = cleanMessage(e, code, status);
+  if (err instanceof UsageError) return { code: "UsageError", message, class: "fatal" };
+  if (UNREACHABLE_CODES.has(code)) return { code, message: `cannot reach the endpoint (${code})`, class: "fatal" };
+  if (FATAL_CODES.has(code)) return { code, message, class: "fatal" };
+  if (RETRY_CODES.has(code) || NETWORK_CODES.has(code) || e?.$retryable) return { code, message, class: "retry" };
+  if (status === 429 || (status !== undefined && status >= 500)) return { code, message, class: "retry" };
+  return { code, message, class: "object" };
+}
+
+function cleanMessage(e: { message?: string } | undefined, code: string, status: number | undefined): string {
+  // radosgw (and some other servers) send empty <Message>; the SDK then says "UnknownError".
+  let message = e?.message && e.message !== "UnknownError" && e.message !== code ? e.message : "";
+  message = redactSecrets(message.split("\n")[0] ?? "");
+  const parts = [code];
+  if (status !== undefined) parts.push(`(HTTP ${status})`);
+  if (message) parts.push(`: ${message}`);
+  return parts.join(" ").replace(" :", ":");
+}
+
+/** Removes anything that looks like a credential from text that may reach a terminal or log. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/(AKIA|ASIA)[A-Z0-9]{12,}/g, "$1****")
+    .replace(/(Credential=)[^,\s/]+/g, "$1****")
+    .replace(/(Signature=)[0-9a-f]+/g, "$1****")
+    .replace(/(X-Amz-Security-Token=)[^&\s]+/gi, "$1****");
+}
+
+/** Raised when a run must stop entirely; carries the classified cause. */
+export class FatalError extends Error {
+  override name = "FatalError";
+  constructor(
+    readonly info: ErrorInfo,
+    readonly context: string,
+  ) {
+    super(`${context}: ${info.message}`);
+  }
+}
+
+/**
+ * Classifies a failure of the action stream (a listing): an out-of-order listing keeps its own
+ * message; a failed listing names its side.
+ */
+export function classifyListingFailure(err: unknown): ErrorInfo & { context: string } {
+  const e = err as { name?: string; message?: string; side?: string; cause?: unknown };
+  if (e?.name === "ListingOrderError") return { code: "ListingOrder", message: e.message ?? "listing out of order", class: "fatal", context: "listing" };
+  if (e?.name === "ListingError") {
+    const info = classifyError(e.cause);
+    return { ...info, context: `${e.side} listing` };
+  }
+  return { ...classifyError(err), context: "listing" };
+}

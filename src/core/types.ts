@@ -1,0 +1,84 @@
+import type { Readable } from "node:stream";
+
+/** One object as a listing reports it. `key` is relative to the store's root (bucket prefix or folder). */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** Milliseconds since the epoch. */
+  lastModified: number;
+  /** ETag without quotes; absent where the store has none (local files before hashing). */
+  etag?: string;
+  storageClass?: string;
+}
+
+/** Everything a copy must carry besides the bytes. */
+export interface ObjectProperties {
+  contentType?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  expires?: Date;
+  metadata?: Record<string, string>;
+  /** Object tags as key/value pairs. */
+  tags?: Record<string, string>;
+  storageClass?: string;
+}
+
+export interface ObjectDetails extends ObjectInfo, ObjectProperties {}
+
+/** A key range for listing: keys k with startAfter < k <= endAt (either bound optional). */
+export interface KeyRange {
+  startAfter?: string;
+  endAt?: string;
+}
+
+export const CANNED_ACLS = [
+  "private",
+  "public-read",
+  "public-read-write",
+  "authenticated-read",
+  "bucket-owner-read",
+  "bucket-owner-full-control",
+] as const;
+export type CannedAcl = (typeof CANNED_ACLS)[number];
+
+/** What a write should set on the new object, beyond what the source carries. */
+export interface WriteOptions {
+  acl?: CannedAcl;
+  /** Abort signal: a write in progress stops and cleans up (multipart uploads are aborted). */
+  signal?: AbortSignal;
+}
+
+export interface DeleteFailure {
+  key: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * A place objects live: an S3 bucket prefix, a local folder, or memory.
+ * Listings are sorted by `compareKeys` (UTF-8 byte order) and stream; nothing holds a whole listing.
+ */
+export interface ObjectStore {
+  /** Shown to users, e.g. `s3://bucket/prefix/` or `/home/me/backup/`. Never contains credentials. */
+  readonly description: string;
+  list(range?: KeyRange): AsyncIterable<ObjectInfo>;
+  head(key: string): Promise<ObjectDetails | undefined>;
+  get(key: string): Promise<{ body: Readable; details: ObjectDetails }>;
+  put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void>;
+  /** Deletes up to 1000 keys; returns the keys that failed, with the store's reason. */
+  deleteMany(keys: string[]): Promise<DeleteFailure[]>;
+  /**
+   * Optional capability: whether `copyFrom` can copy from `source` server-side (same endpoint and
+   * credentials). When it cannot, the executor streams get -> put instead.
+   */
+  canCopyFrom?(source: ObjectStore): boolean;
+  /** Optional capability: copy `sourceObject` from `source` to the same key here, without moving bytes through this process. */
+  copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void>;
+}
+
+/** A user error: bad input or a refused operation. Shown as one line; exit code 2; nothing changed. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}

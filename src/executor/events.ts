@@ -1,0 +1,25 @@
+/** Events a run emits, in the order things happen. The CLI renders them; library users subscribe. */
+export type SyncEvent =
+  | { type: "copy" | "update"; key: string; size: number; reason: string; dryRun: boolean }
+  | { type: "delete"; key: string; size: number; reason: string; dryRun: boolean }
+  | { type: "skip"; key: string; reason: string }
+  | { type: "error"; key?: string; action?: string; code: string; message: string }
+  | { type: "warning"; message: string }
+  | ({ type: "summary" } & SyncSummary);
+
+export interface SyncSummary {
+  copied: number;
+  updated: number;
+  deleted: number;
+  skipped: number;
+  failed: number;
+  /** Keys whose --checksum comparison could not decide and fell back to size and time. */
+  undecidable: number;
+  bytes: number;
+  durationMs: number;
+  dryRun: boolean;
+  /** Why deletes did not run, when they were planned and withheld for safety. */
+  deletesWithheld?: string;
+}
+
+export type EventSink = (event: SyncEvent) => void;

@@ -1,0 +1,159 @@
+import { classifyError, classifyListingFailure, type ErrorInfo } from "../core/errors.js";
+import type { CannedAcl, ObjectStore } from "../core/types.js";
+import type { Action } from "../planner/planner.js";
+import { DeleteSpool } from "./delete-spool.js";
+import type { EventSink, SyncSummary } from "./events.js";
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.js";
+import { transferObject } from "./transfer.js";
+
+export interface ExecuteOptions {
+  source: ObjectStore;
+  target: ObjectStore;
+  concurrency: number;
+  dryRun: boolean;
+  acl?: CannedAcl;
+  /** More planned deletes than this and none is made. */
+  maxDelete?: number;
+  retry?: RetryPolicy;
+  onEvent: EventSink;
+  /** Aborting stops taking new work; in-flight single requests finish, multipart work is aborted. */
+  signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  summary: SyncSummary;
+  /** Set when the run stopped early: a listing failed, credentials were refused, or it was interrupted. */
+  fatal?: ErrorInfo & { context: string };
+  /** True when nothing was written or deleted (so a fatal error can be reported as "nothing changed"). */
+  changedNothing: boolean;
+}
+
+const DELETE_BATCH = 1000;
+const DELETE_CONCURRENCY = 4;
+
+/**
+ * Runs a plan with `concurrency` workers pulling from one action stream: a worker only asks the
+ * planner for the next action when it is free, so listing never runs ahead of copying (backpressure
+ * without a queue). Deletes are spooled and run only after every copy succeeded and both listings
+ * completed.
+ */
+export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
+  const started = Date.now();
+  const retry = opts.retry ?? DEFAULT_RETRY;
+  const summary: SyncSummary = { copied: 0, updated: 0, deleted: 0, skipped: 0, failed: 0, undecidable: 0, bytes: 0, durationMs: 0, dryRun: opts.dryRun };
+  const spool = new DeleteSpool();
+  const iterator = actions[Symbol.asyncIterator]();
+  let fatal: ExecuteResult["fatal"];
+  let changed = false;
+  const stop = () => fatal !== undefined || opts.signal?.aborted === true;
+
+  const handle = async (action: Action): Promise<void> => {
+    if (action.type === "skip") {
+      summary.skipped++;
+      if (action.undecidable) summary.undecidable++;
+      opts.onEvent({ type: "skip", key: action.key, reason: action.reason });
+      return;
+    }
+    if (action.type === "delete") {
+      await spool.add({ key: action.key, size: action.target.size });
+      return;
+    }
+    if (action.type === "update" && action.undecidable) summary.undecidable++;
+    const size = action.source.size;
+    if (!opts.dryRun) {
+      try {
+        await withRetry(() => transferObject(opts.source, opts.target, action.source, { acl: opts.acl, signal: opts.signal }), retry, opts.signal);
+      } catch (err) {
+        const info = classifyError(err);
+        if (info.class === "fatal") {
+          fatal ??= { ...info, context: `${action.type} ${action.key}` };
+          return;
+        }
+        summary.failed++;
+        opts.onEvent({ type: "error", key: action.key, action: action.type, code: info.code, message: info.message });
+        return;
+      }
+      changed = true;
+    }
+    if (action.type === "copy") summary.copied++;
+    else summary.updated++;
+    summary.bytes += size;
+    opts.onEvent({ type: action.type, key: action.key, size, reason: action.reason, dryRun: opts.dryRun });
+  };
+
+  const worker = async () => {
+    while (!stop()) {
+      let next: IteratorResult<Action>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        fatal ??= classifyListingFailure(err);
+        return;
+      }
+      if (next.done) return;
+      await handle(next.value);
+    }
+  };
+
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+    if (stop()) await iterator.return?.(undefined).catch(() => undefined);
+    if (opts.signal?.aborted && !fatal) fatal = { code: "Interrupted", message: "interrupted", class: "fatal", context: "run" };
+
+    if (spool.count > 0) {
+      const withheld = fatal
+        ? `the run stopped early (${fatal.context}: ${fatal.message})`
+        : summary.failed > 0
+          ? `${summary.failed} object(s) failed to copy`
+          : opts.maxDelete !== undefined && spool.count > opts.maxDelete
+            ? `${spool.count} deletions planned, more than --max-delete ${opts.maxDelete}`
+            : undefined;
+      if (withheld) {
+        summary.deletesWithheld = `${spool.count} delete(s) not run: ${withheld}`;
+        opts.onEvent({ type: "warning", message: summary.deletesWithheld });
+      } else {
+        changed = (await runDeletes(spool, opts, summary, retry)) || changed;
+      }
+    }
+  } finally {
+    spool.dispose();
+  }
+  summary.durationMs = Date.now() - started;
+  return { summary, fatal, changedNothing: !changed };
+}
+
+async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: SyncSummary, retry: RetryPolicy): Promise<boolean> {
+  const batches = spool.batches(DELETE_BATCH);
+  let changed = false;
+  const worker = async () => {
+    for (;;) {
+      const next = await batches.next();
+      if (next.done) return;
+      const batch = next.value;
+      const failedKeys = new Set<string>();
+      if (!opts.dryRun) {
+        try {
+          const failures = await withRetry(() => opts.target.deleteMany(batch.map((d) => d.key)), retry);
+          for (const f of failures) {
+            failedKeys.add(f.key);
+            summary.failed++;
+            opts.onEvent({ type: "error", key: f.key, action: "delete", code: f.code, message: f.message });
+          }
+        } catch (err) {
+          const info = classifyError(err);
+          summary.failed += batch.length;
+          opts.onEvent({ type: "error", action: "delete", code: info.code, message: `deleting ${batch.length} objects failed: ${info.message}` });
+          continue;
+        }
+        changed = true;
+      }
+      for (const d of batch) {
+        if (failedKeys.has(d.key)) continue;
+        summary.deleted++;
+        opts.onEvent({ type: "delete", key: d.key, size: d.size, reason: "not in source", dryRun: opts.dryRun });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: DELETE_CONCURRENCY }, worker));
+  return changed;
+}

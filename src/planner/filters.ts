@@ -1,0 +1,35 @@
+import picomatch from "picomatch";
+import { UsageError } from "../core/types.js";
+
+export interface FilterRule {
+  type: "include" | "exclude";
+  pattern: string;
+}
+
+/** Decides whether a relative key takes part in a sync. */
+export type KeyFilter = (key: string) => boolean;
+
+/**
+ * aws-cli filter semantics: every key is included until a rule matches it; later rules win.
+ * Patterns match the key relative to the sync root; `*` also matches `/` (as in aws-cli's
+ * fnmatch), hence picomatch's `bash` mode. Applied to both sides, so an excluded target key is
+ * never deleted.
+ */
+export function compileFilters(rules: readonly FilterRule[]): KeyFilter {
+  if (rules.length === 0) return () => true;
+  const compiled = rules.map((rule) => {
+    if (rule.pattern === "") throw new UsageError(`empty --${rule.type} pattern`);
+    let matcher: (key: string) => boolean;
+    try {
+      matcher = picomatch(rule.pattern, { bash: true, dot: true, strictBrackets: true });
+    } catch (err) {
+      throw new UsageError(`invalid --${rule.type} pattern '${rule.pattern}': ${(err as Error).message}`);
+    }
+    return { include: rule.type === "include", matcher };
+  });
+  return (key) => {
+    let included = true;
+    for (const rule of compiled) if (rule.matcher(key)) included = rule.include;
+    return included;
+  };
+}

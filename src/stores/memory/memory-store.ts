@@ -1,0 +1,111 @@
+import { Readable } from "node:stream";
+import { createHash } from "node:crypto";
+import { compareKeys } from "../../core/keys.js";
+import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+
+interface StoredObject {
+  details: ObjectDetails;
+  data: Buffer;
+  acl?: string;
+}
+
+/** An ObjectStore in memory, for unit tests and simulations. Listing sorts keys by compareKeys. */
+export class MemoryStore implements ObjectStore {
+  readonly description: string;
+  readonly objects = new Map<string, StoredObject>();
+  /** Set to make every call to these keys fail, for tests of failure handling. */
+  readonly failingKeys = new Set<string>();
+  private clock = Date.now();
+
+  constructor(name = "memory") {
+    this.description = `memory://${name}/`;
+  }
+
+  /** Adds an object directly (test setup). */
+  set(key: string, content: string | Buffer, props: ObjectProperties & { lastModified?: number } = {}): void {
+    const data = typeof content === "string" ? Buffer.from(content) : content;
+    const { lastModified, ...rest } = props;
+    this.objects.set(key, {
+      data,
+      details: {
+        ...rest,
+        key,
+        size: data.length,
+        lastModified: lastModified ?? this.tick(),
+        etag: createHash("md5").update(data).digest("hex"),
+      },
+    });
+  }
+
+  content(key: string): string | undefined {
+    return this.objects.get(key)?.data.toString();
+  }
+
+  acl(key: string): string | undefined {
+    return this.objects.get(key)?.acl;
+  }
+
+  async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
+    const keys = [...this.objects.keys()].sort(compareKeys);
+    for (const key of keys) {
+      if (range.startAfter !== undefined && compareKeys(key, range.startAfter) <= 0) continue;
+      if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) break;
+      const { details } = this.objects.get(key)!;
+      yield { key, size: details.size, lastModified: details.lastModified, etag: details.etag };
+    }
+  }
+
+  async head(key: string): Promise<ObjectDetails | undefined> {
+    const found = this.objects.get(key);
+    return found ? { ...found.details } : undefined;
+  }
+
+  async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
+    this.failIfAsked(key);
+    const found = this.objects.get(key);
+    if (!found) throw Object.assign(new Error(`NoSuchKey: ${key}`), { name: "NoSuchKey" });
+    return { body: Readable.from([found.data]), details: { ...found.details } };
+  }
+
+  async put(key: string, body: Readable | Buffer, _size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
+    this.failIfAsked(key);
+    const chunks: Buffer[] = [];
+    if (Buffer.isBuffer(body)) chunks.push(body);
+    else for await (const chunk of body) chunks.push(chunk as Buffer);
+    this.set(key, Buffer.concat(chunks), props);
+    if (opts.acl) this.objects.get(key)!.acl = opts.acl;
+  }
+
+  async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
+    const failures: DeleteFailure[] = [];
+    for (const key of keys) {
+      if (this.failingKeys.has(key)) failures.push({ key, code: "InternalError", message: "injected failure" });
+      else this.objects.delete(key);
+    }
+    return failures;
+  }
+
+  canCopyFrom(source: ObjectStore): boolean {
+    return source instanceof MemoryStore;
+  }
+
+  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
+    const origin = source as MemoryStore;
+    origin.failIfAsked(sourceObject.key);
+    this.failIfAsked(sourceObject.key);
+    const from = origin.objects.get(sourceObject.key);
+    if (!from) throw Object.assign(new Error(`NoSuchKey: ${sourceObject.key}`), { name: "NoSuchKey" });
+    const { key: _k, size: _s, lastModified: _l, etag: _e, ...props } = from.details;
+    this.set(sourceObject.key, from.data, props);
+    if (opts.acl) this.objects.get(sourceObject.key)!.acl = opts.acl;
+  }
+
+  protected failIfAsked(key: string): void {
+    if (this.failingKeys.has(key)) throw Object.assign(new Error(`injected failure for ${key}`), { name: "InternalError", $metadata: { httpStatusCode: 500 } });
+  }
+
+  private tick(): number {
+    this.clock += 1000;
+    return this.clock;
+  }
+}

@@ -1,0 +1,42 @@
+import { parseLocation, type Location } from "../core/location.js";
+import type { ObjectStore } from "../core/types.js";
+import { UsageError } from "../core/types.js";
+import { connectS3, type S3Connection, type S3ConnectionOptions } from "./s3/client.js";
+import { DEFAULT_S3_STORE_OPTIONS, S3Store, type S3StoreOptions } from "./s3/s3-store.js";
+
+export interface StoreOptions {
+  connection?: S3ConnectionOptions;
+  s3?: Partial<S3StoreOptions>;
+}
+
+/**
+ * Opens the store a location names. Stores opened through one `StoreOpener` share S3 connections
+ * when their connection options match, which is also what lets them copy server-side.
+ */
+export class StoreOpener {
+  private connections = new Map<string, Promise<S3Connection>>();
+
+  async open(location: string | Location, options: StoreOptions = {}): Promise<ObjectStore> {
+    const loc = typeof location === "string" ? parseLocation(location) : location;
+    if (loc.kind === "s3") {
+      const conn = await this.connect(options.connection ?? {});
+      return new S3Store(conn, loc.bucket, loc.prefix, { ...DEFAULT_S3_STORE_OPTIONS, ...options.s3 });
+    }
+    throw new UsageError(`local folders are not supported yet: '${loc.path}'`);
+  }
+
+  private connect(options: S3ConnectionOptions): Promise<S3Connection> {
+    const key = JSON.stringify([options.endpointUrl, options.region, options.profile, options.forcePathStyle, options.credentials?.accessKeyId]);
+    let conn = this.connections.get(key);
+    if (!conn) {
+      conn = connectS3(options);
+      this.connections.set(key, conn);
+    }
+    return conn;
+  }
+
+  async close(): Promise<void> {
+    for (const conn of this.connections.values()) (await conn).client.destroy();
+    this.connections.clear();
+  }
+}

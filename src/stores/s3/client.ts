@@ -1,0 +1,70 @@
+import http from "node:http";
+import https from "node:https";
+import { S3Client } from "@aws-sdk/client-s3";
+import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { AwsCredentialIdentity } from "@aws-sdk/types";
+
+// The SDK warns on Node 20 that future releases need Node 22; we pin the SDK, so the warning
+// would only pollute users' terminals and --json streams.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+/** How to reach one S3 endpoint. Credentials come from the standard AWS chain unless given. */
+export interface S3ConnectionOptions {
+  endpointUrl?: string;
+  region?: string;
+  profile?: string;
+  /** Path-style addressing; defaults to true when an endpoint URL is given (S3-compatible servers). */
+  forcePathStyle?: boolean;
+  /** For library users who hold credentials already. Never logged. */
+  credentials?: AwsCredentialIdentity;
+  /** Sockets per endpoint; sized to the run's concurrency. */
+  maxSockets?: number;
+  /** Request timeout in milliseconds (0 = none). */
+  requestTimeoutMs?: number;
+}
+
+export interface S3Connection {
+  client: S3Client;
+  /** Two stores can copy server-side only when they share this: same endpoint and identity. */
+  identity: string;
+  endpointUrl?: string;
+}
+
+export async function connectS3(options: S3ConnectionOptions): Promise<S3Connection> {
+  const region = await resolveRegion(options);
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 10_000 };
+  const client = new S3Client({
+    region,
+    endpoint: options.endpointUrl,
+    forcePathStyle: options.forcePathStyle ?? options.endpointUrl !== undefined,
+    credentials: options.credentials ?? fromNodeProviderChain(options.profile ? { profile: options.profile } : {}),
+    // Follows 301s to the bucket's real region on AWS.
+    followRegionRedirects: true,
+    // aws-chunked uploads with trailing checksums break radosgw, MinIO versions and other S3-compatible servers.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: 1, // the executor retries by error class; the SDK must not multiply that
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent(agentOptions),
+      connectionTimeout: 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 120_000,
+    }),
+  });
+  const identity = JSON.stringify([options.endpointUrl ?? "aws", options.profile ?? "", options.credentials?.accessKeyId ?? ""]);
+  return { client, identity, endpointUrl: options.endpointUrl };
+}
+
+/** Region: flag, then the SDK's chain (environment, profile); us-east-1 when none is set. */
+async function resolveRegion(options: S3ConnectionOptions): Promise<string> {
+  if (options.region) return options.region;
+  const probe = new S3Client(options.profile ? { profile: options.profile } : {});
+  try {
+    return await probe.config.region();
+  } catch {
+    return "us-east-1";
+  } finally {
+    probe.destroy();
+  }
+}

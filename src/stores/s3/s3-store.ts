@@ -1,0 +1,321 @@
+import { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCopyCommand,
+  type CompletedPart,
+  type ListObjectsV2CommandOutput,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { compareKeys } from "../../core/keys.js";
+import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+import type { S3Connection } from "./client.js";
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+/** CopyObject's and PutObject's size limit. */
+export const MAX_SINGLE_COPY = 5 * GiB;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * GiB;
+export const MAX_PARTS = 10_000;
+
+export interface S3StoreOptions {
+  /** Objects larger than this are copied and uploaded in parts. */
+  multipartThreshold: number;
+  partSize: number;
+  /** Parts in flight for one object. */
+  partConcurrency: number;
+}
+
+export const DEFAULT_S3_STORE_OPTIONS: S3StoreOptions = {
+  multipartThreshold: MAX_SINGLE_COPY,
+  partSize: 64 * MiB,
+  partConcurrency: 4,
+};
+
+/** An S3 bucket prefix as an ObjectStore. Keys it lists and takes are relative to the prefix. */
+export class S3Store implements ObjectStore {
+  readonly description: string;
+
+  constructor(
+    readonly connection: S3Connection,
+    readonly bucket: string,
+    /** Empty, or ending with `/`. */
+    readonly prefix: string,
+    readonly options: S3StoreOptions = DEFAULT_S3_STORE_OPTIONS,
+  ) {
+    this.description = `s3://${bucket}/${prefix}`;
+  }
+
+  private get client() {
+    return this.connection.client;
+  }
+
+  /** Streams the listing page by page, fetching the next page while the caller works on this one. */
+  async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
+    const startAfter = range.startAfter !== undefined ? this.prefix + range.startAfter : undefined;
+    const fetchPage = (token?: string) =>
+      this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix || undefined,
+          EncodingType: "url",
+          ContinuationToken: token,
+          StartAfter: token ? undefined : startAfter,
+          MaxKeys: 1000,
+        }),
+      );
+    let pending: Promise<ListObjectsV2CommandOutput> | undefined = fetchPage();
+    while (pending) {
+      const page: ListObjectsV2CommandOutput = await pending;
+      pending = page.IsTruncated && page.NextContinuationToken ? fetchPage(page.NextContinuationToken) : undefined;
+      // Stop prefetching (and leave the promise handled) if the caller stops early.
+      pending?.catch(() => undefined);
+      for (const entry of page.Contents ?? []) {
+        const key = decodeListedKey(entry.Key!).slice(this.prefix.length);
+        if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) return;
+        yield {
+          key,
+          size: entry.Size ?? 0,
+          lastModified: entry.LastModified?.getTime() ?? 0,
+          etag: unquote(entry.ETag),
+          storageClass: entry.StorageClass,
+        };
+      }
+    }
+  }
+
+  async head(key: string): Promise<ObjectDetails | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const details: ObjectDetails = {
+        key,
+        size: out.ContentLength ?? 0,
+        lastModified: out.LastModified?.getTime() ?? 0,
+        etag: unquote(out.ETag),
+        ...propertiesOf(out),
+      };
+      return details;
+    } catch (err) {
+      if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey") return undefined;
+      throw err;
+    }
+  }
+
+  async tags(key: string): Promise<Record<string, string>> {
+    const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key!, t.Value ?? ""]));
+  }
+
+  async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    const details: ObjectDetails = {
+      key,
+      size: out.ContentLength ?? 0,
+      lastModified: out.LastModified?.getTime() ?? 0,
+      etag: unquote(out.ETag),
+      ...propertiesOf(out),
+    };
+    if ((out.TagCount ?? 0) > 0) details.tags = await this.tags(key);
+    return { body: out.Body as Readable, details };
+  }
+
+  async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
+    const params = {
+      Bucket: this.bucket,
+      Key: this.prefix + key,
+      ACL: opts.acl,
+      ...writeParams(props),
+    };
+    if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
+      await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size }));
+      return;
+    }
+    // The SDK's uploader: parts in flight bounded by queueSize, so memory stays partSize x queueSize.
+    const upload = new Upload({
+      client: this.client,
+      params: { ...params, Body: body },
+      partSize: partSizeFor(size, this.options.partSize),
+      queueSize: this.options.partConcurrency,
+      leavePartsOnError: false,
+    });
+    const onAbort = () => void upload.abort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await upload.done();
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
+    if (keys.length === 0) return [];
+    const out = await this.client.send(
+      new DeleteObjectsCommand({
+        Bucket: this.bucket,
+        Delete: { Objects: keys.map((key) => ({ Key: this.prefix + key })), Quiet: true },
+      }),
+    );
+    return (out.Errors ?? []).map((e) => ({
+      key: (e.Key ?? "").slice(this.prefix.length),
+      code: e.Code ?? "Error",
+      message: e.Message || e.Code || "delete failed",
+    }));
+  }
+
+  canCopyFrom(source: ObjectStore): boolean {
+    return source instanceof S3Store && source.connection.identity === this.connection.identity;
+  }
+
+  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
+    const from = source as S3Store;
+    const copySource = encodeCopySource(from.bucket, from.prefix + sourceObject.key);
+    const key = this.prefix + sourceObject.key;
+    if (sourceObject.size <= this.options.multipartThreshold) {
+      await this.client.send(
+        // Single requests are left to finish on interrupt; only multipart work is aborted.
+        new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: copySource, ACL: opts.acl, MetadataDirective: "COPY", TaggingDirective: "COPY" }),
+      );
+      return;
+    }
+    await this.multipartCopy(from, sourceObject, copySource, key, opts);
+  }
+
+  /** UploadPartCopy copies no metadata and no tags, so both are read from the source and set explicitly. */
+  private async multipartCopy(from: S3Store, sourceObject: ObjectInfo, copySource: string, key: string, opts: WriteOptions): Promise<void> {
+    const details = await from.head(sourceObject.key);
+    if (!details) throw Object.assign(new Error(`source object vanished: ${sourceObject.key}`), { name: "NoSuchKey" });
+    const tags = await from.tags(sourceObject.key);
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ACL: opts.acl,
+        ...writeParams({ ...details, tags }),
+      }),
+    );
+    const uploadId = created.UploadId!;
+    const size = details.size;
+    const partSize = partSizeFor(size, this.options.partSize);
+    const partCount = Math.max(1, Math.ceil(size / partSize));
+    const parts: CompletedPart[] = new Array(partCount);
+    let next = 0;
+    const worker = async () => {
+      while (next < partCount) {
+        const index = next++;
+        if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
+        const start = index * partSize;
+        const end = Math.min(size, start + partSize) - 1;
+        const out = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: index + 1,
+            CopySource: copySource,
+            CopySourceRange: `bytes=${start}-${end}`,
+            CopySourceIfMatch: details.etag ? `"${details.etag}"` : undefined,
+          }),
+          { abortSignal: opts.signal },
+        );
+        parts[index] = { PartNumber: index + 1, ETag: quote(out.CopyPartResult?.ETag) };
+      }
+    };
+    try {
+      // Like lib-storage's Upload: wait for every worker before deciding, then abort on any failure.
+      const results = await Promise.allSettled(Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, worker));
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
+    } catch (err) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** Parts of at least `preferred` bytes, grown so no object needs more than 10,000 parts. */
+export function partSizeFor(size: number, preferred: number): number {
+  return Math.max(preferred, MIN_PART_SIZE, Math.ceil(size / MAX_PARTS));
+}
+
+/**
+ * `x-amz-copy-source` is `bucket/key` with each path segment percent-encoded; encodeURI leaves
+ * `+ ? # &` alone and breaks those keys.
+ */
+export function encodeCopySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
+export function decodeListedKey(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, " "));
+}
+
+function unquote(etag: string | undefined): string | undefined {
+  if (etag === undefined || etag === "") return undefined;
+  return etag.replace(/^"|"$/g, "");
+}
+
+function quote(etag: string | undefined): string | undefined {
+  if (etag === undefined) return undefined;
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+type HeadLike = {
+  ContentType?: string;
+  CacheControl?: string;
+  ContentDisposition?: string;
+  ContentEncoding?: string;
+  ContentLanguage?: string;
+  Expires?: Date;
+  ExpiresString?: string;
+  Metadata?: Record<string, string>;
+  StorageClass?: string;
+};
+
+function propertiesOf(out: HeadLike): ObjectProperties {
+  const props: ObjectProperties = {};
+  if (out.ContentType) props.contentType = out.ContentType;
+  if (out.CacheControl) props.cacheControl = out.CacheControl;
+  if (out.ContentDisposition) props.contentDisposition = out.ContentDisposition;
+  if (out.ContentEncoding) props.contentEncoding = out.ContentEncoding;
+  if (out.ContentLanguage) props.contentLanguage = out.ContentLanguage;
+  if (out.Expires && !Number.isNaN(out.Expires.getTime())) props.expires = out.Expires;
+  if (out.Metadata && Object.keys(out.Metadata).length > 0) props.metadata = out.Metadata;
+  if (out.StorageClass) props.storageClass = out.StorageClass;
+  return props;
+}
+
+function writeParams(props: ObjectProperties) {
+  return {
+    ContentType: props.contentType,
+    CacheControl: props.cacheControl,
+    ContentDisposition: props.contentDisposition,
+    ContentEncoding: props.contentEncoding,
+    ContentLanguage: props.contentLanguage,
+    Expires: props.expires,
+    Metadata: props.metadata,
+    StorageClass: props.storageClass as never,
+    Tagging: props.tags && Object.keys(props.tags).length > 0 ? encodeTagging(props.tags) : undefined,
+  };
+}
+
+/** The x-amz-tagging header: URL query encoding, with %20 (not `+`) for spaces. */
+function encodeTagging(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join("&");
+}

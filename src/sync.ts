@@ -1,0 +1,149 @@
+import { classifyListingFailure } from "./core/errors.js";
+import { locationsOverlap, parseLocation, type Location } from "./core/location.js";
+import { CANNED_ACLS, UsageError, type CannedAcl, type ObjectStore } from "./core/types.js";
+import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
+import { execute, type ExecuteResult } from "./executor/executor.js";
+import type { RetryPolicy } from "./executor/retry.js";
+import { COMPARE_RULES, type CompareMode } from "./planner/compare.js";
+import { compileFilters, type FilterRule } from "./planner/filters.js";
+import { plan, type Action } from "./planner/planner.js";
+import type { S3ConnectionOptions } from "./stores/s3/client.js";
+import { MAX_PART_SIZE, MIN_PART_SIZE } from "./stores/s3/s3-store.js";
+import { StoreOpener } from "./stores/open.js";
+
+export interface CommonOptions {
+  /** `s3://bucket[/prefix]`, or a store you built. */
+  source: string | ObjectStore;
+  target: string | ObjectStore;
+  /** Connection settings for S3 locations given as URLs (endpoint, region, profile, credentials). */
+  connection?: S3ConnectionOptions;
+  compare?: CompareMode;
+  /** aws-cli style include/exclude rules, in order; later rules win. */
+  filters?: FilterRule[];
+  concurrency?: number;
+  onEvent?: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface SyncOptions extends CommonOptions {
+  /** Delete target objects the source does not have (only after every copy succeeded). */
+  delete?: boolean;
+  dryRun?: boolean;
+  acl?: CannedAcl;
+  maxDelete?: number;
+  /** Objects larger than this are copied in parts (default 5 GiB, CopyObject's limit). */
+  multipartThreshold?: number;
+  partSize?: number;
+  retry?: RetryPolicy;
+}
+
+export const DEFAULT_CONCURRENCY = 64;
+
+export interface SyncResult extends ExecuteResult {}
+
+/** Validates options that do not need the network; throws UsageError with a one-line message. */
+export function validateSyncOptions(options: SyncOptions): void {
+  if (options.acl !== undefined && !CANNED_ACLS.includes(options.acl)) {
+    throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
+  }
+  const c = options.concurrency;
+  if (c !== undefined && (!Number.isInteger(c) || c < 1 || c > 4096)) throw new UsageError(`invalid --concurrency '${c}'; expected a whole number from 1 to 4096`);
+  const p = options.partSize;
+  if (p !== undefined && (!Number.isFinite(p) || p < MIN_PART_SIZE || p > MAX_PART_SIZE)) {
+    throw new UsageError(`invalid --part-size '${p}'; S3 takes parts from 5 MiB to 5 GiB`);
+  }
+  const t = options.multipartThreshold;
+  if (t !== undefined && (!Number.isFinite(t) || t < 1 || t > 5 * 1024 ** 3)) throw new UsageError(`invalid --multipart-threshold '${t}'; expected 1 byte to 5 GiB`);
+  const m = options.maxDelete;
+  if (m !== undefined && (!Number.isInteger(m) || m < 0)) throw new UsageError(`invalid --max-delete '${m}'; expected a whole number`);
+  if (options.compare !== undefined && !(options.compare in COMPARE_RULES)) throw new UsageError(`invalid comparison '${options.compare}'`);
+}
+
+/** Opens both sides and refuses pairs that would copy onto themselves. */
+async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThreshold" | "partSize">, opener: StoreOpener) {
+  const locations: (Location | undefined)[] = [options.source, options.target].map((s) => (typeof s === "string" ? parseLocation(s) : undefined));
+  const [srcLoc, dstLoc] = locations;
+  if (srcLoc && dstLoc && locationsOverlap(srcLoc, dstLoc)) {
+    throw new UsageError(`source ${srcLoc.url} and target ${dstLoc.url} overlap; a sync would copy onto itself`);
+  }
+  const storeOptions = {
+    connection: { maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection },
+    s3: { ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }), ...(options.partSize !== undefined && { partSize: options.partSize }) },
+  };
+  const source = typeof options.source === "string" ? await opener.open(srcLoc!, storeOptions) : options.source;
+  const target = typeof options.target === "string" ? await opener.open(dstLoc!, storeOptions) : options.target;
+  return { source, target };
+}
+
+/** Plans the actions that would make `target` match `source`, as a stream. */
+function planFor(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean): AsyncGenerator<Action> {
+  return plan(source.list(), target.list(), {
+    compare: COMPARE_RULES[options.compare ?? "size-and-time"],
+    filter: compileFilters(options.filters ?? []),
+    delete: withDeletes,
+  });
+}
+
+/**
+ * Makes the target match the source: copies new and changed objects (server-side where possible),
+ * then, with `delete`, removes target objects the source no longer has.
+ */
+export async function sync(options: SyncOptions): Promise<SyncResult> {
+  validateSyncOptions(options);
+  compileFilters(options.filters ?? []); // bad globs fail before any request
+  const opener = new StoreOpener();
+  try {
+    const { source, target } = await openPair(options, opener);
+    const actions = planFor(source, target, options, options.delete ?? false);
+    return await execute(actions, {
+      source,
+      target,
+      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      dryRun: options.dryRun ?? false,
+      acl: options.acl,
+      maxDelete: options.maxDelete,
+      retry: options.retry,
+      onEvent: options.onEvent ?? (() => undefined),
+      signal: options.signal,
+    });
+  } finally {
+    await opener.close();
+  }
+}
+
+export type Difference = { key: string; kind: "missing in target" | "differs" | "not in source"; reason: string };
+
+export interface CheckResult {
+  inSync: boolean;
+  differences: number;
+  compared: number;
+  fatal?: { code: string; message: string; context: string };
+}
+
+/** Compares source and target without changing anything; reports each difference through `onDifference`. */
+export async function check(options: CommonOptions & { onDifference?: (d: Difference) => void }): Promise<CheckResult> {
+  validateSyncOptions(options);
+  compileFilters(options.filters ?? []);
+  const opener = new StoreOpener();
+  let differences = 0;
+  let compared = 0;
+  try {
+    const { source, target } = await openPair(options, opener);
+    for await (const action of planFor(source, target, options, true)) {
+      compared++;
+      if (action.type === "skip") continue;
+      differences++;
+      const kind = action.type === "copy" ? "missing in target" : action.type === "update" ? "differs" : "not in source";
+      options.onDifference?.({ key: action.key, kind, reason: action.reason });
+    }
+    return { inSync: differences === 0, differences, compared };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const info = classifyListingFailure(err);
+    return { inSync: false, differences, compared, fatal: { code: info.code, message: info.message, context: info.context } };
+  } finally {
+    await opener.close();
+  }
+}
+
+export type { SyncEvent, SyncSummary };
