@@ -1,6 +1,6 @@
 import { classifyListingFailure } from "./core/errors.js";
 import { locationsOverlap, parseLocation, type Location } from "./core/location.js";
-import { CANNED_ACLS, UsageError, type CannedAcl, type ObjectStore } from "./core/types.js";
+import { CANNED_ACLS, UsageError, type CannedAcl, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { RetryPolicy } from "./executor/retry.js";
@@ -31,6 +31,8 @@ export interface SyncOptions extends CommonOptions {
   dryRun?: boolean;
   acl?: CannedAcl;
   maxDelete?: number;
+  /** Allow --delete to empty the target when the source lists no objects at all. */
+  force?: boolean;
   /** Objects larger than this are copied in parts (default 5 GiB, CopyObject's limit). */
   multipartThreshold?: number;
   partSize?: number;
@@ -75,9 +77,9 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
   return { source, target };
 }
 
-/** Plans the actions that would make `target` match `source`, as a stream. */
-function planFor(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean): AsyncGenerator<Action> {
-  return plan(source.list(), target.list(), {
+/** Plans the actions that would make the target listing match the source listing, as a stream. */
+function planFor(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: CommonOptions, withDeletes: boolean): AsyncGenerator<Action> {
+  return plan(source, target, {
     compare: COMPARE_RULES[options.compare ?? "size-and-time"],
     filter: compileFilters(options.filters ?? []),
     delete: withDeletes,
@@ -94,7 +96,9 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const opener = new StoreOpener();
   try {
     const { source, target } = await openPair(options, opener);
-    const actions = planFor(source, target, options, options.delete ?? false);
+    let sourceObjects = 0;
+    const sourceListing = counting(source.list(), () => sourceObjects++);
+    const actions = planFor(sourceListing, target.list(), options, options.delete ?? false);
     return await execute(actions, {
       source,
       target,
@@ -105,6 +109,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       retry: options.retry,
       onEvent: options.onEvent ?? (() => undefined),
       signal: options.signal,
+      // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
+      refuseDeletes: (planned) =>
+        sourceObjects === 0 && !options.force
+          ? `the source ${source.description} lists no objects, so --delete would remove all ${planned} target objects; pass --force if that is what you want`
+          : undefined,
     });
   } finally {
     await opener.close();
@@ -129,7 +138,7 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   let compared = 0;
   try {
     const { source, target } = await openPair(options, opener);
-    for await (const action of planFor(source, target, options, true)) {
+    for await (const action of planFor(source.list(), target.list(), options, true)) {
       compared++;
       if (action.type === "skip") continue;
       differences++;
@@ -143,6 +152,13 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
     return { inSync: false, differences, compared, fatal: { code: info.code, message: info.message, context: info.context } };
   } finally {
     await opener.close();
+  }
+}
+
+async function* counting<T>(items: AsyncIterable<T>, onItem: () => void): AsyncGenerator<T> {
+  for await (const item of items) {
+    onItem();
+    yield item;
   }
 }
 

@@ -22,6 +22,7 @@ interface SharedFlags {
   sizeOnly?: boolean;
   checksum?: boolean;
   concurrency?: number;
+  timeout?: number;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -37,6 +38,7 @@ function addCompareOptions(command: Command): Command {
     .option("--size-only", "treat objects of the same size as equal")
     .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide)")
     .option("--concurrency <n>", "requests in flight", parseWholeNumber("--concurrency"))
+    .option("--timeout <seconds>", "give up on a request (and retry it) after this long (default 120)", parseWholeNumber("--timeout"))
     .option("--json", "print JSON lines: one event per action and a final summary")
     .option("-q, --quiet", "print only errors and the summary")
     .option("-v, --verbose", "print every action with its reason, skips included");
@@ -62,6 +64,7 @@ export function buildProgram(io: RunIO, setExit: (code: number) => void): Comman
     .addOption(new Option("--dryrun", "alias of --dry-run").hideHelp())
     .addOption(new Option("--acl <canned>", "canned ACL for every object written").choices(CANNED_ACLS as unknown as string[]))
     .option("--max-delete <n>", "refuse all deletes when more than N are planned", parseWholeNumber("--max-delete"))
+    .option("--force", "allow --delete to empty the target when the source lists no objects")
     .option("--multipart-threshold <size>", "copy objects above this size in parts (default 5GiB)", parseSize("--multipart-threshold"))
     .option("--part-size <size>", "part size for multipart copies and uploads (default 64MiB)", parseSize("--part-size"));
   addCompareOptions(syncCmd);
@@ -88,6 +91,7 @@ Examples:
         dryRun: !!(flags.dryRun || flags.dryrun),
         acl: flags.acl as CannedAcl | undefined,
         maxDelete: flags.maxDelete as number | undefined,
+        force: !!flags.force,
         multipartThreshold: flags.multipartThreshold as number | undefined,
         partSize: flags.partSize as number | undefined,
         compare: compareMode(flags),
@@ -96,14 +100,24 @@ Examples:
         onEvent: render,
         signal: controller.signal,
       });
-      const { summary, fatal } = result;
+      const { summary, fatal, refused } = result;
       if (fatal && fatal.code !== "Interrupted") {
         io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${result.changedNothing ? "; nothing changed" : ""}\n`);
       }
-      render({ type: "summary", ...summary });
-      if (fatal?.code === "Interrupted") setExit(EXIT.interrupted);
-      else if (fatal) setExit(result.changedNothing ? EXIT.usage : EXIT.failed);
-      else setExit(summary.failed > 0 || summary.deletesWithheld ? EXIT.failed : EXIT.ok);
+      if (refused) io.err.write(`bucketsync: refused: ${refused}${result.changedNothing ? "; nothing changed" : ""}\n`);
+      const code =
+        fatal?.code === "Interrupted"
+          ? EXIT.interrupted
+          : fatal || refused
+            ? result.changedNothing
+              ? EXIT.usage
+              : EXIT.failed
+            : summary.failed > 0 || summary.deletesWithheld
+              ? EXIT.failed
+              : EXIT.ok;
+      // A refused run (exit 2) changed nothing: its one error line is the whole story.
+      if (code !== EXIT.usage) render({ type: "summary", ...summary });
+      setExit(code);
     } finally {
       stopOnSignal();
     }

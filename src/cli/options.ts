@@ -42,7 +42,8 @@ export function addConnectionOptions(command: Command): Command {
     .option("--profile <name>", "profile from the shared AWS credentials/config files");
 }
 
-export function connectionFrom(opts: { endpointUrl?: string; region?: string; profile?: string }): S3ConnectionOptions {
+export function connectionFrom(opts: { endpointUrl?: string; region?: string; profile?: string; timeout?: number }): S3ConnectionOptions {
+  if (opts.timeout !== undefined && opts.timeout < 1) throw new UsageError(`invalid --timeout '${opts.timeout}'; expected seconds, at least 1`);
   if (opts.endpointUrl !== undefined) {
     let url: URL;
     try {
@@ -53,5 +54,5 @@ export function connectionFrom(opts: { endpointUrl?: string; region?: string; pr
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`invalid --endpoint-url '${opts.endpointUrl}'; expected http(s)://host[:port]`);
     if (url.username || url.password) throw new UsageError("--endpoint-url must not contain credentials; use the AWS credential chain");
   }
-  return { endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile };
+  return { endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile, requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined };
 }

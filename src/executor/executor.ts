@@ -3,7 +3,8 @@ import type { CannedAcl, ObjectStore } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
 import { DeleteSpool } from "./delete-spool.js";
 import type { EventSink, SyncSummary } from "./events.js";
-import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "./retry.js";
+import { AdaptiveLimit } from "./adaptive-limit.js";
 import { transferObject } from "./transfer.js";
 
 export interface ExecuteOptions {
@@ -18,6 +19,11 @@ export interface ExecuteOptions {
   onEvent: EventSink;
   /** Aborting stops taking new work; in-flight single requests finish, multipart work is aborted. */
   signal?: AbortSignal;
+  /**
+   * Last safety check before deletes run: given the number planned, returns why they must not
+   * run (a refusal, exit 2), or undefined.
+   */
+  refuseDeletes?: (planned: number) => string | undefined;
 }
 
 export interface ExecuteResult {
@@ -26,6 +32,8 @@ export interface ExecuteResult {
   fatal?: ErrorInfo & { context: string };
   /** True when nothing was written or deleted (so a fatal error can be reported as "nothing changed"). */
   changedNothing: boolean;
+  /** Set when a safety rule refused the deletes (for example an empty source without --force). */
+  refused?: string;
 }
 
 const DELETE_BATCH = 1000;
@@ -44,7 +52,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   const spool = new DeleteSpool();
   const iterator = actions[Symbol.asyncIterator]();
   let fatal: ExecuteResult["fatal"];
+  let refused: string | undefined;
   let changed = false;
+  let succeeded = 0;
+  const limit = new AdaptiveLimit(Math.max(1, opts.concurrency));
+  const onRetry = (info: ErrorInfo) => {
+    if (isThrottle(info)) limit.onThrottle();
+  };
   const stop = () => fatal !== undefined || opts.signal?.aborted === true;
 
   const handle = async (action: Action): Promise<void> => {
@@ -61,17 +75,23 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     if (action.type === "update" && action.undecidable) summary.undecidable++;
     const size = action.source.size;
     if (!opts.dryRun) {
+      await limit.acquire();
       try {
-        await withRetry(() => transferObject(opts.source, opts.target, action.source, { acl: opts.acl, signal: opts.signal }), retry, opts.signal);
+        await withRetry(() => transferObject(opts.source, opts.target, action.source, { acl: opts.acl, signal: opts.signal }), retry, opts.signal, onRetry);
+        succeeded++;
+        limit.onSuccess();
       } catch (err) {
         const info = classifyError(err);
-        if (info.class === "fatal") {
+        // AccessDenied before anything succeeded is a setup problem, not one object's: say it once and stop.
+        if (info.class === "fatal" || (info.code === "AccessDenied" && succeeded === 0)) {
           fatal ??= { ...info, context: `${action.type} ${action.key}` };
           return;
         }
         summary.failed++;
         opts.onEvent({ type: "error", key: action.key, action: action.type, code: info.code, message: info.message });
         return;
+      } finally {
+        limit.release();
       }
       changed = true;
     }
@@ -108,9 +128,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
           : opts.maxDelete !== undefined && spool.count > opts.maxDelete
             ? `${spool.count} deletions planned, more than --max-delete ${opts.maxDelete}`
             : undefined;
-      if (withheld) {
+      refused = withheld ? undefined : opts.refuseDeletes?.(spool.count);
+      if (refused) {
+        summary.deletesWithheld = `${spool.count} delete(s) refused: ${refused}`;
+      } else if (withheld) {
         summary.deletesWithheld = `${spool.count} delete(s) not run: ${withheld}`;
-        opts.onEvent({ type: "warning", message: summary.deletesWithheld });
+        // A fatal stop is reported by the caller in one line; the warning is for the other cases.
+        if (!fatal) opts.onEvent({ type: "warning", message: summary.deletesWithheld });
       } else {
         changed = (await runDeletes(spool, opts, summary, retry)) || changed;
       }
@@ -119,7 +143,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     spool.dispose();
   }
   summary.durationMs = Date.now() - started;
-  return { summary, fatal, changedNothing: !changed };
+  return { summary, fatal, changedNothing: !changed, refused };
 }
 
 async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: SyncSummary, retry: RetryPolicy): Promise<boolean> {

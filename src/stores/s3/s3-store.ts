@@ -10,6 +10,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   UploadPartCopyCommand,
   type CompletedPart,
   type ListObjectsV2CommandOutput,
@@ -140,9 +141,12 @@ export class S3Store implements ObjectStore {
       return;
     }
     // The SDK's uploader: parts in flight bounded by queueSize, so memory stays partSize x queueSize.
+    // Tags go through PutObjectTagging after the upload: some servers (radosgw 16) ignore
+    // x-amz-tagging on CreateMultipartUpload.
     const upload = new Upload({
       client: this.client,
-      params: { ...params, Body: body },
+      params: { ...params, Tagging: undefined, Body: body },
+      tags: props.tags ? Object.entries(props.tags).map(([Key, Value]) => ({ Key, Value })) : undefined,
       partSize: partSizeFor(size, this.options.partSize),
       queueSize: this.options.partConcurrency,
       leavePartsOnError: false,
@@ -199,7 +203,8 @@ export class S3Store implements ObjectStore {
         Bucket: this.bucket,
         Key: key,
         ACL: opts.acl,
-        ...writeParams({ ...details, tags }),
+        // Tags are set after completion: some servers (radosgw 16) ignore x-amz-tagging here.
+        ...writeParams(details),
       }),
     );
     const uploadId = created.UploadId!;
@@ -242,6 +247,11 @@ export class S3Store implements ObjectStore {
         .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
         .catch(() => undefined);
       throw err;
+    }
+    if (Object.keys(tags).length > 0) {
+      await this.client.send(
+        new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }),
+      );
     }
   }
 }
