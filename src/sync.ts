@@ -4,12 +4,14 @@ import { CANNED_ACLS, UsageError, type CannedAcl, type ObjectInfo, type ObjectSt
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { RetryPolicy } from "./executor/retry.js";
-import { COMPARE_RULES, type CompareMode } from "./planner/compare.js";
+import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
 import { compileFilters, type FilterRule } from "./planner/filters.js";
 import { plan, type Action } from "./planner/planner.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { MAX_PART_SIZE, MIN_PART_SIZE } from "./stores/s3/s3-store.js";
 import { StoreOpener } from "./stores/open.js";
+import { LocalStore } from "./stores/local/local-store.js";
+import { checkLocalLocations, pairListings } from "./stores/local/pair.js";
 
 export interface CommonOptions {
   /** `s3://bucket[/prefix]`, or a store you built. */
@@ -21,6 +23,8 @@ export interface CommonOptions {
   /** aws-cli style include/exclude rules, in order; later rules win. */
   filters?: FilterRule[];
   concurrency?: number;
+  /** Follow symbolic links in local folders (default: skip them with a warning). */
+  followSymlinks?: boolean;
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
@@ -68,9 +72,11 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
   if (srcLoc && dstLoc && locationsOverlap(srcLoc, dstLoc)) {
     throw new UsageError(`source ${srcLoc.url} and target ${dstLoc.url} overlap; a sync would copy onto itself`);
   }
+  await checkLocalLocations(srcLoc, dstLoc);
   const storeOptions = {
     connection: { maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection },
     s3: { ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }), ...(options.partSize !== undefined && { partSize: options.partSize }) },
+    local: { followSymlinks: options.followSymlinks, onWarning: (message: string) => options.onEvent?.({ type: "warning", message }) },
   };
   const source = typeof options.source === "string" ? await opener.open(srcLoc!, storeOptions) : options.source;
   const target = typeof options.target === "string" ? await opener.open(dstLoc!, storeOptions) : options.target;
@@ -78,9 +84,9 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
 }
 
 /** Plans the actions that would make the target listing match the source listing, as a stream. */
-function planFor(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: CommonOptions, withDeletes: boolean): AsyncGenerator<Action> {
+function planFor(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: CommonOptions, withDeletes: boolean, compare?: CompareRule): AsyncGenerator<Action> {
   return plan(source, target, {
-    compare: COMPARE_RULES[options.compare ?? "size-and-time"],
+    compare: compare ?? COMPARE_RULES[options.compare ?? "size-and-time"],
     filter: compileFilters(options.filters ?? []),
     delete: withDeletes,
   });
@@ -96,9 +102,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const opener = new StoreOpener();
   try {
     const { source, target } = await openPair(options, opener);
+    if (target instanceof LocalStore && !options.dryRun) await target.ensureRoot();
+    const paired = pairedListings(source, target, options);
     let sourceObjects = 0;
-    const sourceListing = counting(source.list(), () => sourceObjects++);
-    const actions = planFor(sourceListing, target.list(), options, options.delete ?? false);
+    const sourceListing = counting(paired.source, () => sourceObjects++);
+    const actions = planFor(sourceListing, paired.target, options, options.delete ?? false, paired.compare);
     return await execute(actions, {
       source,
       target,
@@ -138,7 +146,8 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   let compared = 0;
   try {
     const { source, target } = await openPair(options, opener);
-    for await (const action of planFor(source.list(), target.list(), options, true)) {
+    const paired = pairedListings(source, target, options);
+    for await (const action of planFor(paired.source, paired.target, options, true, paired.compare)) {
       compared++;
       if (action.type === "skip") continue;
       differences++;
@@ -153,6 +162,11 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   } finally {
     await opener.close();
   }
+}
+
+/** Both listings and the comparison rule; a local folder on either side adjusts them (see pairListings). */
+function pairedListings(source: ObjectStore, target: ObjectStore, options: CommonOptions) {
+  return pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []));
 }
 
 async function* counting<T>(items: AsyncIterable<T>, onItem: () => void): AsyncGenerator<T> {

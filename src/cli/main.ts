@@ -23,6 +23,7 @@ interface SharedFlags {
   checksum?: boolean;
   concurrency?: number;
   timeout?: number;
+  followSymlinks?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -39,6 +40,7 @@ function addCompareOptions(command: Command): Command {
     .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide)")
     .option("--concurrency <n>", "requests in flight", parseWholeNumber("--concurrency"))
     .option("--timeout <seconds>", "give up on a request (and retry it) after this long (default 120)", parseWholeNumber("--timeout"))
+    .option("--follow-symlinks", "follow symbolic links in local folders (default: skip them; loops are detected)")
     .option("--json", "print JSON lines: one event per action and a final summary")
     .option("-q, --quiet", "print only errors and the summary")
     .option("-v, --verbose", "print every action with its reason, skips included");
@@ -57,8 +59,8 @@ export function buildProgram(io: RunIO, setExit: (code: number) => void): Comman
   const syncCmd = program
     .command("sync")
     .description("copy new and changed objects from SRC to DST; with --delete, remove what SRC no longer has")
-    .argument("<src>", "s3://bucket[/prefix]")
-    .argument("<dst>", "s3://bucket[/prefix]")
+    .argument("<src>", "s3://bucket[/prefix] or a local folder")
+    .argument("<dst>", "s3://bucket[/prefix] or a local folder")
     .option("--delete", "delete target objects not in the source (after every copy succeeded)")
     .option("--dry-run", "print what would happen; change nothing")
     .addOption(new Option("--dryrun", "alias of --dry-run").hideHelp())
@@ -97,6 +99,7 @@ Examples:
         compare: compareMode(flags),
         filters: syncFilters,
         concurrency: flags.concurrency,
+        followSymlinks: !!flags.followSymlinks,
         onEvent: render,
         signal: controller.signal,
       });
@@ -127,8 +130,8 @@ Examples:
   const checkCmd = program
     .command("check")
     .description("compare SRC and DST without changing anything; exit 0 in sync, 1 when they differ, 2 on error")
-    .argument("<src>", "s3://bucket[/prefix]")
-    .argument("<dst>", "s3://bucket[/prefix]");
+    .argument("<src>", "s3://bucket[/prefix] or a local folder")
+    .argument("<dst>", "s3://bucket[/prefix] or a local folder");
   addCompareOptions(checkCmd);
   addFilterOptions(checkCmd, checkFilters);
   addConnectionOptions(checkCmd);
@@ -140,6 +143,7 @@ Examples:
       compare: compareMode(flags),
       filters: checkFilters,
       concurrency: flags.concurrency,
+      followSymlinks: !!flags.followSymlinks,
       onDifference: (d) => {
         if (flags.json) io.out.write(JSON.stringify({ type: "difference", ...d }) + "\n");
         else if (!flags.quiet) io.out.write(`${d.kind}: ${d.key}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);

@@ -39,14 +39,34 @@ const RETRY_CODES = new Set([
   "TimeoutError",
   "RequestTimeoutException",
 ]);
-const NETWORK_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN", "UND_ERR_SOCKET"]);
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ECONNABORTED",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH"]);
 
 /** Classifies an error from any store once, so every layer agrees on what it means. */
 export function classifyError(err: unknown): ErrorInfo {
   const e = err as { name?: string; Code?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
   const status = e?.$metadata?.httpStatusCode;
-  const code = e?.Code ?? (e?.code && typeof e.code === "string" ? e.code : undefined) ?? e?.name ?? "Error";
+  // undici wraps socket errors: the useful code may sit on `cause`.
+  const causeCode = (e as { cause?: { code?: unknown } })?.cause?.code;
+  const code =
+    e?.Code ??
+    (typeof causeCode === "string" && UNREACHABLE_CODES.has(causeCode) ? causeCode : undefined) ??
+    (e?.code && typeof e.code === "string" ? e.code : undefined) ??
+    e?.name ??
+    "Error";
   const message = cleanMessage(e, code, status);
   if (err instanceof UsageError) return { code: "UsageError", message, class: "fatal" };
   if (UNREACHABLE_CODES.has(code)) return { code, message: `cannot reach the endpoint (${code})`, class: "fatal" };

@@ -1,12 +1,13 @@
 import { parseLocation, type Location } from "../core/location.js";
 import type { ObjectStore } from "../core/types.js";
-import { UsageError } from "../core/types.js";
+import { LocalStore, type LocalStoreOptions } from "./local/local-store.js";
 import { connectS3, type S3Connection, type S3ConnectionOptions } from "./s3/client.js";
 import { DEFAULT_S3_STORE_OPTIONS, S3Store, type S3StoreOptions } from "./s3/s3-store.js";
 
 export interface StoreOptions {
   connection?: S3ConnectionOptions;
   s3?: Partial<S3StoreOptions>;
+  local?: LocalStoreOptions;
 }
 
 /**
@@ -22,7 +23,7 @@ export class StoreOpener {
       const conn = await this.connect(options.connection ?? {});
       return new S3Store(conn, loc.bucket, loc.prefix, { ...DEFAULT_S3_STORE_OPTIONS, ...options.s3 });
     }
-    throw new UsageError(`local folders are not supported yet: '${loc.path}'`);
+    return new LocalStore(loc.path, options.local);
   }
 
   private connect(options: S3ConnectionOptions): Promise<S3Connection> {
@@ -36,7 +37,11 @@ export class StoreOpener {
   }
 
   async close(): Promise<void> {
-    for (const conn of this.connections.values()) (await conn).client.destroy();
+    for (const pending of this.connections.values()) {
+      const conn = await pending;
+      conn.client.destroy();
+      await conn.lean.close();
+    }
     this.connections.clear();
   }
 }

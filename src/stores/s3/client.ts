@@ -4,6 +4,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { AwsCredentialIdentity } from "@aws-sdk/types";
+import { LeanS3Client } from "./lean-client.js";
 
 // The SDK warns on Node 20 that future releases need Node 22; we pin the SDK, so the warning
 // would only pollute users' terminals and --json streams.
@@ -26,6 +27,8 @@ export interface S3ConnectionOptions {
 
 export interface S3Connection {
   client: S3Client;
+  /** The hot calls (list, copy, delete) without the SDK's per-request overhead. */
+  lean: LeanS3Client;
   /** Two stores can copy server-side only when they share this: same endpoint and identity. */
   identity: string;
   endpointUrl?: string;
@@ -33,12 +36,15 @@ export interface S3Connection {
 
 export async function connectS3(options: S3ConnectionOptions): Promise<S3Connection> {
   const region = await resolveRegion(options);
+  const forcePathStyle = options.forcePathStyle ?? options.endpointUrl !== undefined;
+  // One credential provider for both clients: resolved once, refreshed by the SDK's chain.
+  const credentials = options.credentials ?? fromNodeProviderChain(options.profile ? { profile: options.profile } : {});
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 10_000 };
   const client = new S3Client({
     region,
     endpoint: options.endpointUrl,
-    forcePathStyle: options.forcePathStyle ?? options.endpointUrl !== undefined,
-    credentials: options.credentials ?? fromNodeProviderChain(options.profile ? { profile: options.profile } : {}),
+    forcePathStyle,
+    credentials,
     // Follows 301s to the bucket's real region on AWS.
     followRegionRedirects: true,
     // aws-chunked uploads with trailing checksums break radosgw, MinIO versions and other S3-compatible servers.
@@ -53,7 +59,15 @@ export async function connectS3(options: S3ConnectionOptions): Promise<S3Connect
     }),
   });
   const identity = JSON.stringify([options.endpointUrl ?? "aws", options.profile ?? "", options.credentials?.accessKeyId ?? ""]);
-  return { client, identity, endpointUrl: options.endpointUrl };
+  const lean = new LeanS3Client({
+    endpoint: options.endpointUrl,
+    region,
+    forcePathStyle,
+    credentials,
+    connections: options.maxSockets ?? 64,
+    requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
+  });
+  return { client, lean, identity, endpointUrl: options.endpointUrl };
 }
 
 /** Region: flag, then the SDK's chain (environment, profile); us-east-1 when none is set. */

@@ -2,23 +2,20 @@ import { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CopyObjectCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   PutObjectTaggingCommand,
   UploadPartCopyCommand,
   type CompletedPart,
-  type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { compareKeys } from "../../core/keys.js";
 import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 import type { S3Connection } from "./client.js";
+import type { ListPage } from "./lean-client.js";
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -63,33 +60,18 @@ export class S3Store implements ObjectStore {
   /** Streams the listing page by page, fetching the next page while the caller works on this one. */
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
     const startAfter = range.startAfter !== undefined ? this.prefix + range.startAfter : undefined;
-    const fetchPage = (token?: string) =>
-      this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.prefix || undefined,
-          EncodingType: "url",
-          ContinuationToken: token,
-          StartAfter: token ? undefined : startAfter,
-          MaxKeys: 1000,
-        }),
-      );
-    let pending: Promise<ListObjectsV2CommandOutput> | undefined = fetchPage();
+    const fetchPage = (continuationToken?: string) =>
+      this.connection.lean.listPage(this.bucket, { prefix: this.prefix || undefined, startAfter, continuationToken });
+    let pending: Promise<ListPage> | undefined = fetchPage();
     while (pending) {
-      const page: ListObjectsV2CommandOutput = await pending;
-      pending = page.IsTruncated && page.NextContinuationToken ? fetchPage(page.NextContinuationToken) : undefined;
-      // Stop prefetching (and leave the promise handled) if the caller stops early.
+      const page: ListPage = await pending;
+      pending = page.nextToken ? fetchPage(page.nextToken) : undefined;
+      // Keep a prefetch the caller never awaits (it stopped early) from becoming an unhandled rejection.
       pending?.catch(() => undefined);
-      for (const entry of page.Contents ?? []) {
-        const key = decodeListedKey(entry.Key!).slice(this.prefix.length);
+      for (const entry of page.objects) {
+        const key = decodeListedKey(entry.key).slice(this.prefix.length);
         if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) return;
-        yield {
-          key,
-          size: entry.Size ?? 0,
-          lastModified: entry.LastModified?.getTime() ?? 0,
-          etag: unquote(entry.ETag),
-          storageClass: entry.StorageClass,
-        };
+        yield { key, size: entry.size, lastModified: entry.lastModified, etag: entry.etag, storageClass: entry.storageClass };
       }
     }
   }
@@ -162,17 +144,11 @@ export class S3Store implements ObjectStore {
 
   async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
     if (keys.length === 0) return [];
-    const out = await this.client.send(
-      new DeleteObjectsCommand({
-        Bucket: this.bucket,
-        Delete: { Objects: keys.map((key) => ({ Key: this.prefix + key })), Quiet: true },
-      }),
+    const failures = await this.connection.lean.deleteObjects(
+      this.bucket,
+      keys.map((key) => this.prefix + key),
     );
-    return (out.Errors ?? []).map((e) => ({
-      key: (e.Key ?? "").slice(this.prefix.length),
-      code: e.Code ?? "Error",
-      message: e.Message || e.Code || "delete failed",
-    }));
+    return failures.map((f) => ({ ...f, key: f.key.slice(this.prefix.length) }));
   }
 
   canCopyFrom(source: ObjectStore): boolean {
@@ -184,10 +160,12 @@ export class S3Store implements ObjectStore {
     const copySource = encodeCopySource(from.bucket, from.prefix + sourceObject.key);
     const key = this.prefix + sourceObject.key;
     if (sourceObject.size <= this.options.multipartThreshold) {
-      await this.client.send(
-        // Single requests are left to finish on interrupt; only multipart work is aborted.
-        new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: copySource, ACL: opts.acl, MetadataDirective: "COPY", TaggingDirective: "COPY" }),
-      );
+      // Single requests are left to finish on interrupt; only multipart work is aborted.
+      await this.connection.lean.copyObject(this.bucket, key, copySource, {
+        "x-amz-metadata-directive": "COPY",
+        "x-amz-tagging-directive": "COPY",
+        ...(opts.acl ? { "x-amz-acl": opts.acl } : {}),
+      });
       return;
     }
     await this.multipartCopy(from, sourceObject, copySource, key, opts);

@@ -1,0 +1,481 @@
+import { constants, createWriteStream, type Dirent, type Stats } from "node:fs";
+import * as fs from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import mime from "mime";
+import { compareKeys } from "../../core/keys.js";
+import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+import { UsageError } from "../../core/types.js";
+import { PATH_CONFLICT, UNSAFE_KEY, isTempName, keyError, keyPath, requireKeyPath, tempName } from "./keys.js";
+
+export interface LocalStoreOptions {
+  /** Follow symbolic links to files and folders (default: skip them, with a warning). */
+  followSymlinks?: boolean;
+  /** Told about entries the listing skips (symlinks, special files, names that are not UTF-8). */
+  onWarning?: (message: string) => void;
+}
+
+/** MD5 of zero bytes: the checksum of a directory marker. */
+const EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e";
+// Not on Windows; there the final symlink check falls back to the lstat walk alone.
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+interface DirEntry {
+  name: string;
+  path: string;
+  /** How the entry sorts: its name, or `name/` for a folder (its keys all start so). */
+  sortKey: string;
+  dir: boolean;
+}
+
+/**
+ * A local folder as an ObjectStore. Keys are paths relative to the folder with `/` between
+ * segments; see keys.ts for the keys that cannot be files.
+ *
+ * The listing walks one directory at a time, lazily: each directory is read whole and its
+ * entries sorted by the key they produce (a folder `d` as `d/`), which yields exactly S3's UTF-8
+ * byte order without holding more than the directories on the current path. An empty folder
+ * lists as a `d/` marker (zero bytes), the S3 spelling of an empty directory.
+ */
+export class LocalStore implements ObjectStore {
+  readonly description: string;
+  /** Absolute path of the folder. */
+  readonly root: string;
+  private readonly follow: boolean;
+  /**
+   * File keys `a` for which the source also has keys under `a/`: those keys are refused (the file,
+   * first in key order, wins), so which one fails never depends on timing.
+   */
+  private readonly conflicts = new Set<string>();
+  /** Markers written in this run: deletes never prune those directories. */
+  private readonly markersWritten = new Set<string>();
+
+  constructor(
+    root: string,
+    private readonly options: LocalStoreOptions = {},
+  ) {
+    this.root = resolve(root);
+    this.description = this.root.endsWith(sep) ? this.root : this.root + sep;
+    this.follow = options.followSymlinks ?? false;
+  }
+
+  // ------------------------------------------------------------------ listing
+
+  async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
+    const rootStat = await statIfExists(this.root);
+    // A missing target lists as empty; it is created by the first write.
+    if (!rootStat) return;
+    if (!rootStat.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: "ENOTDIR" });
+    for await (const entry of this.walk(this.root, "", [devIno(rootStat)], range.startAfter)) {
+      // Keys come in order, so the first one past the end ends the listing.
+      if (range.endAt !== undefined && compareKeys(entry.key, range.endAt) > 0) return;
+      yield entry;
+    }
+  }
+
+  /** Keys under `dir` (whose keys start with `prefix`) greater than `startAfter`, in key order. */
+  private async *walk(dir: string, prefix: string, ancestors: string[], startAfter: string | undefined): AsyncGenerator<ObjectInfo> {
+    const entries = await this.readDirSorted(dir, prefix);
+    for (const entry of entries) {
+      const key = prefix + entry.sortKey;
+      if (!entry.dir) {
+        if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
+        const info = await this.fileInfo(entry.path, key);
+        if (info) yield info;
+        continue;
+      }
+      // A subtree entirely at or before startAfter holds nothing to list (nor does its marker).
+      if (startAfter !== undefined && compareKeys(key, startAfter) < 0 && !startAfter.startsWith(key)) continue;
+      const st = await statIfExists(entry.path);
+      if (!st?.isDirectory()) continue; // vanished or replaced since it was read
+      const id = devIno(st);
+      if (ancestors.includes(id)) {
+        this.warn(`skipped ${this.display(key)}: symbolic link loop (it leads back to a folder above it)`);
+        continue;
+      }
+      const sub = this.walk(entry.path, key, [...ancestors, id], startAfter);
+      const first = await sub.next();
+      if (first.done) {
+        if (startAfter === undefined || compareKeys(key, startAfter) > 0) yield { key, size: 0, lastModified: Math.floor(st.mtimeMs) };
+        continue;
+      }
+      yield first.value;
+      yield* sub;
+    }
+  }
+
+  /** One directory's entries that produce keys, sorted by the key they produce. */
+  private async readDirSorted(dir: string, prefix: string): Promise<DirEntry[]> {
+    let dirents: Dirent<Buffer>[];
+    try {
+      dirents = await fs.readdir(dir, { withFileTypes: true, encoding: "buffer" });
+    } catch (err) {
+      // Gone since its parent was read: nothing to list. Anything else (EACCES) fails the
+      // listing, which stops the run before any delete.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const entries: DirEntry[] = [];
+    for (const dirent of dirents) {
+      const name = dirent.name.toString("utf8");
+      const path = join(dir, name);
+      if (!Buffer.from(name, "utf8").equals(dirent.name)) {
+        // S3 keys are UTF-8; a name that is not has no key (and its path cannot be rebuilt from a string).
+        this.warn(`skipped ${this.display(prefix + name)}: its name is not valid UTF-8`);
+        continue;
+      }
+      if (isTempName(name)) continue; // an interrupted download's leftover, never data
+      let isDir = dirent.isDirectory();
+      if (dirent.isSymbolicLink()) {
+        if (!this.follow) {
+          this.warn(`skipped symbolic link ${this.display(prefix + name)} (use --follow-symlinks to follow it)`);
+          continue;
+        }
+        const target = await statIfExists(path);
+        if (!target) {
+          this.warn(`skipped broken symbolic link ${this.display(prefix + name)}`);
+          continue;
+        }
+        if (!target.isDirectory() && !target.isFile()) {
+          this.warn(`skipped ${this.display(prefix + name)}: not a regular file or folder`);
+          continue;
+        }
+        isDir = target.isDirectory();
+      } else if (!isDir && !dirent.isFile()) {
+        // FIFOs, sockets, devices: reading one could block forever or never end.
+        this.warn(`skipped ${this.display(prefix + name)}: not a regular file or folder`);
+        continue;
+      }
+      entries.push({ name, path, dir: isDir, sortKey: isDir ? `${name}/` : name });
+    }
+    return entries.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+  }
+
+  private async fileInfo(path: string, key: string): Promise<ObjectInfo | undefined> {
+    // The symlink decision was made when the directory was read; stat follows only when allowed.
+    const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
+    if (!st?.isFile()) return undefined; // vanished or replaced since the directory was read
+    return { key, size: st.size, lastModified: Math.floor(st.mtimeMs) };
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  async head(key: string): Promise<ObjectDetails | undefined> {
+    const { segments, marker } = requireKeyPath(key);
+    const path = await this.existingPath(segments);
+    if (path === undefined) return undefined;
+    const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
+    if (marker) return st?.isDirectory() ? { key, size: 0, lastModified: Math.floor(st.mtimeMs) } : undefined;
+    if (!st?.isFile()) return undefined;
+    return { key, size: st.size, lastModified: Math.floor(st.mtimeMs), ...contentTypeOf(segments) };
+  }
+
+  async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
+    const { segments, marker } = requireKeyPath(key);
+    const path = await this.existingPath(segments);
+    if (path === undefined) throw noSuchKey(key);
+    if (marker) {
+      if ((await this.pathKind(path)) !== "dir") throw noSuchKey(key);
+      const st = (await statIfExists(path))!;
+      return { body: Readable.from([]), details: { key, size: 0, lastModified: Math.floor(st.mtimeMs) } };
+    }
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, constants.O_RDONLY | (this.follow ? 0 : O_NOFOLLOW));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ELOOP") throw noSuchKey(key);
+      throw describeFsError(err, key);
+    }
+    // Size and time of the file actually opened; the read is capped at that size, so a file
+    // growing meanwhile cannot send more bytes than announced.
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      await handle.close();
+      throw noSuchKey(key);
+    }
+    const details: ObjectDetails = { key, size: st.size, lastModified: Math.floor(st.mtimeMs), ...contentTypeOf(segments) };
+    if (st.size === 0) {
+      await handle.close();
+      return { body: Readable.from([]), details };
+    }
+    return { body: handle.createReadStream({ start: 0, end: st.size - 1 }), details };
+  }
+
+  /** MD5 of a file's content, read as a stream; for `--checksum` against a local side. */
+  async checksum(key: string): Promise<string> {
+    if (keyPath(key).ok && key.endsWith("/")) return EMPTY_MD5;
+    const { body } = await this.get(key);
+    const hash = createHash("md5");
+    for await (const chunk of body) hash.update(chunk as Buffer);
+    return hash.digest("hex");
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  /**
+   * A local folder fetches from any source itself: it needs the source object's LastModified
+   * (to set the file's mtime, so a re-sync is a no-op), which a plain put does not receive, and
+   * it refuses unsafe keys before a single byte is requested. Bytes do pass through this process.
+   */
+  canCopyFrom(_source: ObjectStore): boolean {
+    return true;
+  }
+
+  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
+    const key = sourceObject.key;
+    const { segments, marker } = this.writableKey(key, sourceObject.size);
+    if (marker) {
+      await this.writeMarker(key, segments, sourceObject.lastModified);
+      return;
+    }
+    const dir = await this.makeParents(key, segments);
+    const { body, details } = await source.get(key);
+    await this.writeFile(key, dir, segments, body, details.size, details.lastModified, opts);
+  }
+
+  async put(key: string, body: Readable | Buffer, size: number, _props: ObjectProperties, opts: WriteOptions): Promise<void> {
+    const { segments, marker } = this.writableKey(key, size);
+    try {
+      if (marker) {
+        await this.writeMarker(key, segments, undefined);
+        return;
+      }
+      const dir = await this.makeParents(key, segments);
+      await this.writeFile(key, dir, segments, Buffer.isBuffer(body) ? Readable.from([body]) : body, size, undefined, opts);
+    } finally {
+      if (!Buffer.isBuffer(body)) body.destroy();
+    }
+  }
+
+  /** Called by the pairing of listings when the source has both a file `fileKey` and keys under `fileKey/`. */
+  refuseUnder(fileKey: string): void {
+    this.conflicts.add(fileKey);
+  }
+
+  /** Creates the folder itself (a missing target is created at the start of a sync). */
+  async ensureRoot(): Promise<void> {
+    try {
+      await fs.mkdir(this.root, { recursive: true });
+    } catch (err) {
+      throw new UsageError(`cannot create target folder ${this.root}: ${(err as Error).message}`);
+    }
+  }
+
+  private writableKey(key: string, size: number): { segments: string[]; marker: boolean } {
+    const path = requireKeyPath(key);
+    if (path.marker && size > 0) {
+      throw keyError(UNSAFE_KEY, `unsafe key refused: ${JSON.stringify(key)}: it ends in '/' but has ${size} bytes of content, and a folder cannot hold them; nothing written`);
+    }
+    for (let i = key.indexOf("/"); i >= 0; i = key.indexOf("/", i + 1)) {
+      const file = key.slice(0, i);
+      if (this.conflicts.has(file)) {
+        throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: the source also has a file ${JSON.stringify(file)}, and a folder cannot hold both a file and a folder of that name (the file is kept)`);
+      }
+    }
+    return path;
+  }
+
+  private async writeMarker(key: string, segments: string[], lastModified: number | undefined): Promise<void> {
+    const dir = await this.makeParents(key, segments, true);
+    // The directory's mtime becomes the marker's time, so comparing the two again finds them equal.
+    if (lastModified) await fs.utimes(dir, new Date(), new Date(lastModified)).catch(() => undefined);
+    this.markersWritten.add(key);
+  }
+
+  /**
+   * Writes to a temporary file beside the final name and renames it into place: a reader, or an
+   * interrupted run, never sees a partial file under the real name.
+   */
+  private async writeFile(key: string, dir: string, segments: string[], body: Readable, size: number, lastModified: number | undefined, opts: WriteOptions): Promise<void> {
+    const tmp = join(dir, tempName(randomBytes(6).toString("hex")));
+    const out = createWriteStream(tmp, { flags: "wx" });
+    try {
+      await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
+      if (out.bytesWritten !== size) {
+        throw Object.assign(new Error(`short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`), { name: "IncompleteBody", code: "IncompleteBody" });
+      }
+      if (lastModified) await fs.utimes(tmp, new Date(), new Date(lastModified));
+      await fs.rename(tmp, join(dir, segments[segments.length - 1]!));
+    } catch (err) {
+      out.destroy();
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw describeFsError(err, key);
+    }
+  }
+
+  /**
+   * Makes sure the directories a key needs exist, creating missing ones, and returns the last.
+   * Refuses to go through a file (`a` when writing `a/b`) or, unless symlinks are followed,
+   * through a symbolic link, which could point anywhere outside the folder.
+   */
+  private async makeParents(key: string, segments: string[], all = false): Promise<string> {
+    const dirs = all ? segments : segments.slice(0, -1);
+    await fs.mkdir(this.root, { recursive: true });
+    let path = this.root;
+    for (let i = 0; i < dirs.length; i++) {
+      path = join(path, dirs[i]!);
+      const kind = await this.pathKind(path);
+      if (kind === "dir") continue;
+      if (kind === "missing") {
+        try {
+          await fs.mkdir(path);
+          continue;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw describeFsError(err, key);
+          if ((await this.pathKind(path)) === "dir") continue; // created meanwhile by another write
+        }
+      }
+      const name = JSON.stringify(dirs.slice(0, i + 1).join("/"));
+      if (kind === "symlink") throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a symbolic link, and links are not followed (use --follow-symlinks)`);
+      throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a file, so it cannot be a folder too`);
+    }
+    return path;
+  }
+
+  /** What is at a path, as far as using it as a directory goes. */
+  private async pathKind(path: string): Promise<"dir" | "missing" | "symlink" | "other"> {
+    const st = await lstatIfExists(path);
+    if (!st) return "missing";
+    if (st.isDirectory()) return "dir";
+    if (st.isSymbolicLink()) {
+      if (!this.follow) return "symlink";
+      return (await statIfExists(path))?.isDirectory() ? "dir" : "other";
+    }
+    return "other";
+  }
+
+  /** The path of a key when every folder above it is a real folder (or a followed link); else undefined. */
+  private async existingPath(segments: string[]): Promise<string | undefined> {
+    let path = this.root;
+    for (let i = 0; i < segments.length - 1; i++) {
+      path = join(path, segments[i]!);
+      if ((await this.pathKind(path)) !== "dir") return undefined;
+    }
+    return join(path, segments[segments.length - 1]!);
+  }
+
+  // ------------------------------------------------------------------ deleting
+
+  /**
+   * Removes files (and empty folders, for `d/` markers). A folder a delete leaves empty is removed
+   * too, up to the root, unless this run wrote its marker: otherwise it would list as a `d/`
+   * marker and be deleted on the next run, so a re-sync would not be a no-op.
+   */
+  async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
+    const failures: DeleteFailure[] = [];
+    for (const key of keys) {
+      const path = keyPath(key);
+      if (!path.ok) {
+        failures.push({ key, code: UNSAFE_KEY, message: `unsafe key refused: ${JSON.stringify(key)}: ${path.reason}` });
+        continue;
+      }
+      const file = await this.existingPath(path.segments);
+      if (file === undefined) continue; // a folder above it is gone, so it is gone
+      try {
+        if (path.marker) await fs.rmdir(file);
+        else await fs.unlink(file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT") {
+          const info = describeFsError(err, key, "delete");
+          failures.push({ key, code: info.code, message: info.message });
+          continue;
+        }
+      }
+      await this.pruneEmptyParents(path.segments);
+    }
+    return failures;
+  }
+
+  private async pruneEmptyParents(segments: string[]): Promise<void> {
+    for (let depth = segments.length - 1; depth > 0; depth--) {
+      const dirKey = segments.slice(0, depth).join("/") + "/";
+      if (this.markersWritten.has(dirKey)) return;
+      try {
+        await fs.rmdir(join(this.root, ...segments.slice(0, depth)));
+      } catch {
+        return; // not empty (or not ours to remove): stop here
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private warn(message: string): void {
+    this.options.onWarning?.(message);
+  }
+
+  private display(key: string): string {
+    return this.description + key;
+  }
+}
+
+function devIno(st: Stats): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+async function statIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return await fs.stat(path);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+async function lstatIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return await fs.lstat(path);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  // ENOTDIR: a path component is a file, so nothing exists below it. ELOOP: a symlink loop.
+  return code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP";
+}
+
+/** Content-Type from the file name, for uploads (`mime` knows the registered extensions). */
+function contentTypeOf(segments: string[]): ObjectProperties {
+  const type = mime.getType(segments[segments.length - 1]!);
+  return type ? { contentType: type } : {};
+}
+
+function noSuchKey(key: string): Error {
+  return Object.assign(new Error(`no such file: ${JSON.stringify(key)}`), { name: "NoSuchKey", code: "NoSuchKey" });
+}
+
+/** File system errors as one clear line naming the key, with a code the executor classifies as per-object. */
+function describeFsError(err: unknown, key: string, action: "write" | "delete" = "write"): Error & { code: string } {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code !== "string" || !/^E[A-Z]+$/.test(e.code)) return e as Error & { code: string };
+  const k = JSON.stringify(key);
+  const messages: Record<string, string> =
+    action === "write"
+      ? {
+          ENAMETOOLONG: `cannot write ${k}: a name in it is longer than this file system allows (usually 255 bytes per segment)`,
+          EISDIR: `cannot write ${k}: a folder of that name is in the way`,
+          ENOTEMPTY: `cannot write ${k}: a folder of that name is in the way`,
+          EEXIST: `cannot write ${k}: a folder of that name is in the way`,
+          ENOTDIR: `cannot write ${k}: a file is in the way of a folder it needs`,
+        }
+      : {
+          ENOTEMPTY: `cannot delete ${k}: the folder is not empty`,
+          EISDIR: `cannot delete ${k}: it is a folder`,
+          ENOTDIR: `cannot delete ${k}: it is not a folder`,
+        };
+  const common: Record<string, string> = {
+    EACCES: `permission denied to ${action} ${k}`,
+    EPERM: `not permitted to ${action} ${k}`,
+    ENOSPC: `no space left on the device to write ${k}`,
+    EROFS: `the file system is read-only; cannot ${action} ${k}`,
+  };
+  const text = messages[e.code] ?? common[e.code] ?? `cannot ${action} ${k}: ${e.message}`;
+  return Object.assign(new Error(text), { name: e.code, code: e.code });
+}
