@@ -1,0 +1,133 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { LineCounter, parseDocument, isNode } from "yaml";
+import { z } from "zod";
+import { CANNED_ACLS, UsageError } from "../core/types.js";
+import type { FilterRule } from "../planner/filters.js";
+import type { S3ConnectionOptions } from "../stores/s3/client.js";
+
+/**
+ * bucketsync.yaml: named remotes and jobs. Credentials never live here: a remote names an AWS
+ * profile, and the standard credential chain does the rest.
+ */
+const Remote = z
+  .object({
+    url: z.string().min(1),
+    profile: z.string().optional(),
+    endpoint: z.string().url().optional(),
+    region: z.string().optional(),
+    force_path_style: z.boolean().optional(),
+  })
+  .strict();
+
+const Filter = z.union([z.object({ include: z.string().min(1) }).strict(), z.object({ exclude: z.string().min(1) }).strict()]);
+
+const Job = z
+  .object({
+    from: z.string().min(1),
+    to: z.string().min(1),
+    delete: z.boolean().optional(),
+    acl: z.enum(CANNED_ACLS).optional(),
+    /** Shorthand lists: excludes apply first, then includes (so an include can re-admit). */
+    exclude: z.array(z.string().min(1)).optional(),
+    include: z.array(z.string().min(1)).optional(),
+    /** Ordered rules, later wins, exactly like repeated --include/--exclude flags. */
+    filters: z.array(Filter).optional(),
+    size_only: z.boolean().optional(),
+    checksum: z.boolean().optional(),
+    concurrency: z.number().int().min(1).max(4096).optional(),
+    max_delete: z.number().int().min(0).optional(),
+    force: z.boolean().optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+const ConfigSchema = z
+  .object({
+    remotes: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "remote names use letters, digits, _ . -"), Remote).optional(),
+    jobs: z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, "job names use letters, digits, _ . : -"), Job).optional(),
+  })
+  .strict();
+
+export type RemoteConfig = z.infer<typeof Remote>;
+export type JobConfig = z.infer<typeof Job>;
+export interface Config {
+  file?: string;
+  remotes: Record<string, RemoteConfig>;
+  jobs: Record<string, JobConfig>;
+}
+
+export const DEFAULT_CONFIG_FILE = "bucketsync.yaml";
+
+/**
+ * Loads `--config PATH`, or ./bucketsync.yaml when present. A missing default file is an empty
+ * config; a missing named file, bad YAML or a schema violation is a UsageError naming file:line.
+ */
+export function loadConfig(path: string | undefined, cwd = process.cwd()): Config {
+  const file = resolve(cwd, path ?? DEFAULT_CONFIG_FILE);
+  if (!existsSync(file)) {
+    if (path !== undefined) throw new UsageError(`config file not found: ${path}`);
+    return { remotes: {}, jobs: {} };
+  }
+  const text = readFileSync(file, "utf8");
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const at = e.linePos?.[0];
+    throw new UsageError(`${path ?? DEFAULT_CONFIG_FILE}${at ? `:${at.line}:${at.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`);
+  }
+  const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    // Point at the deepest node that exists on the issue's path.
+    let line: number | undefined;
+    for (let n = issue.path.length; n >= 0 && line === undefined; n--) {
+      const node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
+      if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
+    }
+    const where = issue.path.length > 0 ? ` (${issue.path.join(".")})` : "";
+    throw new UsageError(`${path ?? DEFAULT_CONFIG_FILE}${line ? `:${line}` : ""}: ${issue.message}${where}`);
+  }
+  return { file, remotes: parsed.data.remotes ?? {}, jobs: parsed.data.jobs ?? {} };
+}
+
+export interface ResolvedLocation {
+  url: string;
+  /** Connection settings of the remote, when the location named one. */
+  connection?: S3ConnectionOptions;
+}
+
+/**
+ * Resolves `remote:` or `remote:sub/path` against the config's remotes; anything else (an
+ * `s3://` URL or a local path) passes through unchanged.
+ */
+export function resolveLocation(arg: string, config: Config): ResolvedLocation {
+  const m = /^([A-Za-z0-9_.-]+):(?!\/\/)(.*)$/.exec(arg);
+  if (!m) return { url: arg };
+  const remote = config.remotes[m[1]!];
+  if (!remote) {
+    const known = Object.keys(config.remotes);
+    throw new UsageError(`unknown remote '${m[1]}'${known.length ? `; configured remotes: ${known.join(", ")}` : config.file ? "" : ` (no ${DEFAULT_CONFIG_FILE} found)`}`);
+  }
+  const sub = m[2]!.replace(/^\/+/, "");
+  const base = remote.url.replace(/\/+$/, "");
+  return {
+    url: sub ? `${base}/${sub}` : remote.url,
+    connection: {
+      ...(remote.endpoint !== undefined && { endpointUrl: remote.endpoint }),
+      ...(remote.region !== undefined && { region: remote.region }),
+      ...(remote.profile !== undefined && { profile: remote.profile }),
+      ...(remote.force_path_style !== undefined && { forcePathStyle: remote.force_path_style }),
+    },
+  };
+}
+
+/** A job's filter rules in the order they apply. */
+export function jobFilters(job: JobConfig): FilterRule[] {
+  return [
+    ...(job.exclude ?? []).map((pattern) => ({ type: "exclude" as const, pattern })),
+    ...(job.include ?? []).map((pattern) => ({ type: "include" as const, pattern })),
+    ...(job.filters ?? []).map((f) => ("include" in f ? { type: "include" as const, pattern: f.include } : { type: "exclude" as const, pattern: f.exclude })),
+  ];
+}
