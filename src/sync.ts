@@ -19,6 +19,9 @@ export interface CommonOptions {
   target: string | ObjectStore;
   /** Connection settings for S3 locations given as URLs (endpoint, region, profile, credentials). */
   connection?: S3ConnectionOptions;
+  /** Per-side settings over `connection` (another account, endpoint or region for one side). */
+  sourceConnection?: S3ConnectionOptions;
+  targetConnection?: S3ConnectionOptions;
   compare?: CompareMode;
   /** aws-cli style include/exclude rules, in order; later rules win. */
   filters?: FilterRule[];
@@ -69,17 +72,19 @@ export function validateSyncOptions(options: SyncOptions): void {
 async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThreshold" | "partSize">, opener: StoreOpener) {
   const locations: (Location | undefined)[] = [options.source, options.target].map((s) => (typeof s === "string" ? parseLocation(s) : undefined));
   const [srcLoc, dstLoc] = locations;
-  if (srcLoc && dstLoc && locationsOverlap(srcLoc, dstLoc)) {
+  const connection = (side?: S3ConnectionOptions): S3ConnectionOptions => ({ maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection, ...side });
+  const sourceConnection = connection(options.sourceConnection);
+  const targetConnection = connection(options.targetConnection);
+  if (srcLoc && dstLoc && sourceConnection.endpointUrl === targetConnection.endpointUrl && locationsOverlap(srcLoc, dstLoc)) {
     throw new UsageError(`source ${srcLoc.url} and target ${dstLoc.url} overlap; a sync would copy onto itself`);
   }
   await checkLocalLocations(srcLoc, dstLoc);
   const storeOptions = {
-    connection: { maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection },
     s3: { ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }), ...(options.partSize !== undefined && { partSize: options.partSize }) },
     local: { followSymlinks: options.followSymlinks, onWarning: (message: string) => options.onEvent?.({ type: "warning", message }) },
   };
-  const source = typeof options.source === "string" ? await opener.open(srcLoc!, storeOptions) : options.source;
-  const target = typeof options.target === "string" ? await opener.open(dstLoc!, storeOptions) : options.target;
+  const source = typeof options.source === "string" ? await opener.open(srcLoc!, { ...storeOptions, connection: sourceConnection }) : options.source;
+  const target = typeof options.target === "string" ? await opener.open(dstLoc!, { ...storeOptions, connection: targetConnection }) : options.target;
   return { source, target };
 }
 

@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 export interface PendingDelete {
   key: string;
   size: number;
+  etag?: string;
 }
 
 /**

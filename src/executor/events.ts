@@ -1,7 +1,7 @@
 /** Events a run emits, in the order things happen. The CLI renders them; library users subscribe. */
 export type SyncEvent =
-  | { type: "copy" | "update"; key: string; size: number; reason: string; dryRun: boolean }
-  | { type: "delete"; key: string; size: number; reason: string; dryRun: boolean }
+  | { type: "copy" | "update"; key: string; size: number; etag?: string; reason: string; dryRun: boolean }
+  | { type: "delete"; key: string; size: number; etag?: string; reason: string; dryRun: boolean }
   | { type: "skip"; key: string; reason: string }
   | { type: "error"; key?: string; action?: string; code: string; message: string }
   | { type: "warning"; message: string }

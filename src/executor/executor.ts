@@ -69,7 +69,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       return;
     }
     if (action.type === "delete") {
-      await spool.add({ key: action.key, size: action.target.size });
+      await spool.add({ key: action.key, size: action.target.size, etag: action.target.etag });
       return;
     }
     if (action.type === "update" && action.undecidable) summary.undecidable++;
@@ -98,7 +98,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     if (action.type === "copy") summary.copied++;
     else summary.updated++;
     summary.bytes += size;
-    opts.onEvent({ type: action.type, key: action.key, size, reason: action.reason, dryRun: opts.dryRun });
+    opts.onEvent({ type: action.type, key: action.key, size, etag: action.source.etag, reason: action.reason, dryRun: opts.dryRun });
   };
 
   const worker = async () => {
@@ -174,7 +174,7 @@ async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: Syn
       for (const d of batch) {
         if (failedKeys.has(d.key)) continue;
         summary.deleted++;
-        opts.onEvent({ type: "delete", key: d.key, size: d.size, reason: "not in source", dryRun: opts.dryRun });
+        opts.onEvent({ type: "delete", key: d.key, size: d.size, etag: d.etag, reason: "not in source", dryRun: opts.dryRun });
       }
     }
   };

@@ -1,0 +1,54 @@
+import { createWriteStream, openSync, type WriteStream } from "node:fs";
+import { UsageError } from "../core/types.js";
+import { once } from "node:events";
+import type { SyncEvent } from "../executor/events.js";
+
+/**
+ * `--report FILE`: a JSON lines audit of every action of a run (key, action, reason, size, ETag,
+ * outcome), skips included, so a user can see afterwards exactly what a run did.
+ */
+export class RunReport {
+  private readonly stream: WriteStream;
+
+  constructor(path: string) {
+    let fd: number;
+    try {
+      fd = openSync(path, "w"); // fail now, as a usage error, rather than mid-run
+    } catch (err) {
+      throw new UsageError(`cannot write --report file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    this.stream = createWriteStream("", { fd });
+  }
+
+  onEvent(event: SyncEvent): void {
+    const time = new Date().toISOString();
+    switch (event.type) {
+      case "copy":
+      case "update":
+      case "delete":
+        this.write({ time, key: event.key, action: event.type, reason: event.reason, size: event.size, etag: event.etag, outcome: event.dryRun ? "dry-run" : "done" });
+        return;
+      case "skip":
+        this.write({ time, key: event.key, action: "skip", reason: event.reason, outcome: "unchanged" });
+        return;
+      case "error":
+        this.write({ time, key: event.key, action: event.action ?? "unknown", reason: event.message, code: event.code, outcome: "failed" });
+        return;
+      case "warning":
+        this.write({ time, action: "warning", reason: event.message });
+        return;
+      case "summary":
+        this.write({ time, action: "summary", ...event, type: undefined });
+        return;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stream.end();
+    await once(this.stream, "close");
+  }
+
+  private write(record: Record<string, unknown>): void {
+    this.stream.write(JSON.stringify(record) + "\n");
+  }
+}
