@@ -34,6 +34,8 @@ export interface ListedObject {
 
 export interface ListPage {
   objects: ListedObject[];
+  /** Common prefixes, when listed with a delimiter (still URL-encoded, like keys). */
+  prefixes: string[];
   nextToken?: string;
 }
 
@@ -56,7 +58,7 @@ const parser = new XMLParser({
   parseTagValue: false, // keys, ETags and sizes stay strings: "0001" is a key, not a number
   trimValues: false,
   processEntities: true,
-  isArray: (name) => name === "Contents" || name === "Error" || name === "Deleted",
+  isArray: (name) => name === "Contents" || name === "Error" || name === "Deleted" || name === "CommonPrefixes",
 });
 const builder = new XMLBuilder({ ignoreAttributes: true, processEntities: true });
 
@@ -87,9 +89,10 @@ export class LeanS3Client {
     });
   }
 
-  async listPage(bucket: string, params: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number }): Promise<ListPage> {
+  async listPage(bucket: string, params: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; delimiter?: string }): Promise<ListPage> {
     const query: Record<string, string> = { "list-type": "2", "encoding-type": "url", "max-keys": String(params.maxKeys ?? 1000) };
     if (params.prefix) query.prefix = params.prefix;
+    if (params.delimiter) query.delimiter = params.delimiter;
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
     else if (params.startAfter) query["start-after"] = params.startAfter;
     const res = await this.send("GET", bucket, undefined, query, {});
@@ -102,7 +105,8 @@ export class LeanS3Client {
       storageClass: c.StorageClass,
     }));
     const truncated = String(result.IsTruncated) === "true";
-    return { objects, nextToken: truncated ? result.NextContinuationToken : undefined };
+    const prefixes: string[] = (result.CommonPrefixes ?? []).map((p: Record<string, string>) => p.Prefix ?? "");
+    return { objects, prefixes, nextToken: truncated ? result.NextContinuationToken : undefined };
   }
 
   async copyObject(bucket: string, key: string, copySource: string, headers: Record<string, string>): Promise<void> {

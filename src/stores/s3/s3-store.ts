@@ -76,6 +76,26 @@ export class S3Store implements ObjectStore {
     }
   }
 
+  /**
+   * Split points for listing this prefix in parallel ranges, from a sample of the key
+   * distribution: the top-level "folders" (one delimiter listing) when there are several, else the
+   * first key after each of a set of probe characters (cheap one-key listings). Empty when the
+   * prefix fits in one page anyway.
+   */
+  async splitPoints(maxPoints: number): Promise<string[]> {
+    const lean = this.connection.lean;
+    const top = await lean.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 });
+    const folders = top.prefixes.map((p) => decodeListedKey(p).slice(this.prefix.length));
+    if (folders.length >= 2) return evenly(folders, maxPoints);
+    const first = await lean.listPage(this.bucket, { prefix: this.prefix || undefined, maxKeys: 1000 });
+    if (!first.nextToken) return [];
+    const probes = await Promise.all(
+      PROBE_CHARS.map((c) => lean.listPage(this.bucket, { prefix: this.prefix || undefined, startAfter: this.prefix + (folders[0] ?? "") + c, maxKeys: 1 })),
+    );
+    const points = probes.flatMap((p) => p.objects.map((o) => decodeListedKey(o.key).slice(this.prefix.length)));
+    return evenly([...new Set(points)].sort(compareKeys), maxPoints);
+  }
+
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
@@ -232,6 +252,15 @@ export class S3Store implements ObjectStore {
       );
     }
   }
+}
+
+// Probe characters for sampling flat key spaces: digits, letters, and a few common separators.
+const PROBE_CHARS = [..."-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"];
+
+/** At most `max` items, spread evenly over the sorted input. */
+function evenly(sorted: string[], max: number): string[] {
+  if (sorted.length <= max) return sorted;
+  return Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
 }
 
 /** Parts of at least `preferred` bytes, grown so no object needs more than 10,000 parts. */
