@@ -1,6 +1,6 @@
 import { classifyListingFailure } from "./core/errors.js";
 import { locationsOverlap, parseLocation, type Location } from "./core/location.js";
-import { CANNED_ACLS, UsageError, type CannedAcl, type ObjectInfo, type ObjectStore } from "./core/types.js";
+import { CANNED_ACLS, UsageError, type WriteOptions, type CannedAcl, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { RetryPolicy } from "./executor/retry.js";
@@ -38,6 +38,13 @@ export interface SyncOptions extends CommonOptions {
   dryRun?: boolean;
   acl?: CannedAcl;
   maxDelete?: number;
+  /** Storage class of every object written (STANDARD, STANDARD_IA, GLACIER_IR, ...). */
+  storageClass?: string;
+  sse?: "AES256" | "aws:kms";
+  sseKmsKeyId?: string;
+  /** COPY (default) keeps the source's content headers and metadata; REPLACE sets only `replaceProperties`. */
+  metadataDirective?: "COPY" | "REPLACE";
+  replaceProperties?: WriteOptions["replaceProperties"];
   /** Allow --delete to empty the target when the source lists no objects at all. */
   force?: boolean;
   /** Objects larger than this are copied in parts (default 5 GiB, CopyObject's limit). */
@@ -50,8 +57,30 @@ export const DEFAULT_CONCURRENCY = 64;
 
 export interface SyncResult extends ExecuteResult {}
 
+/** What every write of the run sets; `--content-type` and friends imply REPLACE, as in aws-cli. */
+function writeOptions(options: SyncOptions): WriteOptions {
+  const replacing = options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined);
+  return {
+    acl: options.acl,
+    storageClass: options.storageClass,
+    sse: options.sse,
+    sseKmsKeyId: options.sseKmsKeyId,
+    metadataDirective: options.metadataDirective ?? (replacing ? "REPLACE" : "COPY"),
+    replaceProperties: options.replaceProperties,
+  };
+}
+
 /** Validates options that do not need the network; throws UsageError with a one-line message. */
 export function validateSyncOptions(options: SyncOptions): void {
+  if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms") throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
+  if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms") throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
+  if (options.metadataDirective !== undefined && options.metadataDirective !== "COPY" && options.metadataDirective !== "REPLACE") {
+    throw new UsageError(`invalid --metadata-directive '${options.metadataDirective}'; expected COPY or REPLACE`);
+  }
+  if (options.metadataDirective === "COPY" && options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined)) {
+    throw new UsageError("--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY");
+  }
+  if (options.storageClass !== undefined && !/^[A-Z_]{2,40}$/.test(options.storageClass)) throw new UsageError(`invalid --storage-class '${options.storageClass}'`);
   if (options.acl !== undefined && !CANNED_ACLS.includes(options.acl)) {
     throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
   }
@@ -117,7 +146,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       target,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
       dryRun: options.dryRun ?? false,
-      acl: options.acl,
+      write: writeOptions(options),
       maxDelete: options.maxDelete,
       retry: options.retry,
       onEvent: options.onEvent ?? (() => undefined),

@@ -46,6 +46,16 @@ export type CannedAcl = (typeof CANNED_ACLS)[number];
 /** What a write should set on the new object, beyond what the source carries. */
 export interface WriteOptions {
   acl?: CannedAcl;
+  storageClass?: string;
+  /** Server-side encryption of the written object. */
+  sse?: "AES256" | "aws:kms";
+  sseKmsKeyId?: string;
+  /**
+   * COPY (default): the source's content headers and user metadata travel with the object.
+   * REPLACE: only `replaceProperties` are set (aws-cli's --metadata-directive REPLACE); tags still travel.
+   */
+  metadataDirective?: "COPY" | "REPLACE";
+  replaceProperties?: Pick<ObjectProperties, "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "contentLanguage" | "metadata">;
   /** Abort signal: a write in progress stops and cleans up (multipart uploads are aborted). */
   signal?: AbortSignal;
 }
@@ -70,10 +80,12 @@ export interface ObjectStore {
   /** Deletes up to 1000 keys; returns the keys that failed, with the store's reason. */
   deleteMany(keys: string[]): Promise<DeleteFailure[]>;
   /**
-   * Optional capability: whether `copyFrom` can copy from `source` server-side (same endpoint and
-   * credentials). When it cannot, the executor streams get -> put instead.
+   * Optional capability: whether `copyFrom` can copy from `source` server-side. true: same
+   * endpoint and credentials. "maybe": same endpoint, other credentials, so it works only if the
+   * target's account may read the source (a bucket policy); the executor tries and falls back to
+   * streaming on AccessDenied. false: streams get -> put.
    */
-  canCopyFrom?(source: ObjectStore): boolean;
+  canCopyFrom?(source: ObjectStore): boolean | "maybe";
   /** Optional capability: copy `sourceObject` from `source` to the same key here, without moving bytes through this process. */
   copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void>;
 }

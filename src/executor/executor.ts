@@ -1,18 +1,19 @@
 import { classifyError, classifyListingFailure, type ErrorInfo } from "../core/errors.js";
-import type { CannedAcl, ObjectStore } from "../core/types.js";
+import type { ObjectStore, WriteOptions } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
 import { DeleteSpool } from "./delete-spool.js";
 import type { EventSink, SyncSummary } from "./events.js";
 import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "./retry.js";
 import { AdaptiveLimit } from "./adaptive-limit.js";
-import { transferObject } from "./transfer.js";
+import { Transferer } from "./transfer.js";
 
 export interface ExecuteOptions {
   source: ObjectStore;
   target: ObjectStore;
   concurrency: number;
   dryRun: boolean;
-  acl?: CannedAcl;
+  /** ACL, storage class, encryption and metadata directive for every object written. */
+  write?: WriteOptions;
   /** More planned deletes than this and none is made. */
   maxDelete?: number;
   retry?: RetryPolicy;
@@ -56,6 +57,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   let changed = false;
   let succeeded = 0;
   const limit = new AdaptiveLimit(Math.max(1, opts.concurrency));
+  const transferer = new Transferer(opts.source, opts.target, (message) => opts.onEvent({ type: "warning", message }));
   const onRetry = (info: ErrorInfo) => {
     if (isThrottle(info)) limit.onThrottle();
   };
@@ -77,7 +79,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     if (!opts.dryRun) {
       await limit.acquire();
       try {
-        await withRetry(() => transferObject(opts.source, opts.target, action.source, { acl: opts.acl, signal: opts.signal }), retry, opts.signal, onRetry);
+        await withRetry(() => transferer.transfer(action.source, { ...opts.write, signal: opts.signal }), retry, opts.signal, onRetry);
         succeeded++;
         limit.onSuccess();
       } catch (err) {

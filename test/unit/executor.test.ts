@@ -18,7 +18,7 @@ async function run(source: MemoryStore, target: MemoryStore, opts: { delete?: bo
     target,
     concurrency: opts.concurrency ?? 4,
     dryRun: opts.dryRun ?? false,
-    acl: opts.acl,
+    write: { acl: opts.acl },
     maxDelete: opts.maxDelete,
     retry: fastRetry,
     onEvent: (e) => events.push(e),

@@ -136,7 +136,8 @@ export class S3Store implements ObjectStore {
       Bucket: this.bucket,
       Key: this.prefix + key,
       ACL: opts.acl,
-      ...writeParams(props),
+      ...writeParams(propertiesToWrite(props, opts)),
+      ...encryptionParams(opts),
     };
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
       await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size }));
@@ -171,8 +172,9 @@ export class S3Store implements ObjectStore {
     return failures.map((f) => ({ ...f, key: f.key.slice(this.prefix.length) }));
   }
 
-  canCopyFrom(source: ObjectStore): boolean {
-    return source instanceof S3Store && source.connection.identity === this.connection.identity;
+  canCopyFrom(source: ObjectStore): boolean | "maybe" {
+    if (!(source instanceof S3Store) || source.connection.endpointUrl !== this.connection.endpointUrl) return false;
+    return source.connection.identity === this.connection.identity ? true : "maybe";
   }
 
   async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
@@ -181,11 +183,7 @@ export class S3Store implements ObjectStore {
     const key = this.prefix + sourceObject.key;
     if (sourceObject.size <= this.options.multipartThreshold) {
       // Single requests are left to finish on interrupt; only multipart work is aborted.
-      await this.connection.lean.copyObject(this.bucket, key, copySource, {
-        "x-amz-metadata-directive": "COPY",
-        "x-amz-tagging-directive": "COPY",
-        ...(opts.acl ? { "x-amz-acl": opts.acl } : {}),
-      });
+      await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts));
       return;
     }
     await this.multipartCopy(from, sourceObject, copySource, key, opts);
@@ -202,7 +200,8 @@ export class S3Store implements ObjectStore {
         Key: key,
         ACL: opts.acl,
         // Tags are set after completion: some servers (radosgw 16) ignore x-amz-tagging here.
-        ...writeParams(details),
+        ...writeParams(propertiesToWrite(details, opts)),
+        ...encryptionParams(opts),
       }),
     );
     const uploadId = created.UploadId!;
@@ -314,6 +313,39 @@ function propertiesOf(out: HeadLike): ObjectProperties {
   if (out.Metadata && Object.keys(out.Metadata).length > 0) props.metadata = out.Metadata;
   if (out.StorageClass) props.storageClass = out.StorageClass;
   return props;
+}
+
+/** The properties a write sets: the source's, or with REPLACE only the given ones; options override the storage class. */
+function propertiesToWrite(source: ObjectProperties, opts: WriteOptions): ObjectProperties {
+  const base: ObjectProperties = opts.metadataDirective === "REPLACE" ? { ...opts.replaceProperties, tags: source.tags, expires: undefined } : { ...source };
+  if (opts.storageClass) base.storageClass = opts.storageClass;
+  return base;
+}
+
+function encryptionParams(opts: WriteOptions) {
+  return {
+    ServerSideEncryption: opts.sse,
+    SSEKMSKeyId: opts.sseKmsKeyId,
+  } as { ServerSideEncryption?: "AES256"; SSEKMSKeyId?: string };
+}
+
+/** Headers of a server-side CopyObject: directives, ACL, storage class, encryption, replaced properties. */
+function copyHeaders(opts: WriteOptions): Record<string, string> {
+  const h: Record<string, string> = { "x-amz-tagging-directive": "COPY", "x-amz-metadata-directive": opts.metadataDirective ?? "COPY" };
+  if (opts.acl) h["x-amz-acl"] = opts.acl;
+  if (opts.storageClass) h["x-amz-storage-class"] = opts.storageClass;
+  if (opts.sse) h["x-amz-server-side-encryption"] = opts.sse;
+  if (opts.sseKmsKeyId) h["x-amz-server-side-encryption-aws-kms-key-id"] = opts.sseKmsKeyId;
+  if (opts.metadataDirective === "REPLACE") {
+    const r = opts.replaceProperties ?? {};
+    if (r.contentType) h["content-type"] = r.contentType;
+    if (r.cacheControl) h["cache-control"] = r.cacheControl;
+    if (r.contentDisposition) h["content-disposition"] = r.contentDisposition;
+    if (r.contentEncoding) h["content-encoding"] = r.contentEncoding;
+    if (r.contentLanguage) h["content-language"] = r.contentLanguage;
+    for (const [k, v] of Object.entries(r.metadata ?? {})) h[`x-amz-meta-${k.toLowerCase()}`] = v;
+  }
+  return h;
 }
 
 function writeParams(props: ObjectProperties) {
