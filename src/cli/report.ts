@@ -26,7 +26,15 @@ export class RunReport {
       case "copy":
       case "update":
       case "delete":
-        this.write({ time, key: event.key, action: event.type, reason: event.reason, size: event.size, etag: event.etag, outcome: event.dryRun ? "dry-run" : "done" });
+        this.write({
+          time,
+          key: event.key,
+          action: event.type,
+          reason: event.reason,
+          size: event.size,
+          etag: event.etag,
+          outcome: event.dryRun ? "dry-run" : "done",
+        });
         return;
       case "skip":
         this.write({ time, key: event.key, action: "skip", reason: event.reason, outcome: "unchanged" });

@@ -108,7 +108,9 @@ export function resolveLocation(arg: string, config: Config): ResolvedLocation {
   const remote = config.remotes[m[1]!];
   if (!remote) {
     const known = Object.keys(config.remotes);
-    throw new UsageError(`unknown remote '${m[1]}'${known.length ? `; configured remotes: ${known.join(", ")}` : config.file ? "" : ` (no ${DEFAULT_CONFIG_FILE} found)`}`);
+    throw new UsageError(
+      `unknown remote '${m[1]}'${known.length ? `; configured remotes: ${known.join(", ")}` : config.file ? "" : ` (no ${DEFAULT_CONFIG_FILE} found)`}`,
+    );
   }
   const sub = m[2]!.replace(/^\/+/, "");
   const base = remote.url.replace(/\/+$/, "");

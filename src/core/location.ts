@@ -1,9 +1,7 @@
 import { UsageError } from "./types.js";
 
 /** Where a sync side lives, parsed from the command line. */
-export type Location =
-  | { kind: "s3"; bucket: string; prefix: string; url: string }
-  | { kind: "local"; path: string; url: string };
+export type Location = { kind: "s3"; bucket: string; prefix: string; url: string } | { kind: "local"; path: string; url: string };
 
 // S3's bucket naming rules (3-63 chars; lowercase letters, digits, dots, hyphens); we also accept
 // the legacy uppercase/underscore names some S3-compatible servers allow.

@@ -33,14 +33,7 @@ export interface KeyRange {
   endAt?: string;
 }
 
-export const CANNED_ACLS = [
-  "private",
-  "public-read",
-  "public-read-write",
-  "authenticated-read",
-  "bucket-owner-read",
-  "bucket-owner-full-control",
-] as const;
+export const CANNED_ACLS = ["private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"] as const;
 export type CannedAcl = (typeof CANNED_ACLS)[number];
 
 /** What a write should set on the new object, beyond what the source carries. */

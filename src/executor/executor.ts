@@ -6,6 +6,7 @@ import type { EventSink, SyncSummary } from "./events.js";
 import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "./retry.js";
 import { AdaptiveLimit } from "./adaptive-limit.js";
 import { Transferer } from "./transfer.js";
+import { runPool } from "./pool.js";
 
 export interface ExecuteOptions {
   source: ObjectStore;
@@ -51,7 +52,6 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   const retry = opts.retry ?? DEFAULT_RETRY;
   const summary: SyncSummary = { copied: 0, updated: 0, deleted: 0, skipped: 0, failed: 0, undecidable: 0, bytes: 0, durationMs: 0, dryRun: opts.dryRun };
   const spool = new DeleteSpool();
-  const iterator = actions[Symbol.asyncIterator]();
   let fatal: ExecuteResult["fatal"];
   let refused: string | undefined;
   let changed = false;
@@ -103,23 +103,11 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     opts.onEvent({ type: action.type, key: action.key, size, etag: action.source.etag, reason: action.reason, dryRun: opts.dryRun });
   };
 
-  const worker = async () => {
-    while (!stop()) {
-      let next: IteratorResult<Action>;
-      try {
-        next = await iterator.next();
-      } catch (err) {
-        fatal ??= classifyListingFailure(err);
-        return;
-      }
-      if (next.done) return;
-      await handle(next.value);
-    }
-  };
-
   try {
-    await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
-    if (stop()) await iterator.return?.(undefined).catch(() => undefined);
+    await runPool(actions, opts.concurrency, handle, {
+      shouldStop: stop,
+      onSourceError: (err) => (fatal ??= classifyListingFailure(err)),
+    });
     if (opts.signal?.aborted && !fatal) fatal = { code: "Interrupted", message: "interrupted", class: "fatal", context: "run" };
 
     if (spool.count > 0) {
@@ -149,37 +137,30 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
 }
 
 async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: SyncSummary, retry: RetryPolicy): Promise<boolean> {
-  const batches = spool.batches(DELETE_BATCH);
   let changed = false;
-  const worker = async () => {
-    for (;;) {
-      const next = await batches.next();
-      if (next.done) return;
-      const batch = next.value;
-      const failedKeys = new Set<string>();
-      if (!opts.dryRun) {
-        try {
-          const failures = await withRetry(() => opts.target.deleteMany(batch.map((d) => d.key)), retry);
-          for (const f of failures) {
-            failedKeys.add(f.key);
-            summary.failed++;
-            opts.onEvent({ type: "error", key: f.key, action: "delete", code: f.code, message: f.message });
-          }
-        } catch (err) {
-          const info = classifyError(err);
-          summary.failed += batch.length;
-          opts.onEvent({ type: "error", action: "delete", code: info.code, message: `deleting ${batch.length} objects failed: ${info.message}` });
-          continue;
+  await runPool(spool.batches(DELETE_BATCH), DELETE_CONCURRENCY, async (batch) => {
+    const failedKeys = new Set<string>();
+    if (!opts.dryRun) {
+      try {
+        const failures = await withRetry(() => opts.target.deleteMany(batch.map((d) => d.key)), retry);
+        for (const f of failures) {
+          failedKeys.add(f.key);
+          summary.failed++;
+          opts.onEvent({ type: "error", key: f.key, action: "delete", code: f.code, message: f.message });
         }
-        changed = true;
+      } catch (err) {
+        const info = classifyError(err);
+        summary.failed += batch.length;
+        opts.onEvent({ type: "error", action: "delete", code: info.code, message: `deleting ${batch.length} objects failed: ${info.message}` });
+        return;
       }
-      for (const d of batch) {
-        if (failedKeys.has(d.key)) continue;
-        summary.deleted++;
-        opts.onEvent({ type: "delete", key: d.key, size: d.size, etag: d.etag, reason: "not in source", dryRun: opts.dryRun });
-      }
+      changed = true;
     }
-  };
-  await Promise.all(Array.from({ length: DELETE_CONCURRENCY }, worker));
+    for (const d of batch) {
+      if (failedKeys.has(d.key)) continue;
+      summary.deleted++;
+      opts.onEvent({ type: "delete", key: d.key, size: d.size, etag: d.etag, reason: "not in source", dryRun: opts.dryRun });
+    }
+  });
   return changed;
 }

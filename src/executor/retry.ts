@@ -15,7 +15,12 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 100, maxDe
  * timeouts), with exponential backoff and full jitter. Client errors fail at once.
  * `onRetry` hears each retried error (the executor slows down on throttling).
  */
-export async function withRetry<T>(fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, signal?: AbortSignal, onRetry?: (info: ErrorInfo) => void): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  signal?: AbortSignal,
+  onRetry?: (info: ErrorInfo) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();

@@ -16,7 +16,7 @@ export class Transferer {
     private readonly target: ObjectStore,
     private readonly onWarning: (message: string) => void = () => undefined,
   ) {
-    const can = target.copyFrom ? target.canCopyFrom?.(source) ?? false : false;
+    const can = target.copyFrom ? (target.canCopyFrom?.(source) ?? false) : false;
     this.serverSide = can !== false;
     this.mayBeRefused = can === "maybe";
   }
@@ -35,7 +35,9 @@ export class Transferer {
         if (!this.mayBeRefused || classifyError(err).code !== "AccessDenied") throw err;
         if (this.serverSide) {
           this.serverSide = false;
-          this.onWarning(`server-side copy from ${this.source.description} to ${this.target.description} was refused (AccessDenied); streaming objects through this machine instead`);
+          this.onWarning(
+            `server-side copy from ${this.source.description} to ${this.target.description} was refused (AccessDenied); streaming objects through this machine instead`,
+          );
         }
       }
     }

@@ -29,11 +29,7 @@ export class ListingOrderError extends Error {
  * Merge-joins two sorted listings into actions, holding one entry per side: constant memory
  * whatever the bucket size. Keys excluded by the filter produce nothing on either side.
  */
-export async function* plan(
-  source: AsyncIterable<ObjectInfo>,
-  target: AsyncIterable<ObjectInfo>,
-  options: PlanOptions,
-): AsyncGenerator<Action> {
+export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: PlanOptions): AsyncGenerator<Action> {
   // Order is checked before filtering, so a misordered excluded key still stops the run.
   const src = filtered(ordered(source, "source"), options.filter);
   const dst = filtered(ordered(target, "target"), options.filter);
