@@ -40,6 +40,8 @@ export interface SyncOptions extends CommonOptions {
   maxDelete?: number;
   /** Storage class of every object written (STANDARD, STANDARD_IA, GLACIER_IR, ...). */
   storageClass?: string;
+  /** Copy each source object's grants to its copy. */
+  preserveAcl?: boolean;
   sse?: "AES256" | "aws:kms";
   sseKmsKeyId?: string;
   /** COPY (default) keeps the source's content headers and metadata; REPLACE sets only `replaceProperties`. */
@@ -62,6 +64,7 @@ function writeOptions(options: SyncOptions): WriteOptions {
   const replacing = options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined);
   return {
     acl: options.acl,
+    preserveAcl: options.preserveAcl,
     storageClass: options.storageClass,
     sse: options.sse,
     sseKmsKeyId: options.sseKmsKeyId,
@@ -72,6 +75,7 @@ function writeOptions(options: SyncOptions): WriteOptions {
 
 /** Validates options that do not need the network; throws UsageError with a one-line message. */
 export function validateSyncOptions(options: SyncOptions): void {
+  if (options.preserveAcl && options.acl !== undefined) throw new UsageError("--acl and --preserve-acl cannot be used together");
   if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms") throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
   if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms") throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
   if (options.metadataDirective !== undefined && options.metadataDirective !== "COPY" && options.metadataDirective !== "REPLACE") {

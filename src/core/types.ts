@@ -48,9 +48,21 @@ export interface WriteOptions {
    * REPLACE: only `replaceProperties` are set (aws-cli's --metadata-directive REPLACE); tags still travel.
    */
   metadataDirective?: "COPY" | "REPLACE";
+  /** Copy each source object's grants to its copy (owner grants mapped to the target's owner). */
+  preserveAcl?: boolean;
   replaceProperties?: Pick<ObjectProperties, "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "contentLanguage" | "metadata">;
   /** Abort signal: a write in progress stops and cleans up (multipart uploads are aborted). */
   signal?: AbortSignal;
+}
+
+/** An object's access control list, as S3 expresses it. */
+export interface AclPolicy {
+  ownerId?: string;
+  grants: AclGrant[];
+}
+export interface AclGrant {
+  grantee: { type: "CanonicalUser"; id: string } | { type: "Group"; uri: string } | { type: "AmazonCustomerByEmail"; email: string };
+  permission: "FULL_CONTROL" | "READ" | "WRITE" | "READ_ACP" | "WRITE_ACP";
 }
 
 export interface DeleteFailure {
@@ -79,6 +91,10 @@ export interface ObjectStore {
    * streaming on AccessDenied. false: streams get -> put.
    */
   canCopyFrom?(source: ObjectStore): boolean | "maybe";
+  /** Optional capability: read an object's ACL (for --preserve-acl). */
+  getAcl?(key: string): Promise<AclPolicy>;
+  /** Optional capability: set an object's ACL, canned or as grants (acl apply, --preserve-acl). */
+  putAcl?(key: string, acl: CannedAcl | AclPolicy): Promise<void>;
   /** Optional capability: copy `sourceObject` from `source` to the same key here, without moving bytes through this process. */
   copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void>;
 }

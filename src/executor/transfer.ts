@@ -1,5 +1,5 @@
 import { classifyError } from "../core/errors.js";
-import type { ObjectInfo, ObjectStore, WriteOptions } from "../core/types.js";
+import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions } from "../core/types.js";
 
 /**
  * Puts source objects at the same keys in the target: server-side when the target can copy from
@@ -21,12 +21,21 @@ export class Transferer {
     this.mayBeRefused = can === "maybe";
   }
 
+  private copyAcl(key: string): Promise<void> {
+    return copyAclBetween(this.source, this.target, key);
+  }
+
   /** "server-side" or "streaming": how objects travel now. */
   get route(): "server-side" | "streaming" {
     return this.serverSide ? "server-side" : "streaming";
   }
 
   async transfer(object: ObjectInfo, opts: WriteOptions): Promise<void> {
+    await this.move(object, opts);
+    if (opts.preserveAcl) await this.copyAcl(object.key);
+  }
+
+  private async move(object: ObjectInfo, opts: WriteOptions): Promise<void> {
     if (this.serverSide) {
       try {
         await this.target.copyFrom!(this.source, object, opts);
@@ -43,6 +52,22 @@ export class Transferer {
     }
     await streamObject(this.source, this.target, object, opts);
   }
+}
+
+/**
+ * --preserve-acl: the source's grants on the copy. Grants to the source's owner become grants to
+ * the target object's owner (another account owns the copy); group and other-user grants travel
+ * as they are, and the target refuses the ones it cannot express.
+ */
+async function copyAclBetween(source: ObjectStore, target: ObjectStore, key: string): Promise<void> {
+  if (!source.getAcl || !target.getAcl || !target.putAcl) throw new UsageError("--preserve-acl needs S3 on both sides");
+  const [from, current] = await Promise.all([source.getAcl(key), target.getAcl(key)]);
+  const grants = from.grants.map((g) =>
+    g.grantee.type === "CanonicalUser" && g.grantee.id === from.ownerId && current.ownerId
+      ? { ...g, grantee: { type: "CanonicalUser" as const, id: current.ownerId } }
+      : g,
+  );
+  await target.putAcl(key, { ownerId: current.ownerId, grants });
 }
 
 async function streamObject(source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: WriteOptions): Promise<void> {

@@ -5,6 +5,8 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
+  GetObjectAclCommand,
+  PutObjectAclCommand,
   HeadObjectCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
@@ -13,7 +15,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { compareKeys } from "../../core/keys.js";
-import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+import type { AclGrant, AclPolicy, CannedAcl, DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 import type { S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
 
@@ -111,6 +113,45 @@ export class S3Store implements ObjectStore {
       if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey") return undefined;
       throw err;
     }
+  }
+
+  async getAcl(key: string): Promise<AclPolicy> {
+    const out = await this.client.send(new GetObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    const grants: AclGrant[] = [];
+    for (const g of out.Grants ?? []) {
+      const who = g.Grantee;
+      const permission = g.Permission as AclGrant["permission"];
+      if (!who || !permission) continue;
+      if (who.Type === "CanonicalUser" && who.ID) grants.push({ grantee: { type: "CanonicalUser", id: who.ID }, permission });
+      else if (who.Type === "Group" && who.URI) grants.push({ grantee: { type: "Group", uri: who.URI }, permission });
+      else if (who.Type === "AmazonCustomerByEmail" && who.EmailAddress) grants.push({ grantee: { type: "AmazonCustomerByEmail", email: who.EmailAddress }, permission });
+    }
+    return { ownerId: out.Owner?.ID, grants };
+  }
+
+  async putAcl(key: string, acl: CannedAcl | AclPolicy): Promise<void> {
+    if (typeof acl === "string") {
+      await this.client.send(new PutObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key, ACL: acl }));
+      return;
+    }
+    await this.client.send(
+      new PutObjectAclCommand({
+        Bucket: this.bucket,
+        Key: this.prefix + key,
+        AccessControlPolicy: {
+          Owner: acl.ownerId ? { ID: acl.ownerId } : undefined,
+          Grants: acl.grants.map((g) => ({
+            Permission: g.permission,
+            Grantee:
+              g.grantee.type === "CanonicalUser"
+                ? { Type: "CanonicalUser", ID: g.grantee.id }
+                : g.grantee.type === "Group"
+                  ? { Type: "Group", URI: g.grantee.uri }
+                  : { Type: "AmazonCustomerByEmail", EmailAddress: g.grantee.email },
+          })),
+        },
+      }),
+    );
   }
 
   async tags(key: string): Promise<Record<string, string>> {

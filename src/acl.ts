@@ -1,0 +1,70 @@
+import { parseLocation } from "./core/location.js";
+import { classifyError, classifyListingFailure, type ErrorInfo } from "./core/errors.js";
+import { CANNED_ACLS, UsageError, type CannedAcl } from "./core/types.js";
+import { runPool } from "./executor/pool.js";
+import { DEFAULT_RETRY, withRetry } from "./executor/retry.js";
+import { compileFilters, type FilterRule } from "./planner/filters.js";
+import type { S3ConnectionOptions } from "./stores/s3/client.js";
+import { StoreOpener } from "./stores/open.js";
+
+export interface AclApplyOptions {
+  /** `s3://bucket[/prefix]`: every object under it (after filters) gets the ACL. */
+  location: string;
+  acl: CannedAcl;
+  filters?: FilterRule[];
+  dryRun?: boolean;
+  concurrency?: number;
+  connection?: S3ConnectionOptions;
+  onEvent?: (event: { type: "acl"; key: string; acl: CannedAcl; dryRun: boolean } | { type: "error"; key: string; code: string; message: string }) => void;
+}
+
+export interface AclApplyResult {
+  applied: number;
+  failed: number;
+  fatal?: ErrorInfo & { context: string };
+}
+
+/**
+ * Sets a canned ACL on every object under a prefix, concurrently: the seed's `applyAcl` task.
+ * Object ACLs only; the bucket's own ACL and policy are never touched, so it stays private.
+ */
+export async function applyAcl(options: AclApplyOptions): Promise<AclApplyResult> {
+  if (!CANNED_ACLS.includes(options.acl)) throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
+  const location = parseLocation(options.location);
+  if (location.kind !== "s3") throw new UsageError("acl apply works on s3:// locations");
+  const filter = compileFilters(options.filters ?? []);
+  const opener = new StoreOpener();
+  const result: AclApplyResult = { applied: 0, failed: 0 };
+  try {
+    const store = await opener.open(location, { connection: { maxSockets: options.concurrency ?? 64, ...options.connection } });
+    async function* selected() {
+      for await (const object of store.list()) if (filter(object.key)) yield object;
+    }
+    await runPool(
+      selected(),
+      options.concurrency ?? 64,
+      async (object) => {
+        if (!options.dryRun) {
+          try {
+            await withRetry(() => store.putAcl!(object.key, options.acl), DEFAULT_RETRY);
+          } catch (err) {
+            const info = classifyError(err);
+            if (info.class === "fatal" || (info.code === "AccessDenied" && result.applied === 0)) {
+              result.fatal ??= { ...info, context: `acl ${object.key}` };
+              return;
+            }
+            result.failed++;
+            options.onEvent?.({ type: "error", key: object.key, code: info.code, message: info.message });
+            return;
+          }
+        }
+        result.applied++;
+        options.onEvent?.({ type: "acl", key: object.key, acl: options.acl, dryRun: options.dryRun ?? false });
+      },
+      { shouldStop: () => result.fatal !== undefined, onSourceError: (err) => (result.fatal ??= classifyListingFailure(err)) },
+    );
+    return result;
+  } finally {
+    await opener.close();
+  }
+}
