@@ -39,20 +39,60 @@ export function addConnectionOptions(command: Command): Command {
   return command
     .option("--endpoint-url <url>", "S3-compatible endpoint (path-style addressing is used)")
     .option("--region <region>", "region (default: from the AWS environment or profile, else us-east-1)")
-    .option("--profile <name>", "profile from the shared AWS credentials/config files");
+    .option("--profile <name>", "profile from the shared AWS credentials/config files")
+    .option("--timeout <seconds>", "give up on a request (and retry it) after this long (default 120)", parseWholeNumber("--timeout"));
 }
 
-export function connectionFrom(opts: { endpointUrl?: string; region?: string; profile?: string; timeout?: number }): S3ConnectionOptions {
-  if (opts.timeout !== undefined && opts.timeout < 1) throw new UsageError(`invalid --timeout '${opts.timeout}'; expected seconds, at least 1`);
-  if (opts.endpointUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(opts.endpointUrl);
-    } catch {
-      throw new UsageError(`invalid --endpoint-url '${opts.endpointUrl}'; expected http(s)://host[:port]`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`invalid --endpoint-url '${opts.endpointUrl}'; expected http(s)://host[:port]`);
-    if (url.username || url.password) throw new UsageError("--endpoint-url must not contain credentials; use the AWS credential chain");
+/** Per-side variants for copies across accounts and providers; each falls back to the shared flag. */
+export function addSideConnectionOptions(command: Command): Command {
+  for (const side of ["source", "target"] as const) {
+    command
+      .option(`--${side}-endpoint-url <url>`, `endpoint of the ${side} side`)
+      .option(`--${side}-region <region>`, `region of the ${side} side`)
+      .option(`--${side}-profile <name>`, `AWS profile for the ${side} side`);
   }
-  return { endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile, requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined };
+  return command;
+}
+
+export interface ConnectionFlags {
+  endpointUrl?: string;
+  region?: string;
+  profile?: string;
+  timeout?: number;
+}
+
+function checkEndpoint(flag: string, value: string | undefined): void {
+  if (value === undefined) return;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`invalid ${flag} '${value}'; expected http(s)://host[:port]`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`invalid ${flag} '${value}'; expected http(s)://host[:port]`);
+  if (url.username || url.password) throw new UsageError(`${flag} must not contain credentials; use the AWS credential chain`);
+}
+
+/** Only the settings actually given, so per-side and config values can layer over each other. */
+function defined(o: S3ConnectionOptions): S3ConnectionOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as S3ConnectionOptions;
+}
+
+export function connectionFrom(opts: ConnectionFlags): S3ConnectionOptions {
+  if (opts.timeout !== undefined && opts.timeout < 1) throw new UsageError(`invalid --timeout '${opts.timeout}'; expected seconds, at least 1`);
+  checkEndpoint("--endpoint-url", opts.endpointUrl);
+  return defined({ endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile, requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined });
+}
+
+export function sideConnectionFrom(side: "source" | "target", opts: Record<string, unknown>): S3ConnectionOptions {
+  const endpointUrl = opts[`${side}EndpointUrl`] as string | undefined;
+  checkEndpoint(`--${side}-endpoint-url`, endpointUrl);
+  return defined({ endpointUrl, region: opts[`${side}Region`] as string | undefined, profile: opts[`${side}Profile`] as string | undefined });
+}
+
+/** `--metadata k=v` (repeatable) into a record. */
+export function collectMetadata(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new UsageError(`invalid --metadata '${value}'; expected key=value`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 }

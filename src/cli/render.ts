@@ -8,10 +8,13 @@ export interface RenderOptions {
   targetUrl: string;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
+  /** Where human action lines go; a live progress display passes its own so lines print above it. */
+  line?: (text: string) => void;
 }
 
 /** Turns run events into what the user sees: aws-cli style lines, or JSON lines with --json. */
 export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
+  const line = o.line ?? ((text: string) => o.out.write(text));
   return (event) => {
     if (o.json) {
       if (event.type === "skip" && !o.verbose) return;
@@ -23,15 +26,15 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
       case "update": {
         if (o.quiet) return;
         const why = o.verbose ? ` (${event.reason})` : "";
-        o.out.write(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${event.key} to ${o.targetUrl}${event.key}${why}\n`);
+        line(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${event.key} to ${o.targetUrl}${event.key}${why}\n`);
         return;
       }
       case "delete":
         if (o.quiet) return;
-        o.out.write(`${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${event.key}${o.verbose ? ` (${event.reason})` : ""}\n`);
+        line(`${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${event.key}${o.verbose ? ` (${event.reason})` : ""}\n`);
         return;
       case "skip":
-        if (o.verbose) o.out.write(`skip: ${o.targetUrl}${event.key} (${event.reason})\n`);
+        if (o.verbose) line(`skip: ${o.targetUrl}${event.key} (${event.reason})\n`);
         return;
       case "error":
         o.err.write(`error: ${event.action ? `${event.action} ` : ""}${event.key ?? ""}${event.key || event.action ? ": " : ""}${event.message}\n`);
