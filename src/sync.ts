@@ -6,9 +6,10 @@ import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { RetryPolicy } from "./executor/retry.js";
 import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
 import { compileFilters, type FilterRule } from "./planner/filters.js";
-import { plan, type Action } from "./planner/planner.js";
+import { plan, ListingError, type Action } from "./planner/planner.js";
+import { planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
-import { MAX_PART_SIZE, MIN_PART_SIZE } from "./stores/s3/s3-store.js";
+import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
 import { StoreOpener } from "./stores/open.js";
 import { LocalStore } from "./stores/local/local-store.js";
 import { checkLocalLocations, pairListings } from "./stores/local/pair.js";
@@ -26,6 +27,8 @@ export interface CommonOptions {
   /** aws-cli style include/exclude rules, in order; later rules win. */
   filters?: FilterRule[];
   concurrency?: number;
+  /** Key ranges listed in parallel between two buckets (default 16; 1 = one sequential listing per side). */
+  listParallelism?: number;
   /** Follow symbolic links in local folders (default: skip them with a warning). */
   followSymlinks?: boolean;
   onEvent?: EventSink;
@@ -141,10 +144,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   try {
     const { source, target } = await openPair(options, opener);
     if (target instanceof LocalStore && !options.dryRun) await target.ensureRoot();
-    const paired = pairedListings(source, target, options);
     let sourceObjects = 0;
-    const sourceListing = counting(paired.source, () => sourceObjects++);
-    const actions = planFor(sourceListing, paired.target, options, options.delete ?? false, paired.compare);
+    const actions = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
     return await execute(actions, {
       source,
       target,
@@ -184,8 +185,7 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   let compared = 0;
   try {
     const { source, target } = await openPair(options, opener);
-    const paired = pairedListings(source, target, options);
-    for await (const action of planFor(paired.source, paired.target, options, true, paired.compare)) {
+    for await (const action of actionStream(source, target, options, true)) {
       compared++;
       if (action.type === "skip") continue;
       differences++;
@@ -200,6 +200,35 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   } finally {
     await opener.close();
   }
+}
+
+/** Key ranges listed at once between two buckets; 1 lists each side as one chain of pages. */
+export const DEFAULT_LIST_PARALLELISM = 16;
+const MAX_SPLIT_POINTS = 255;
+
+/**
+ * The plan as one stream of actions. Between two buckets the key space is split from a sample
+ * of the source's keys and the ranges are merge-joined in parallel; otherwise (a local folder on
+ * a side, or parallelism 1) one merge-join of the two paired listings. Splitting happens inside
+ * the stream, so its errors surface as listing errors (no deletes), like any other.
+ */
+async function* actionStream(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean, onSourceObject: () => void = () => undefined): AsyncGenerator<Action> {
+  const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  if (source instanceof S3Store && target instanceof S3Store && parallel > 1) {
+    let points: string[];
+    try {
+      points = await source.splitPoints(MAX_SPLIT_POINTS);
+    } catch (err) {
+      throw new ListingError("source", err);
+    }
+    if (points.length > 0) {
+      const planOptions = { compare: COMPARE_RULES[options.compare ?? "size-and-time"], filter: compileFilters(options.filters ?? []), delete: withDeletes };
+      yield* planInRanges(rangesFromSplitPoints(points), (r) => counting(source.list(r), onSourceObject), (r) => target.list(r), planOptions, parallel);
+      return;
+    }
+  }
+  const paired = pairedListings(source, target, options);
+  yield* planFor(counting(paired.source, onSourceObject), paired.target, options, withDeletes, paired.compare);
 }
 
 /** Both listings and the comparison rule; a local folder on either side adjusts them (see pairListings). */
