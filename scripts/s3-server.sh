@@ -21,6 +21,8 @@
 #   BUCKETSYNC_S3_MEMSTORE_BYTES  OSD capacity in bytes (default 4 GiB; RAM is only
 #                                 used for what is stored)
 #   BUCKETSYNC_S3_START_TIMEOUT   seconds to wait for each daemon (default 90)
+#   BUCKETSYNC_S3_RGW_DEBUG       radosgw log level: 1 (default) logs every request,
+#                                 0 only errors (for benchmarks: ~500 bytes/request)
 #
 # Fixed TEST-ONLY credentials (region us-east-1, path-style addressing):
 #   user A: uid bucketsync-a  BUCKETSYNCTESTKEYA01 / bucketsync-test-secret-a-not-a-real-secret
@@ -37,6 +39,7 @@ MS_PORT_MIN=${BUCKETSYNC_S3_MS_PORT_MIN:-16800}
 MS_PORT_MAX=${BUCKETSYNC_S3_MS_PORT_MAX:-16899}
 MEMSTORE_BYTES=${BUCKETSYNC_S3_MEMSTORE_BYTES:-4294967296}
 START_TIMEOUT=${BUCKETSYNC_S3_START_TIMEOUT:-90}
+RGW_DEBUG=${BUCKETSYNC_S3_RGW_DEBUG:-1}
 REGION=us-east-1
 RGW_NAME=client.rgw.bucketsync
 
@@ -83,7 +86,7 @@ our_pid() {
 
 recorded_pid() { # name -> pid recorded in DIR/pids/name, or nothing
   local f=$DIR/pids/$1
-  [[ -f $f ]] && cat "$f" || true
+  if [[ -f $f ]]; then cat "$f"; fi
 }
 
 http_code() { # -> HTTP status of an anonymous GET / on the recorded endpoint, or 000
@@ -130,7 +133,8 @@ fail_with_log() { # message logfile...
 # record its PID.
 launch() { # name logfile command...
   local name=$1 out=$2; shift 2
-  setsid "$@" </dev/null >>"$out" 2>&1 &
+  # 9<&- : do not hand the daemon our lock (see main).
+  setsid "$@" </dev/null >>"$out" 2>&1 9<&- &
   local pid=$!
   echo "$pid" >"$DIR/pids/$name"
   # setsid execs in place when we are not a process group leader (the normal
@@ -161,9 +165,12 @@ ensure_packages() {
   [[ $(id -u) == 0 ]] || die "Ceph is not installed; run as root or install: ${PACKAGES[*]}"
   log "installing ${PACKAGES[*]} (apt-get; ~30 s)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" curl >&2 \
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || die "apt-get update failed"
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${PACKAGES[@]}" curl >&2 \
     || die "apt-get install failed"
+  for b in radosgw radosgw-admin ceph ceph-mon ceph-osd monmaptool curl; do
+    command -v "$b" >/dev/null 2>&1 || die "$b is still missing after installing ${PACKAGES[*]}"
+  done
 }
 
 write_conf() {
@@ -214,6 +221,11 @@ mon warn on pool no redundancy = false
 # nearly nothing on disk, so do not let a full /work stop it.
 mon data avail crit = 0
 mon data avail warn = 1
+mon warn on insecure global id reclaim = false
+mon warn on insecure global id reclaim allowed = false
+# Commit map changes every 0.1 s instead of every 1 s: radosgw-admin's first run
+# creates 4 pools with 2 map changes each and waits for each one (start: 13 s -> 3 s).
+paxos propose interval = 0.1
 
 [mon]
 mon initial members = a
@@ -240,7 +252,10 @@ osd pg log trim min = 50
 admin socket =
 
 [$RGW_NAME]
+# tcp_nodelay=1: without it every response with a body stalls ~40 ms on loopback.
 rgw frontends = beast endpoint=127.0.0.1:$S3_PORT tcp_nodelay=1
+# 1 logs one line per request (~500 bytes) to log/$RGW_NAME.log; 0 for big benchmarks.
+debug rgw = $RGW_DEBUG/5
 rgw thread pool size = 512
 rgw max concurrent requests = 1024
 rgw user max buckets = 1000
@@ -311,15 +326,14 @@ terminate() { # pid...
     fi
     sleep 0.1
   done
-  # Give init a moment to reap them, so no <defunct> entries linger.
-  for pid in "$@"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -e /proc/$pid ]] || break; sleep 0.05; done
-  done
 }
 
 do_stop() { # [quiet]
   local quiet=${1:-}
-  [[ -d $DIR/pids ]] || { [[ $quiet ]] || log "nothing to stop in $DIR"; return 0; }
+  if [[ ! -f $DIR/$MARKER || ! -d $DIR/pids ]]; then
+    [[ $quiet ]] || log "nothing to stop in $DIR"
+    return 0
+  fi
   local name pid rgw_pids=() rados_pids=()
   for name in "${DAEMONS[@]}"; do
     pid=$(recorded_pid "$name")
@@ -419,18 +433,20 @@ http_ok() { [[ $(http_code "$S3_PORT") == 200 ]]; }
 
 rgw_admin() { timeout 60 radosgw-admin -c "$CONF" -n client.admin "$@" >>"$DIR/log/admin.out" 2>&1; }
 
-# Runs before radosgw starts: radosgw-admin creates the default zone/zonegroup and
-# the users directly in RADOS.
+# Runs before radosgw starts (radosgw reads the zonegroup once, at start):
+# radosgw-admin writes the users and the zonegroup directly into RADOS.
 admin_setup() {
-  # Let the default zonegroup answer to region us-east-1: CreateBucket with
-  # LocationConstraint=us-east-1 is accepted, and GetBucketLocation says us-east-1
-  # (instead of "default").
+  # The first radosgw-admin run creates the pools and the default zone/zonegroup.
   rgw_admin user create --uid="$USER_A_UID" --display-name="bucketsync test user A" \
     --access-key="$USER_A_ACCESS" --secret-key="$USER_A_SECRET" --max-buckets=1000 \
     || fail_with_log "radosgw-admin user create $USER_A_UID failed" "$DIR/log/admin.out"
   rgw_admin user create --uid="$USER_B_UID" --display-name="bucketsync test user B" \
     --access-key="$USER_B_ACCESS" --secret-key="$USER_B_SECRET" --max-buckets=1000 \
     || fail_with_log "radosgw-admin user create $USER_B_UID failed" "$DIR/log/admin.out"
+  # Let the default zonegroup answer to region us-east-1: CreateBucket with
+  # LocationConstraint=us-east-1 is accepted (any other one gets
+  # InvalidLocationConstraint), and GetBucketLocation says "us-east-1", not "default".
+  # Only possible once the zonegroup exists (before that: "failed to init zonegroup").
   rgw_admin zonegroup modify --rgw-zonegroup=default --api-name="$REGION" \
     || fail_with_log "radosgw-admin zonegroup modify failed" "$DIR/log/admin.out"
 }
@@ -440,9 +456,15 @@ admin_setup() {
 cmd=${1:-}
 [[ $# -le 2 ]] || usage
 set_dir "${2:-}"
+# start and stop are serialised (across all DIRs) by a lock on this script file,
+# so two test runs starting the server at once do not wipe each other's cluster.
+lock() {
+  exec 9<"${BASH_SOURCE[0]}"
+  flock -w 180 9 || die "timed out waiting for another $0 start/stop to finish"
+}
 case $cmd in
-  start) do_start ;;
-  stop) do_stop ;;
+  start) lock; do_start ;;
+  stop) lock; do_stop ;;
   env) do_env ;;
   *) usage ;;
 esac
