@@ -6,7 +6,8 @@ import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { RetryPolicy } from "./executor/retry.js";
 import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
 import { compileFilters, type FilterRule } from "./planner/filters.js";
-import { plan, ListingError, type Action } from "./planner/planner.js";
+import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
+import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
 import { planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
@@ -24,6 +25,8 @@ export interface CommonOptions {
   sourceConnection?: S3ConnectionOptions;
   targetConnection?: S3ConnectionOptions;
   compare?: CompareMode;
+  /** Filters on size, modification time, content type and metadata (both sides). */
+  attributes?: AttributeFilters;
   /** aws-cli style include/exclude rules, in order; later rules win. */
   filters?: FilterRule[];
   concurrency?: number;
@@ -125,12 +128,16 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
 }
 
 /** Plans the actions that would make the target listing match the source listing, as a stream. */
-function planFor(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: CommonOptions, withDeletes: boolean, compare?: CompareRule): AsyncGenerator<Action> {
-  return plan(source, target, {
+/** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
+function planOptionsFor(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean, compare?: CompareRule): PlanOptions {
+  const attributes = options.attributes ?? {};
+  return {
     compare: compare ?? COMPARE_RULES[options.compare ?? "size-and-time"],
     filter: compileFilters(options.filters ?? []),
     delete: withDeletes,
-  });
+    sourceFilter: compileAttributeFilters(attributes, (key) => source.head(key)),
+    targetFilter: compileAttributeFilters(attributes, (key) => target.head(key)),
+  };
 }
 
 /**
@@ -222,13 +229,13 @@ async function* actionStream(source: ObjectStore, target: ObjectStore, options: 
       throw new ListingError("source", err);
     }
     if (points.length > 0) {
-      const planOptions = { compare: COMPARE_RULES[options.compare ?? "size-and-time"], filter: compileFilters(options.filters ?? []), delete: withDeletes };
+      const planOptions = planOptionsFor(source, target, options, withDeletes);
       yield* planInRanges(rangesFromSplitPoints(points), (r) => counting(source.list(r), onSourceObject), (r) => target.list(r), planOptions, parallel);
       return;
     }
   }
   const paired = pairedListings(source, target, options);
-  yield* planFor(counting(paired.source, onSourceObject), paired.target, options, withDeletes, paired.compare);
+  yield* plan(counting(paired.source, onSourceObject), paired.target, planOptionsFor(source, target, options, withDeletes, paired.compare));
 }
 
 /** Both listings and the comparison rule; a local folder on either side adjusts them (see pairListings). */

@@ -9,8 +9,10 @@ import type { FilterRule } from "../planner/filters.js";
 import { check, sync, type SyncOptions } from "../sync.js";
 import { completionScript } from "./completion.js";
 import {
+  addAttributeFilterOptions,
   addConnectionOptions,
   addFilterOptions,
+  attributesFrom,
   addSideConnectionOptions,
   collectMetadata,
   connectionFrom,
@@ -105,6 +107,7 @@ function addSyncOptions(command: Command, filters: FilterRule[]): Command {
     .option("--no-progress", "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)");
   addCompareOptions(command);
   addFilterOptions(command, filters);
+  addAttributeFilterOptions(command);
   addConnectionOptions(command);
   addSideConnectionOptions(command);
   return command;
@@ -141,6 +144,7 @@ async function runSync(
     replaceProperties: { contentType: flags.contentType, cacheControl: flags.cacheControl, contentDisposition: flags.contentDisposition, metadata: flags.metadata },
     compare: compareMode({ sizeOnly: flags.sizeOnly ?? job?.size_only, checksum: flags.checksum ?? job?.checksum }),
     filters: [...(job ? jobFilters(job) : []), ...args.filters],
+    attributes: attributesFrom(flags),
     concurrency: flags.concurrency ?? job?.concurrency,
     followSymlinks: !!flags.followSymlinks,
   };
@@ -284,6 +288,7 @@ Examples:
     .argument("<dst>", "s3://bucket[/prefix], a local folder, or remote:[path]");
   addCompareOptions(checkCmd);
   addFilterOptions(checkCmd, checkFilters);
+  addAttributeFilterOptions(checkCmd);
   addConnectionOptions(checkCmd);
   addSideConnectionOptions(checkCmd);
   checkCmd.action(async (srcArg: string, dstArg: string, flags: Flags) => {
@@ -298,6 +303,7 @@ Examples:
       targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
       compare: compareMode(flags),
       filters: checkFilters,
+      attributes: attributesFrom(flags),
       concurrency: flags.concurrency,
       followSymlinks: !!flags.followSymlinks,
       onDifference: (d) => {

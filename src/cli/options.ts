@@ -3,6 +3,7 @@ import { Option, type Command } from "commander";
 import { UsageError } from "../core/types.js";
 import type { FilterRule } from "../planner/filters.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
+import { parseTimeBound, type AttributeFilters } from "../planner/attributes.js";
 
 /** Parses `8MB`, `5GiB`, `1048576` (units are powers of 1024, as in aws-cli). */
 export function parseSize(flag: string) {
@@ -95,4 +96,27 @@ export function collectMetadata(value: string, previous: Record<string, string> 
   const eq = value.indexOf("=");
   if (eq <= 0) throw new UsageError(`invalid --metadata '${value}'; expected key=value`);
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** Filters on object attributes; the header ones are named --match-* since --content-type and --metadata set properties on write (as in aws-cli). */
+export function addAttributeFilterOptions(command: Command): Command {
+  return command
+    .option("--min-size <size>", "only objects at least this big", parseSize("--min-size"))
+    .option("--max-size <size>", "only objects at most this big", parseSize("--max-size"))
+    .option("--newer-than <when>", "only objects modified after this (7d, 12h, or a timestamp)")
+    .option("--older-than <when>", "only objects modified before this (7d, 12h, or a timestamp)")
+    .option("--match-content-type <glob>", "only objects whose Content-Type matches (one HEAD per object)")
+    .option("--match-metadata <key=glob>", "only objects whose user metadata matches, repeatable (one HEAD per object)", collectMetadata);
+}
+
+export function attributesFrom(flags: Record<string, unknown>): AttributeFilters {
+  const out: AttributeFilters = {};
+  if (flags.minSize !== undefined) out.minSize = flags.minSize as number;
+  if (flags.maxSize !== undefined) out.maxSize = flags.maxSize as number;
+  if (out.minSize !== undefined && out.maxSize !== undefined && out.minSize > out.maxSize) throw new UsageError("--min-size is larger than --max-size: nothing would match");
+  if (flags.newerThan !== undefined) out.newerThan = parseTimeBound("--newer-than", flags.newerThan as string);
+  if (flags.olderThan !== undefined) out.olderThan = parseTimeBound("--older-than", flags.olderThan as string);
+  if (flags.matchContentType !== undefined) out.contentType = flags.matchContentType as string;
+  if (flags.matchMetadata !== undefined) out.metadata = flags.matchMetadata as Record<string, string>;
+  return out;
 }

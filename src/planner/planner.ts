@@ -2,6 +2,7 @@ import { compareKeys } from "../core/keys.js";
 import type { ObjectInfo } from "../core/types.js";
 import type { CompareRule } from "./compare.js";
 import type { KeyFilter } from "./filters.js";
+import type { ObjectFilter } from "./attributes.js";
 
 /** What the planner decided for one key. */
 export type Action =
@@ -15,6 +16,9 @@ export interface PlanOptions {
   filter: KeyFilter;
   /** Plan deletes of target keys the source does not have. */
   delete: boolean;
+  /** Attribute filters per side (size, time, headers), applied after the key filter. */
+  sourceFilter?: ObjectFilter;
+  targetFilter?: ObjectFilter;
 }
 
 /** A listing returned keys out of UTF-8 byte order: merging it would be a guess, so the run stops. */
@@ -31,8 +35,8 @@ export class ListingOrderError extends Error {
  */
 export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: PlanOptions): AsyncGenerator<Action> {
   // Order is checked before filtering, so a misordered excluded key still stops the run.
-  const src = filtered(ordered(source, "source"), options.filter);
-  const dst = filtered(ordered(target, "target"), options.filter);
+  const src = filtered(ordered(source, "source"), options.filter, options.sourceFilter);
+  const dst = filtered(ordered(target, "target"), options.filter, options.targetFilter);
   let s = await src.next();
   let t = await dst.next();
   while (!s.done || !t.done) {
@@ -57,8 +61,8 @@ export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIter
   }
 }
 
-async function* filtered(listing: AsyncIterable<ObjectInfo>, filter: KeyFilter): AsyncGenerator<ObjectInfo> {
-  for await (const entry of listing) if (filter(entry.key)) yield entry;
+async function* filtered(listing: AsyncIterable<ObjectInfo>, filter: KeyFilter, objectFilter?: ObjectFilter): AsyncGenerator<ObjectInfo> {
+  for await (const entry of listing) if (filter(entry.key) && (!objectFilter || (await objectFilter(entry)))) yield entry;
 }
 
 /** A listing failed part-way or at the start; `cause` is the store's error. */
