@@ -97,6 +97,11 @@ export interface ObjectStore {
   putAcl?(key: string, acl: CannedAcl | AclPolicy): Promise<void>;
   /** Optional capability: copy `sourceObject` from `source` to the same key here, without moving bytes through this process. */
   copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void>;
+  /**
+   * Optional capability: why this store can never hold `object` under its key (a local folder
+   * refuses `../x`), so the key can be reported as failed without fetching it, dry runs included.
+   */
+  refusal?(object: ObjectInfo): { code: string; message: string } | undefined;
 }
 
 /** A user error: bad input or a refused operation. Shown as one line; exit code 2; nothing changed. */

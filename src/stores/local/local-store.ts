@@ -98,7 +98,7 @@ export class LocalStore implements ObjectStore {
       const sub = this.walk(entry.path, key, [...ancestors, id], startAfter);
       const first = await sub.next();
       if (first.done) {
-        if (startAfter === undefined || compareKeys(key, startAfter) > 0) yield { key, size: 0, lastModified: Math.floor(st.mtimeMs) };
+        if (startAfter === undefined || compareKeys(key, startAfter) > 0) yield { key, size: 0, lastModified: mtimeOf(st) };
         continue;
       }
       yield first.value;
@@ -157,7 +157,7 @@ export class LocalStore implements ObjectStore {
     // The symlink decision was made when the directory was read; stat follows only when allowed.
     const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
     if (!st?.isFile()) return undefined; // vanished or replaced since the directory was read
-    return { key, size: st.size, lastModified: Math.floor(st.mtimeMs) };
+    return { key, size: st.size, lastModified: mtimeOf(st) };
   }
 
   // ------------------------------------------------------------------ reading
@@ -167,9 +167,9 @@ export class LocalStore implements ObjectStore {
     const path = await this.existingPath(segments);
     if (path === undefined) return undefined;
     const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
-    if (marker) return st?.isDirectory() ? { key, size: 0, lastModified: Math.floor(st.mtimeMs) } : undefined;
+    if (marker) return st?.isDirectory() ? { key, size: 0, lastModified: mtimeOf(st) } : undefined;
     if (!st?.isFile()) return undefined;
-    return { key, size: st.size, lastModified: Math.floor(st.mtimeMs), ...contentTypeOf(segments) };
+    return { key, size: st.size, lastModified: mtimeOf(st), ...contentTypeOf(segments) };
   }
 
   async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
@@ -177,9 +177,9 @@ export class LocalStore implements ObjectStore {
     const path = await this.existingPath(segments);
     if (path === undefined) throw noSuchKey(key);
     if (marker) {
-      if ((await this.pathKind(path)) !== "dir") throw noSuchKey(key);
-      const st = (await statIfExists(path))!;
-      return { body: Readable.from([]), details: { key, size: 0, lastModified: Math.floor(st.mtimeMs) } };
+      const st = (await this.pathKind(path)) === "dir" ? await statIfExists(path) : undefined;
+      if (!st) throw noSuchKey(key);
+      return { body: Readable.from([]), details: { key, size: 0, lastModified: mtimeOf(st) } };
     }
     let handle: fs.FileHandle;
     try {
@@ -196,7 +196,7 @@ export class LocalStore implements ObjectStore {
       await handle.close();
       throw noSuchKey(key);
     }
-    const details: ObjectDetails = { key, size: st.size, lastModified: Math.floor(st.mtimeMs), ...contentTypeOf(segments) };
+    const details: ObjectDetails = { key, size: st.size, lastModified: mtimeOf(st), ...contentTypeOf(segments) };
     if (st.size === 0) {
       await handle.close();
       return { body: Readable.from([]), details };
@@ -233,7 +233,7 @@ export class LocalStore implements ObjectStore {
     }
     const dir = await this.makeParents(key, segments);
     const { body, details } = await source.get(key);
-    await this.writeFile(key, dir, segments, body, details.size, details.lastModified, opts);
+    await this.writeFile(key, dir, segments, body, details.size, fileTime(sourceObject.lastModified, details.lastModified), opts);
   }
 
   async put(key: string, body: Readable | Buffer, size: number, _props: ObjectProperties, opts: WriteOptions): Promise<void> {
@@ -247,6 +247,17 @@ export class LocalStore implements ObjectStore {
       await this.writeFile(key, dir, segments, Buffer.isBuffer(body) ? Readable.from([body]) : body, size, undefined, opts);
     } finally {
       if (!Buffer.isBuffer(body)) body.destroy();
+    }
+  }
+
+  /** Why a key can never be written here (unsafe, or under a file of the source); undefined when it can. */
+  refusal(object: ObjectInfo): { code: string; message: string } | undefined {
+    try {
+      this.writableKey(object.key, object.size);
+      return undefined;
+    } catch (err) {
+      const e = err as Error & { code: string };
+      return { code: e.code, message: e.message };
     }
   }
 
@@ -267,12 +278,18 @@ export class LocalStore implements ObjectStore {
   private writableKey(key: string, size: number): { segments: string[]; marker: boolean } {
     const path = requireKeyPath(key);
     if (path.marker && size > 0) {
-      throw keyError(UNSAFE_KEY, `unsafe key refused: ${JSON.stringify(key)}: it ends in '/' but has ${size} bytes of content, and a folder cannot hold them; nothing written`);
+      throw keyError(
+        UNSAFE_KEY,
+        `unsafe key refused: ${JSON.stringify(key)}: it ends in '/' but has ${size} bytes of content, and a folder cannot hold them; nothing written`,
+      );
     }
     for (let i = key.indexOf("/"); i >= 0; i = key.indexOf("/", i + 1)) {
       const file = key.slice(0, i);
       if (this.conflicts.has(file)) {
-        throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: the source also has a file ${JSON.stringify(file)}, and a folder cannot hold both a file and a folder of that name (the file is kept)`);
+        throw keyError(
+          PATH_CONFLICT,
+          `cannot write ${JSON.stringify(key)}: the source also has a file ${JSON.stringify(file)}, and a folder cannot hold both a file and a folder of that name (the file is kept)`,
+        );
       }
     }
     return path;
@@ -289,13 +306,26 @@ export class LocalStore implements ObjectStore {
    * Writes to a temporary file beside the final name and renames it into place: a reader, or an
    * interrupted run, never sees a partial file under the real name.
    */
-  private async writeFile(key: string, dir: string, segments: string[], body: Readable, size: number, lastModified: number | undefined, opts: WriteOptions): Promise<void> {
+  private async writeFile(
+    key: string,
+    dir: string,
+    segments: string[],
+    body: Readable,
+    size: number,
+    lastModified: number | undefined,
+    opts: WriteOptions,
+  ): Promise<void> {
     const tmp = join(dir, tempName(randomBytes(6).toString("hex")));
     const out = createWriteStream(tmp, { flags: "wx" });
     try {
       await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
       if (out.bytesWritten !== size) {
-        throw Object.assign(new Error(`short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`), { name: "IncompleteBody", code: "IncompleteBody" });
+        // Most likely a connection that closed early: worth another try ($retryable).
+        throw Object.assign(new Error(`short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`), {
+          name: "IncompleteBody",
+          code: "IncompleteBody",
+          $retryable: {},
+        });
       }
       if (lastModified) await fs.utimes(tmp, new Date(), new Date(lastModified));
       await fs.rename(tmp, join(dir, segments[segments.length - 1]!));
@@ -329,7 +359,8 @@ export class LocalStore implements ObjectStore {
         }
       }
       const name = JSON.stringify(dirs.slice(0, i + 1).join("/"));
-      if (kind === "symlink") throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a symbolic link, and links are not followed (use --follow-symlinks)`);
+      if (kind === "symlink")
+        throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a symbolic link, and links are not followed (use --follow-symlinks)`);
       throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a file, so it cannot be a folder too`);
     }
     return path;
@@ -411,6 +442,25 @@ export class LocalStore implements ObjectStore {
   private display(key: string): string {
     return this.description + key;
   }
+}
+
+/**
+ * The mtime for a downloaded file. A GET's Last-Modified is an HTTP date (whole seconds) while
+ * listings may carry milliseconds (radosgw's do): when both name the same second, the listing's
+ * time is used, so the next comparison with that listing finds the times equal. Otherwise the
+ * object changed after it was listed, and the GET's time is the one of the bytes written.
+ */
+function fileTime(listed: number, fetched: number | undefined): number {
+  if (!fetched) return listed;
+  return Math.floor(listed / 1000) * 1000 === fetched ? listed : fetched;
+}
+
+/**
+ * A file's mtime in whole milliseconds, as S3 times are. Rounded, not truncated: utimes takes
+ * seconds as a double, so a time set to ...758 ms can read back as ...757.999.
+ */
+function mtimeOf(st: Stats): number {
+  return Math.round(st.mtimeMs);
 }
 
 function devIno(st: Stats): string {
