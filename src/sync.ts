@@ -1,6 +1,6 @@
 import { classifyListingFailure } from "./core/errors.js";
 import { locationsOverlap, parseLocation, type Location } from "./core/location.js";
-import { CANNED_ACLS, UsageError, type WriteOptions, type CannedAcl, type ObjectInfo, type ObjectStore } from "./core/types.js";
+import { CANNED_ACLS, UsageError, type WriteOptions, type CannedAcl, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { RetryPolicy } from "./executor/retry.js";
@@ -34,6 +34,8 @@ export interface CommonOptions {
   listParallelism?: number;
   /** Follow symbolic links in local folders (default: skip them with a warning). */
   followSymlinks?: boolean;
+  /** Plan only these key ranges, both sides listed with list(range), instead of splitting the key space (distributed runs). */
+  ranges?: KeyRange[];
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
@@ -59,11 +61,17 @@ export interface SyncOptions extends CommonOptions {
   multipartThreshold?: number;
   partSize?: number;
   retry?: RetryPolicy;
+  /** Distributed runs: "copies" runs copies only and counts planned deletes (SyncResult.plannedDeletes); "deletes" runs deletes only. */
+  only?: "copies" | "deletes";
 }
 
 export const DEFAULT_CONCURRENCY = 64;
 
-export interface SyncResult extends ExecuteResult {}
+export interface SyncResult extends ExecuteResult {
+  /** With `only`: deletes planned (with "copies", none of them run) and objects the source listed. */
+  plannedDeletes?: number;
+  sourceObjects?: number;
+}
 
 /** What every write of the run sets; `--content-type` and friends imply REPLACE, as in aws-cli. */
 function writeOptions(options: SyncOptions): WriteOptions {
@@ -105,6 +113,7 @@ export function validateSyncOptions(options: SyncOptions): void {
   const m = options.maxDelete;
   if (m !== undefined && (!Number.isInteger(m) || m < 0)) throw new UsageError(`invalid --max-delete '${m}'; expected a whole number`);
   if (options.compare !== undefined && !(options.compare in COMPARE_RULES)) throw new UsageError(`invalid comparison '${options.compare}'`);
+  if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes") throw new UsageError(`invalid only '${options.only}'`);
 }
 
 /** Opens both sides and refuses pairs that would copy onto themselves. */
@@ -152,8 +161,10 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const { source, target } = await openPair(options, opener);
     if (target instanceof LocalStore && !options.dryRun) await target.ensureRoot();
     let sourceObjects = 0;
-    const actions = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
-    return await execute(actions, {
+    let plannedDeletes = 0;
+    const all = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
+    const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
+    const result = await execute(actions, {
       source,
       target,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -169,8 +180,17 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
           ? `the source ${source.description} lists no objects, so --delete would remove all ${planned} target objects; pass --force if that is what you want`
           : undefined,
     });
+    return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
     await opener.close();
+  }
+}
+
+/** Keeps one phase's actions (distributed runs: workers copy, the coordinator deletes); counts the deletes seen. */
+async function* onlyPhase(actions: AsyncIterable<Action>, only: "copies" | "deletes", onDelete: () => void): AsyncGenerator<Action> {
+  for await (const action of actions) {
+    if (action.type === "delete") onDelete();
+    if ((action.type === "delete") === (only === "deletes")) yield action;
   }
 }
 
@@ -221,6 +241,11 @@ const MAX_SPLIT_POINTS = 255;
  */
 async function* actionStream(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean, onSourceObject: () => void = () => undefined): AsyncGenerator<Action> {
   const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  if (options.ranges) {
+    const planOptions = { compare: COMPARE_RULES[options.compare ?? "size-and-time"], filter: compileFilters(options.filters ?? []), delete: withDeletes };
+    yield* planInRanges(options.ranges, (r) => counting(source.list(r), onSourceObject), (r) => target.list(r), planOptions, parallel);
+    return;
+  }
   if (source instanceof S3Store && target instanceof S3Store && parallel > 1) {
     let points: string[];
     try {

@@ -23,9 +23,11 @@ export interface ObjectProperties {
   /** Object tags as key/value pairs. */
   tags?: Record<string, string>;
   storageClass?: string;
+  /** The source's modification time (epoch ms): a local folder sets it as the file's mtime; S3 ignores it. */
+  lastModified?: number;
 }
 
-export interface ObjectDetails extends ObjectInfo, ObjectProperties {}
+export interface ObjectDetails extends ObjectInfo, Omit<ObjectProperties, "lastModified"> {}
 
 /** A key range for listing: keys k with startAfter < k <= endAt (either bound optional). */
 export interface KeyRange {

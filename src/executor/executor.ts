@@ -76,6 +76,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     }
     if (action.type === "update" && action.undecidable) summary.undecidable++;
     const size = action.source.size;
+    // Keys the target can never hold are reported as failures in dry runs too.
+    const refused = opts.target.refusal?.(action.source);
+    if (refused) {
+      summary.failed++;
+      opts.onEvent({ type: "error", key: action.key, action: action.type, code: refused.code, message: `${refused.code}: ${refused.message}` });
+      return;
+    }
     if (!opts.dryRun) {
       await limit.acquire();
       try {

@@ -36,6 +36,9 @@ export class Transferer {
   }
 
   private async move(object: ObjectInfo, opts: WriteOptions): Promise<void> {
+    // A key the target can never hold (an unsafe path in a folder) fails before any byte is fetched.
+    const refused = this.target.refusal?.(object);
+    if (refused) throw Object.assign(new Error(refused.message), { name: refused.code, code: refused.code });
     if (this.serverSide) {
       try {
         await this.target.copyFrom!(this.source, object, opts);
@@ -74,7 +77,8 @@ async function streamObject(source: ObjectStore, target: ObjectStore, object: Ob
   const { body, details } = await source.get(object.key);
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   try {
-    await target.put(object.key, body, size, props, opts);
+    // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
+    await target.put(object.key, body, size, { ...props, lastModified: object.lastModified }, opts);
   } finally {
     if (!Buffer.isBuffer(body)) body.destroy();
   }

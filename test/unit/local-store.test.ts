@@ -12,6 +12,11 @@ import { MemoryStore } from "../../src/stores/memory/memory-store.js";
 import { LocalStore } from "../../src/stores/local/local-store.js";
 import { keyPath } from "../../src/stores/local/keys.js";
 import { collect } from "../helpers/memory.js";
+import { Transferer } from "../../src/executor/transfer.js";
+import type { ObjectStore, WriteOptions } from "../../src/core/types.js";
+
+/** Streams one object from a source into a store, the way a sync does. */
+const transfer = (source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: WriteOptions) => new Transferer(source, target).transfer(object, opts);
 
 const base = mkdtempSync(join(tmpdir(), "bucketsync-local-unit-"));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -228,7 +233,7 @@ test("writes: a file lands atomically with the source's LastModified as its mtim
   const lastModified = Date.parse("2020-01-02T03:04:05Z");
   source.set("deep/er/file.txt", "hello", { lastModified });
   const store = new LocalStore(join(root, "target-not-yet-there"));
-  await store.copyFrom(source, info("deep/er/file.txt", 5, lastModified), {});
+  await transfer(source, store, info("deep/er/file.txt", 5, lastModified), {});
   const path = join(root, "target-not-yet-there", "deep", "er", "file.txt");
   assert.equal(readFileSync(path, "utf8"), "hello");
   assert.equal(Math.round(statSync(path).mtimeMs), lastModified);
@@ -243,12 +248,12 @@ test("writes: a source stream failing midway leaves no file under the real name 
   source.set("big.bin", Buffer.alloc(100_000, 7));
   source.failAfter = 50_000;
   const store = new LocalStore(root);
-  await assert.rejects(store.copyFrom(source, info("big.bin", 100_000), {}), /connection reset mid-body/);
+  await assert.rejects(transfer(source, store, info("big.bin", 100_000), {}), /connection reset mid-body/);
   assert.deepEqual(readdirSync(root), []);
 
   // An existing file survives a failed update untouched.
   writeFileSync(join(root, "big.bin"), "old version");
-  await assert.rejects(store.copyFrom(source, info("big.bin", 100_000), {}), /connection reset/);
+  await assert.rejects(transfer(source, store, info("big.bin", 100_000), {}), /connection reset/);
   assert.deepEqual(readdirSync(root), ["big.bin"]);
   assert.equal(readFileSync(join(root, "big.bin"), "utf8"), "old version");
 });
@@ -278,7 +283,7 @@ test("writes: unsafe keys are refused before anything is fetched or written", as
   };
   const store = new LocalStore(root);
   for (const key of ["../escape.txt", "a/../../b", "/abs", "x//y", "./dot", "dir/with-content/"]) {
-    await assert.rejects(store.copyFrom(source, info(key, 3), {}), (err: Error & { code?: string }) => {
+    await assert.rejects(transfer(source, store, info(key, 3), {}), (err: Error & { code?: string }) => {
       assert.equal(err.code, "UnsafeKey", key);
       assert.match(err.message, /unsafe key refused/);
       return true;
@@ -304,7 +309,7 @@ test("writes: `dir/` markers make folders; `a` beside `a/b` fails one key with a
   source.set("d/", "");
   const store = new LocalStore(root);
   const markerTime = Date.parse("2021-01-01T00:00:00Z");
-  await store.copyFrom(source, info("d/", 0, markerTime), {});
+  await transfer(source, store, info("d/", 0, markerTime), {});
   assert.ok(statSync(join(root, "d")).isDirectory());
   assert.equal(Math.round(statSync(join(root, "d")).mtimeMs), markerTime, "the folder carries the marker's time");
   assert.deepEqual(await keysOf(store), ["d/"], "an empty folder lists as its marker");
@@ -312,15 +317,15 @@ test("writes: `dir/` markers make folders; `a` beside `a/b` fails one key with a
   // The pairing of listings tells the store that the source has both; the file wins, whatever the timing.
   store.refuseUnder("a");
   await assert.rejects(
-    store.copyFrom(source, info("a/b", 7), {}),
+    transfer(source, store, info("a/b", 7), {}),
     (err: Error & { code?: string }) => err.code === "PathConflict" && /also has a file "a"/.test(err.message),
   );
-  await store.copyFrom(source, info("a", 6), {});
+  await transfer(source, store, info("a", 6), {});
   assert.equal(readFileSync(join(root, "a"), "utf8"), "file a");
 
   // Without that knowledge, the file system decides: a file in the way of a folder, a folder in the way of a file.
   const plain = new LocalStore(root);
-  await assert.rejects(plain.copyFrom(source, info("a/b", 7), {}), /"a" is a file/);
+  await assert.rejects(transfer(source, plain, info("a/b", 7), {}), /"a" is a file/);
   await assert.rejects(plain.put("d", Buffer.from("x"), 1, {}, {}), /a folder of that name is in the way/);
 });
 

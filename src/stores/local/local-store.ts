@@ -215,36 +215,16 @@ export class LocalStore implements ObjectStore {
 
   // ------------------------------------------------------------------ writing
 
-  /**
-   * A local folder fetches from any source itself: it needs the source object's LastModified
-   * (to set the file's mtime, so a re-sync is a no-op), which a plain put does not receive, and
-   * it refuses unsafe keys before a single byte is requested. Bytes do pass through this process.
-   */
-  canCopyFrom(_source: ObjectStore): boolean {
-    return true;
-  }
-
-  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
-    const key = sourceObject.key;
-    const { segments, marker } = this.writableKey(key, sourceObject.size);
-    if (marker) {
-      await this.writeMarker(key, segments, sourceObject.lastModified);
-      return;
-    }
-    const dir = await this.makeParents(key, segments);
-    const { body, details } = await source.get(key);
-    await this.writeFile(key, dir, segments, body, details.size, fileTime(sourceObject.lastModified, details.lastModified), opts);
-  }
-
-  async put(key: string, body: Readable | Buffer, size: number, _props: ObjectProperties, opts: WriteOptions): Promise<void> {
+  /** Writes a file (atomically, through a temporary name) with the source's time as its mtime, so a re-sync is a no-op. */
+  async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
     const { segments, marker } = this.writableKey(key, size);
     try {
       if (marker) {
-        await this.writeMarker(key, segments, undefined);
+        await this.writeMarker(key, segments, props.lastModified);
         return;
       }
       const dir = await this.makeParents(key, segments);
-      await this.writeFile(key, dir, segments, Buffer.isBuffer(body) ? Readable.from([body]) : body, size, undefined, opts);
+      await this.writeFile(key, dir, segments, Buffer.isBuffer(body) ? Readable.from([body]) : body, size, props.lastModified, opts);
     } finally {
       if (!Buffer.isBuffer(body)) body.destroy();
     }
@@ -450,11 +430,6 @@ export class LocalStore implements ObjectStore {
  * time is used, so the next comparison with that listing finds the times equal. Otherwise the
  * object changed after it was listed, and the GET's time is the one of the bytes written.
  */
-function fileTime(listed: number, fetched: number | undefined): number {
-  if (!fetched) return listed;
-  return Math.floor(listed / 1000) * 1000 === fetched ? listed : fetched;
-}
-
 /**
  * A file's mtime in whole milliseconds, as S3 times are. Rounded, not truncated: utimes takes
  * seconds as a double, so a time set to ...758 ms can read back as ...757.999.
