@@ -262,6 +262,10 @@ rgw user max buckets = 1000
 # Reclaim the RAM of deleted objects within a minute instead of after 2 hours.
 rgw gc obj min wait = 60
 rgw gc processor period = 60
+# SSE-KMS for tests: radosgw's "testing" KMS backend with one fixed, test-only key (no TLS here).
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = bucketsync-test-key=a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=
 EOF
 }
 

@@ -2,7 +2,7 @@ import { parseLocation } from "./core/location.js";
 import { classifyError, classifyListingFailure, type ErrorInfo } from "./core/errors.js";
 import { CANNED_ACLS, UsageError, type CannedAcl } from "./core/types.js";
 import { runPool } from "./executor/pool.js";
-import { DEFAULT_RETRY, withRetry } from "./executor/retry.js";
+import { DEFAULT_RETRY, withRetry } from "./core/retry.js";
 import { compileFilters, type FilterRule } from "./planner/filters.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";

@@ -3,7 +3,9 @@ import { locationsOverlap, parseLocation, type Location } from "./core/location.
 import { CANNED_ACLS, UsageError, type WriteOptions, type CannedAcl, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
-import type { RetryPolicy } from "./executor/retry.js";
+import type { TransferOptions } from "./executor/transfer.js";
+import type { VerifyMode } from "./integrity/verify.js";
+import type { RetryPolicy } from "./core/retry.js";
 import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
 import { compileFilters, type FilterRule } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
@@ -55,6 +57,10 @@ export interface SyncOptions extends CommonOptions {
   /** COPY (default) keeps the source's content headers and metadata; REPLACE sets only `replaceProperties`. */
   metadataDirective?: "COPY" | "REPLACE";
   replaceProperties?: WriteOptions["replaceProperties"];
+  /** Prove each copy from ETags or the bytes streamed: off, on (default; unverifiable copies are warnings), strict (they are failures). */
+  verify?: VerifyMode;
+  /** Send Content-MD5 with single-part streamed uploads whose source ETag is an MD5, so the server checks the bytes. */
+  contentMd5?: boolean;
   /** Allow --delete to empty the target when the source lists no objects at all. */
   force?: boolean;
   /** Objects larger than this are copied in parts (default 5 GiB, CopyObject's limit). */
@@ -74,7 +80,7 @@ export interface SyncResult extends ExecuteResult {
 }
 
 /** What every write of the run sets; `--content-type` and friends imply REPLACE, as in aws-cli. */
-function writeOptions(options: SyncOptions): WriteOptions {
+function writeOptions(options: SyncOptions): TransferOptions {
   const replacing = options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined);
   return {
     acl: options.acl,
@@ -84,11 +90,14 @@ function writeOptions(options: SyncOptions): WriteOptions {
     sseKmsKeyId: options.sseKmsKeyId,
     metadataDirective: options.metadataDirective ?? (replacing ? "REPLACE" : "COPY"),
     replaceProperties: options.replaceProperties,
+    verify: options.verify ?? "on",
+    sendContentMd5: options.contentMd5,
   };
 }
 
 /** Validates options that do not need the network; throws UsageError with a one-line message. */
 export function validateSyncOptions(options: SyncOptions): void {
+  if (options.verify !== undefined && !["off", "on", "strict"].includes(options.verify)) throw new UsageError(`invalid --verify '${options.verify}'; expected off, on or strict`);
   if (options.preserveAcl && options.acl !== undefined) throw new UsageError("--acl and --preserve-acl cannot be used together");
   if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms") throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
   if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms") throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
@@ -120,7 +129,8 @@ export function validateSyncOptions(options: SyncOptions): void {
 async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThreshold" | "partSize">, opener: StoreOpener) {
   const locations: (Location | undefined)[] = [options.source, options.target].map((s) => (typeof s === "string" ? parseLocation(s) : undefined));
   const [srcLoc, dstLoc] = locations;
-  const connection = (side?: S3ConnectionOptions): S3ConnectionOptions => ({ maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection, ...side });
+  // Two sockets per worker: a streamed GET holds one while its tags are fetched on another.
+  const connection = (side?: S3ConnectionOptions): S3ConnectionOptions => ({ maxSockets: 2 * (options.concurrency ?? DEFAULT_CONCURRENCY), ...options.connection, ...side });
   const sourceConnection = connection(options.sourceConnection);
   const targetConnection = connection(options.targetConnection);
   if (srcLoc && dstLoc && sourceConnection.endpointUrl === targetConnection.endpointUrl && locationsOverlap(srcLoc, dstLoc)) {

@@ -8,6 +8,7 @@ import type { CompareMode } from "../planner/compare.js";
 import type { FilterRule } from "../planner/filters.js";
 import { check, sync, type SyncOptions } from "../sync.js";
 import { completionScript } from "./completion.js";
+import { addDistributedCommands, addQueueOptions, runDistributedSync } from "./distributed.js";
 import {
   addAttributeFilterOptions,
   addConnectionOptions,
@@ -25,7 +26,7 @@ import { eventRenderer } from "./render.js";
 import { RunReport } from "./report.js";
 
 /** Exit codes: the contract scripts rely on. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, warnings: 3, interrupted: 130 } as const;
 
 export interface RunIO {
   out: NodeJS.WritableStream;
@@ -56,6 +57,8 @@ interface Flags {
   force?: boolean;
   multipartThreshold?: number;
   partSize?: number;
+  verify?: string;
+  contentMd5?: boolean;
   storageClass?: string;
   sse?: string;
   sseKmsKeyId?: string;
@@ -103,6 +106,8 @@ function addSyncOptions(command: Command, filters: FilterRule[]): Command {
     .option("--cache-control <value>", "Cache-Control of objects written (implies REPLACE)")
     .option("--content-disposition <value>", "Content-Disposition of objects written (implies REPLACE)")
     .option("--metadata <key=value>", "user metadata of objects written, repeatable (implies REPLACE)", collectMetadata)
+    .addOption(new Option("--verify <mode>", "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)").choices(["off", "on", "strict"]))
+    .option("--content-md5", "send Content-MD5 on single-part streamed uploads whose source ETag is an MD5")
     .option("--report <file>", "write a JSON lines audit of every action to FILE")
     .option("--no-progress", "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)");
   addCompareOptions(command);
@@ -147,12 +152,14 @@ async function runSync(
     attributes: attributesFrom(flags),
     concurrency: flags.concurrency ?? job?.concurrency,
     followSymlinks: !!flags.followSymlinks,
+    verify: flags.verify as SyncOptions["verify"],
+    contentMd5: flags.contentMd5,
   };
 
   const report = flags.report ? new RunReport(flags.report) : undefined;
   const errStream = io.err as NodeJS.WriteStream;
   const progress =
-    errStream.isTTY && !flags.json && !flags.quiet && flags.progress !== false ? new ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing") : undefined;
+    errStream.isTTY && !flags.json && !flags.quiet && flags.progress !== false && !flags.queue ? new ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing") : undefined;
   const render = eventRenderer({
     json: !!flags.json,
     quiet: !!flags.quiet,
@@ -172,7 +179,9 @@ async function runSync(
   const controller = new AbortController();
   const stopOnSignal = interruptHandler(controller, io, () => progress?.stop());
   try {
-    const result = await sync({ ...options, onEvent, signal: controller.signal });
+    const result = flags.queue
+      ? await runDistributedSync(options, flags, io, onEvent, controller.signal, progress)
+      : await sync({ ...options, onEvent, signal: controller.signal });
     progress?.stop();
     const { summary, fatal, refused } = result;
     if (fatal && fatal.code !== "Interrupted") {
@@ -188,9 +197,14 @@ async function runSync(
             : EXIT.failed
           : summary.failed > 0 || summary.deletesWithheld
             ? EXIT.failed
-            : EXIT.ok;
+            : summary.unverifiable > 0
+              ? EXIT.warnings
+              : EXIT.ok;
     // A refused run (exit 2) changed nothing: its one error line is the whole story.
     if (code !== EXIT.usage) onEvent({ type: "summary", ...summary });
+    if (code === EXIT.warnings && !flags.json) {
+      io.err.write(`warning: ${summary.unverifiable} copied object(s) could not be verified (multipart or non-MD5 ETags); -v or --report shows why; exit code 3\n`);
+    }
     return code;
   } finally {
     progress?.stop();
@@ -230,6 +244,7 @@ Run 'bucketsync help <command>' for a command's flags.`,
     .argument("<src>", "s3://bucket[/prefix], a local folder, or remote:[path] from the config")
     .argument("<dst>", "s3://bucket[/prefix], a local folder, or remote:[path] from the config");
   addSyncOptions(syncCmd, syncFilters);
+  addQueueOptions(syncCmd);
   syncCmd.addHelpText(
     "after",
     `
@@ -371,6 +386,7 @@ Examples:
       io.out.write(completionScript(shell, program));
     });
 
+  addDistributedCommands(program, io, setExit);
   return program;
 }
 
@@ -408,7 +424,8 @@ export async function main(argv: string[], io: RunIO = { out: process.stdout, er
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
-      io.err.write(`bucketsync: ${err.message.replace(/^error: /, "")}\n`);
+      // One line: commander's "(Did you mean ...?)" goes on the same line.
+      io.err.write(`bucketsync: ${err.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ")}\n`);
       return EXIT.usage;
     }
     if (err instanceof UsageError) {

@@ -25,7 +25,7 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
       case "copy":
       case "update": {
         if (o.quiet) return;
-        const why = o.verbose ? ` (${event.reason})` : "";
+        const why = o.verbose ? ` (${event.reason}${event.verification ? `; ${event.verification}` : ""})` : "";
         line(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${event.key} to ${o.targetUrl}${event.key}${why}\n`);
         return;
       }
@@ -59,6 +59,7 @@ export function formatSummary(s: SyncSummary): string {
     `failed ${s.failed}`,
   ];
   if (s.undecidable > 0) parts.push(`checksum undecidable ${s.undecidable}`);
+  if (s.verified + s.unverifiable + s.mismatched > 0) parts.push(`verified ${s.verified}, unverifiable ${s.unverifiable}, mismatched ${s.mismatched}`);
   return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s`;
 }
 

@@ -37,7 +37,7 @@ export class RunReport {
         });
         return;
       case "skip":
-        this.write({ time, key: event.key, action: "skip", reason: event.reason, outcome: "unchanged" });
+        this.write({ time, key: event.key, action: "skip", reason: event.reason, size: event.size, etag: event.etag, outcome: "unchanged" });
         return;
       case "error":
         this.write({ time, key: event.key, action: event.action ?? "unknown", reason: event.message, code: event.code, outcome: "failed" });

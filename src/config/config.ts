@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { LineCounter, parseDocument, isNode } from "yaml";
+import { LineCounter, parseDocument, isMap, isNode, isScalar } from "yaml";
 import { z } from "zod";
 import { CANNED_ACLS, UsageError } from "../core/types.js";
 import type { FilterRule } from "../planner/filters.js";
@@ -74,22 +74,32 @@ export function loadConfig(path: string | undefined, cwd = process.cwd()): Confi
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const at = e.linePos?.[0];
+    const at = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
     throw new UsageError(`${path ?? DEFAULT_CONFIG_FILE}${at ? `:${at.line}:${at.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`);
   }
   const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    // Point at the deepest node that exists on the issue's path.
+    // Point at the deepest node that exists on the issue's path; an unknown key points at itself.
+    const nodePath = [...issue.path, ...(issue.code === "unrecognized_keys" ? issue.keys.slice(0, 1) : [])] as (string | number)[];
     let line: number | undefined;
-    for (let n = issue.path.length; n >= 0 && line === undefined; n--) {
-      const node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
+    for (let n = nodePath.length; n >= 0 && line === undefined; n--) {
+      const target = nodePath.slice(0, n);
+      const node = n > 0 && issue.code === "unrecognized_keys" && n === nodePath.length ? keyNode(doc, target) : doc.getIn(target, true);
       if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
     }
     const where = issue.path.length > 0 ? ` (${issue.path.join(".")})` : "";
     throw new UsageError(`${path ?? DEFAULT_CONFIG_FILE}${line ? `:${line}` : ""}: ${issue.message}${where}`);
   }
   return { file, remotes: parsed.data.remotes ?? {}, jobs: parsed.data.jobs ?? {} };
+}
+
+/** The key node (not the value) of a map entry, so an unknown key is reported on its own line. */
+function keyNode(doc: ReturnType<typeof parseDocument>, path: (string | number)[]): unknown {
+  const parent = doc.getIn(path.slice(0, -1), true);
+  if (!isMap(parent)) return undefined;
+  const pair = parent.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === path[path.length - 1]);
+  return pair?.key;
 }
 
 export interface ResolvedLocation {

@@ -37,6 +37,7 @@ const RETRY_CODES = new Set([
   "InternalError",
   "ServiceUnavailable",
   "TimeoutError",
+  "InvalidResponse",
   "RequestTimeoutException",
 ]);
 const NETWORK_CODES = new Set([

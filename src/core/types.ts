@@ -50,6 +50,8 @@ export interface WriteOptions {
    * REPLACE: only `replaceProperties` are set (aws-cli's --metadata-directive REPLACE); tags still travel.
    */
   metadataDirective?: "COPY" | "REPLACE";
+  /** Content-MD5 (base64) of the bytes, for the server to check on a single-part upload. */
+  contentMd5?: string;
   /** Copy each source object's grants to its copy (owner grants mapped to the target's owner). */
   preserveAcl?: boolean;
   replaceProperties?: Pick<ObjectProperties, "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "contentLanguage" | "metadata">;
@@ -65,6 +67,16 @@ export interface AclPolicy {
 export interface AclGrant {
   grantee: { type: "CanonicalUser"; id: string } | { type: "Group"; uri: string } | { type: "AmazonCustomerByEmail"; email: string };
   permission: "FULL_CONTROL" | "READ" | "WRITE" | "READ_ACP" | "WRITE_ACP";
+}
+
+/** What a write reports back: the new object's ETag, and its part count when written in parts. */
+export interface WriteResult {
+  etag?: string;
+  parts?: number;
+  /** True when a multipart copy reproduced the source's exact part layout (so its ETag must equal the source's). */
+  sameParts?: boolean;
+  /** True when the copy used the source's likely part layout (a guess: equal ETags then prove it, unequal ones prove nothing). */
+  guessedParts?: boolean;
 }
 
 export interface DeleteFailure {
@@ -83,7 +95,10 @@ export interface ObjectStore {
   list(range?: KeyRange): AsyncIterable<ObjectInfo>;
   head(key: string): Promise<ObjectDetails | undefined>;
   get(key: string): Promise<{ body: Readable; details: ObjectDetails }>;
-  put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void>;
+  /** Writes an object; returns what the store can say about the result (its ETag) for verification. */
+  put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<WriteResult | void>;
+  /** Optional: the part size a put of `size` bytes will use (undefined: one part), so streamed bytes can be hashed the same way. */
+  uploadPartSize?(size: number): number | undefined;
   /** Deletes up to 1000 keys; returns the keys that failed, with the store's reason. */
   deleteMany(keys: string[]): Promise<DeleteFailure[]>;
   /**
@@ -98,7 +113,7 @@ export interface ObjectStore {
   /** Optional capability: set an object's ACL, canned or as grants (acl apply, --preserve-acl). */
   putAcl?(key: string, acl: CannedAcl | AclPolicy): Promise<void>;
   /** Optional capability: copy `sourceObject` from `source` to the same key here, without moving bytes through this process. */
-  copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void>;
+  copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<WriteResult | void>;
   /**
    * Optional capability: why this store can never hold `object` under its key (a local folder
    * refuses `../x`), so the key can be reported as failed without fetching it, dry runs included.

@@ -1,8 +1,8 @@
 /** Events a run emits, in the order things happen. The CLI renders them; library users subscribe. */
 export type SyncEvent =
-  | { type: "copy" | "update"; key: string; size: number; etag?: string; reason: string; dryRun: boolean }
+  | { type: "copy" | "update"; key: string; size: number; etag?: string; reason: string; dryRun: boolean; verification?: string }
   | { type: "delete"; key: string; size: number; etag?: string; reason: string; dryRun: boolean }
-  | { type: "skip"; key: string; reason: string }
+  | { type: "skip"; key: string; size: number; etag?: string; reason: string }
   | { type: "error"; key?: string; action?: string; code: string; message: string }
   | { type: "warning"; message: string }
   | ({ type: "summary" } & SyncSummary);
@@ -15,6 +15,12 @@ export interface SyncSummary {
   failed: number;
   /** Keys whose --checksum comparison could not decide and fell back to size and time. */
   undecidable: number;
+  /** Copies proven by ETag or by hashing the bytes that passed through. */
+  verified: number;
+  /** Copies that could not be proven (multipart or non-MD5 ETags); see each event's reason. */
+  unverifiable: number;
+  /** Copies whose bytes provably differ from the source (counted in failed too). */
+  mismatched: number;
   bytes: number;
   durationMs: number;
   dryRun: boolean;

@@ -3,9 +3,10 @@ import type { ObjectStore, WriteOptions } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
 import { DeleteSpool } from "./delete-spool.js";
 import type { EventSink, SyncSummary } from "./events.js";
-import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "../core/retry.js";
 import { AdaptiveLimit } from "./adaptive-limit.js";
-import { Transferer } from "./transfer.js";
+import { Transferer, type TransferOptions } from "./transfer.js";
+import type { Verification } from "../integrity/verify.js";
 import { runPool } from "./pool.js";
 
 export interface ExecuteOptions {
@@ -14,7 +15,7 @@ export interface ExecuteOptions {
   concurrency: number;
   dryRun: boolean;
   /** ACL, storage class, encryption and metadata directive for every object written. */
-  write?: WriteOptions;
+  write?: TransferOptions;
   /** More planned deletes than this and none is made. */
   maxDelete?: number;
   retry?: RetryPolicy;
@@ -50,7 +51,20 @@ const DELETE_CONCURRENCY = 4;
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
   const started = Date.now();
   const retry = opts.retry ?? DEFAULT_RETRY;
-  const summary: SyncSummary = { copied: 0, updated: 0, deleted: 0, skipped: 0, failed: 0, undecidable: 0, bytes: 0, durationMs: 0, dryRun: opts.dryRun };
+  const summary: SyncSummary = {
+    copied: 0,
+    updated: 0,
+    deleted: 0,
+    skipped: 0,
+    failed: 0,
+    undecidable: 0,
+    verified: 0,
+    unverifiable: 0,
+    mismatched: 0,
+    bytes: 0,
+    durationMs: 0,
+    dryRun: opts.dryRun,
+  };
   const spool = new DeleteSpool();
   let fatal: ExecuteResult["fatal"];
   let refused: string | undefined;
@@ -67,7 +81,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     if (action.type === "skip") {
       summary.skipped++;
       if (action.undecidable) summary.undecidable++;
-      opts.onEvent({ type: "skip", key: action.key, reason: action.reason });
+      opts.onEvent({ type: "skip", key: action.key, size: action.source.size, etag: action.source.etag, reason: action.reason });
       return;
     }
     if (action.type === "delete") {
@@ -83,10 +97,11 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       opts.onEvent({ type: "error", key: action.key, action: action.type, code: refused.code, message: `${refused.code}: ${refused.message}` });
       return;
     }
+    let verification: Verification | undefined;
     if (!opts.dryRun) {
       await limit.acquire();
       try {
-        await withRetry(() => transferer.transfer(action.source, { ...opts.write, signal: opts.signal }), retry, opts.signal, onRetry);
+        verification = await withRetry(() => transferer.transfer(action.source, { ...opts.write, signal: opts.signal }), retry, opts.signal, onRetry);
         succeeded++;
         limit.onSuccess();
       } catch (err) {
@@ -103,11 +118,37 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         limit.release();
       }
       changed = true;
+      // A copy whose bytes provably differ is a failure, never a silent success; under --verify
+      // strict so is one that cannot be proven.
+      const strict = opts.write?.verify === "strict";
+      if (verification?.status === "mismatch" || (strict && verification?.status === "unverifiable")) {
+        if (verification.status === "mismatch") summary.mismatched++;
+        else summary.unverifiable++;
+        summary.failed++;
+        opts.onEvent({
+          type: "error",
+          key: action.key,
+          action: action.type,
+          code: verification.status === "mismatch" ? "VerifyMismatch" : "Unverifiable",
+          message: `copied, but ${verification.status === "mismatch" ? "verification failed" : "cannot be verified"}: ${verification.reason}`,
+        });
+        return;
+      }
+      if (verification?.status === "verified") summary.verified++;
+      if (verification?.status === "unverifiable") summary.unverifiable++;
     }
     if (action.type === "copy") summary.copied++;
     else summary.updated++;
     summary.bytes += size;
-    opts.onEvent({ type: action.type, key: action.key, size, etag: action.source.etag, reason: action.reason, dryRun: opts.dryRun });
+    opts.onEvent({
+      type: action.type,
+      key: action.key,
+      size,
+      etag: action.source.etag,
+      reason: action.reason,
+      dryRun: opts.dryRun,
+      ...(verification && { verification: verification.status === "verified" ? `verified: ${verification.how}` : `unverifiable: ${verification.reason}` }),
+    });
   };
 
   try {

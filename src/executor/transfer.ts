@@ -1,11 +1,23 @@
+import { pipeline } from "node:stream/promises";
+import { PassThrough, type Readable } from "node:stream";
 import { classifyError } from "../core/errors.js";
-import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions } from "../core/types.js";
+import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
+import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
+import { verifyServerCopy, verifyStreamed, type Verification, type VerifyMode } from "../integrity/verify.js";
+
+export interface TransferOptions extends WriteOptions {
+  /** off: no checks; on (default): prove what the ETags allow; strict: the same, and unverifiable is an error (decided by the caller). */
+  verify?: VerifyMode;
+  /** Send Content-MD5 on single-part streamed uploads when the source's ETag is an MD5. */
+  sendContentMd5?: boolean;
+}
 
 /**
  * Puts source objects at the same keys in the target: server-side when the target can copy from
  * the source, otherwise streamed get -> put without buffering whole objects. Decided once per
  * run; when a server-side copy across accounts is refused (AccessDenied on the copy source), it
- * says so once and streams from then on instead of failing every object.
+ * says so once and streams from then on instead of failing every object. Every transfer returns
+ * what it proved about the copy (see integrity/verify.ts).
  */
 export class Transferer {
   private serverSide: boolean;
@@ -21,28 +33,25 @@ export class Transferer {
     this.mayBeRefused = can === "maybe";
   }
 
-  private copyAcl(key: string): Promise<void> {
-    return copyAclBetween(this.source, this.target, key);
-  }
-
   /** "server-side" or "streaming": how objects travel now. */
   get route(): "server-side" | "streaming" {
     return this.serverSide ? "server-side" : "streaming";
   }
 
-  async transfer(object: ObjectInfo, opts: WriteOptions): Promise<void> {
-    await this.move(object, opts);
-    if (opts.preserveAcl) await this.copyAcl(object.key);
+  async transfer(object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
+    const verification = await this.move(object, opts);
+    if (opts.preserveAcl) await copyAclBetween(this.source, this.target, object.key);
+    return verification;
   }
 
-  private async move(object: ObjectInfo, opts: WriteOptions): Promise<void> {
+  private async move(object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
     // A key the target can never hold (an unsafe path in a folder) fails before any byte is fetched.
     const refused = this.target.refusal?.(object);
     if (refused) throw Object.assign(new Error(refused.message), { name: refused.code, code: refused.code });
     if (this.serverSide) {
       try {
-        await this.target.copyFrom!(this.source, object, opts);
-        return;
+        const result = (await this.target.copyFrom!(this.source, object, opts)) ?? {};
+        return opts.verify === "off" ? undefined : verifyServerCopy(object.etag, result.etag, result.parts, result.sameParts);
       } catch (err) {
         if (!this.mayBeRefused || classifyError(err).code !== "AccessDenied") throw err;
         if (this.serverSide) {
@@ -53,8 +62,44 @@ export class Transferer {
         }
       }
     }
-    await streamObject(this.source, this.target, object, opts);
+    return streamObject(this.source, this.target, object, opts);
   }
+}
+
+/** get -> put, hashing the bytes on the way so the copy can be proven without reading it back. */
+async function streamObject(source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
+  const { body, details } = await source.get(object.key);
+  const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
+  const sourceEtag = details.etag ?? object.etag;
+  const targetPartSize = target.uploadPartSize?.(size);
+  const sourceParts = multipartParts(sourceEtag);
+  const hasher =
+    opts.verify === "off"
+      ? undefined
+      : new ContentHasher([...(targetPartSize ? [targetPartSize] : []), ...(sourceParts ? candidatePartSizes(size, sourceParts) : [])]);
+  const stream: Readable = hasher ? body.pipe(hasher) : body;
+  // A failure of the source stream must reach the writer, and end the hasher too.
+  if (hasher) body.once("error", (err) => hasher.destroy(err));
+  const contentMd5 =
+    opts.sendContentMd5 && targetPartSize === undefined && isPlainMd5(sourceEtag) ? Buffer.from(sourceEtag!, "hex").toString("base64") : undefined;
+  let result: WriteResult | void;
+  try {
+    // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
+    result = await target.put(object.key, stream, size, { ...props, lastModified: object.lastModified }, { ...opts, contentMd5 });
+  } finally {
+    body.destroy();
+  }
+  if (!hasher) return undefined;
+  await drained(hasher);
+  const { md5, multipart } = hasher.result();
+  return verifyStreamed({ sourceEtag, size, bytes: hasher.bytes, md5, multipart, targetEtag: result?.etag, targetPartSize });
+}
+
+/** Waits until the hasher has seen every byte (the writer may stop reading at exactly `size`). */
+async function drained(hasher: ContentHasher): Promise<void> {
+  if (hasher.readableEnded || hasher.destroyed) return;
+  // Consume anything left (nothing, normally) so 'end' fires.
+  await pipeline(hasher, new PassThrough().resume()).catch(() => undefined);
 }
 
 /**
@@ -71,15 +116,4 @@ async function copyAclBetween(source: ObjectStore, target: ObjectStore, key: str
       : g,
   );
   await target.putAcl(key, { ownerId: current.ownerId, grants });
-}
-
-async function streamObject(source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: WriteOptions): Promise<void> {
-  const { body, details } = await source.get(object.key);
-  const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
-  try {
-    // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
-    await target.put(object.key, body, size, { ...props, lastModified: object.lastModified }, opts);
-  } finally {
-    if (!Buffer.isBuffer(body)) body.destroy();
-  }
 }

@@ -24,14 +24,15 @@ export function multipartEtag(partMd5s: readonly Buffer[]): string {
 
 /**
  * Part sizes that could have produced a multipart ETag with `parts` parts for an object of
- * `size` bytes: the common tool defaults (5, 8, 16, 64, 100 MiB...) and the smallest whole MiB
- * that fits, keeping those that give exactly that part count (`--auto-part-size`).
+ * `size` bytes, most likely first: the common tool defaults (aws-cli and boto3 8 MiB, the JS SDK
+ * and rclone 5 MiB, mc 16 MiB, s3cmd 15 MiB, ...) then the smallest whole MiB that fits, keeping
+ * those that give exactly that part count (`--auto-part-size`).
  */
 export function candidatePartSizes(size: number, parts: number): number[] {
   const MiB = 1024 * 1024;
-  const common = [5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 256, 512].map((m) => m * MiB);
+  const common = [8, 5, 16, 15, 10, 64, 32, 25, 50, 100, 128, 256, 512].map((m) => m * MiB);
   const fit = Math.ceil(size / parts / MiB) * MiB;
-  return [...new Set([fit, ...common])].filter((p) => p > 0 && Math.ceil(size / p) === parts);
+  return [...new Set([...common, fit])].filter((p) => p > 0 && Math.ceil(size / p) === parts);
 }
 
 /**

@@ -10,22 +10,27 @@ export type VerifyMode = "off" | "on" | "strict";
  * that ETag; a multipart copy keeps a multipart source's ETag only when the part layout is the
  * same. Anything else cannot be proven without reading the bytes.
  */
-export function verifyServerCopy(sourceEtag: string | undefined, targetEtag: string | undefined, targetParts: number | undefined): Verification {
+export function verifyServerCopy(sourceEtag: string | undefined, targetEtag: string | undefined, targetParts: number | undefined, sameParts = false): Verification {
   if (!targetEtag) return { status: "unverifiable", reason: "the server returned no ETag for the copy" };
   if (targetParts === undefined) {
     if (!isPlainMd5(sourceEtag)) return { status: "unverifiable", reason: `source ETag is not an MD5 (${describe(sourceEtag)})` };
     return targetEtag === sourceEtag ? { status: "verified", how: "ETag (MD5) equal" } : { status: "mismatch", reason: `target ETag ${targetEtag} differs from source MD5 ${sourceEtag}` };
   }
   if (multipartParts(sourceEtag) === targetParts) {
-    return targetEtag === sourceEtag ? { status: "verified", how: "multipart ETag equal (same parts)" } : { status: "mismatch", reason: `target ETag ${targetEtag} differs from source ${sourceEtag}` };
+    // Equal multipart ETags mean equal part MD5s; unequal ones prove a difference only when the layout was certain.
+    if (targetEtag === sourceEtag) return { status: "verified", how: "multipart ETag equal (same parts)" };
+    if (sameParts) return { status: "mismatch", reason: `target ETag ${targetEtag} differs from source ${sourceEtag}` };
+    return { status: "unverifiable", reason: `multipart copy with a guessed part layout; ETags differ (source ${sourceEtag})` };
   }
   return { status: "unverifiable", reason: `multipart copy in ${targetParts} parts of a source with ${describe(sourceEtag)}` };
 }
 
 /**
- * Verifies a streamed copy: the bytes that passed through were hashed. They must match the
- * source's ETag where that is an MD5 (or a multipart ETag whose part size can be found), and the
- * target's ETag where the target reports one.
+ * Verifies a streamed copy from the bytes that passed through, which were hashed on the way.
+ * Source side: the bytes must match the source's ETag where that is an MD5 (or a multipart ETag
+ * whose part size can be found); a source without ETags (a local file) is the bytes read.
+ * Target side: the target's ETag must match the bytes sent; a target that reports none (a local
+ * file, written from exactly those bytes) needs no further proof.
  */
 export function verifyStreamed(args: {
   sourceEtag?: string;
@@ -39,30 +44,28 @@ export function verifyStreamed(args: {
   targetPartSize?: number;
 }): Verification {
   if (args.bytes !== args.size) return { status: "mismatch", reason: `read ${args.bytes} bytes, expected ${args.size}` };
-  const proofs: string[] = [];
-  // The bytes against the source.
-  if (isPlainMd5(args.sourceEtag)) {
+  let sourceProof: string | undefined;
+  if (args.sourceEtag === undefined) sourceProof = "bytes read from the source";
+  else if (isPlainMd5(args.sourceEtag)) {
     if (args.md5 !== args.sourceEtag) return { status: "mismatch", reason: `bytes read have MD5 ${args.md5}, source ETag is ${args.sourceEtag}` };
-    proofs.push("source MD5");
+    sourceProof = "source MD5";
   } else if (multipartParts(args.sourceEtag) !== undefined) {
-    const candidates = candidatePartSizes(args.size, multipartParts(args.sourceEtag)!);
-    const match = candidates.find((p) => args.multipart.get(p) === args.sourceEtag);
-    if (match !== undefined) proofs.push(`source multipart ETag (part size ${match})`);
+    const match = candidatePartSizes(args.size, multipartParts(args.sourceEtag)!).find((p) => args.multipart.get(p) === args.sourceEtag);
+    if (match !== undefined) sourceProof = `source multipart ETag (part size ${match})`;
   }
-  // The target against the bytes.
-  if (args.targetEtag) {
+  let targetProof: string | undefined;
+  if (args.targetEtag === undefined) targetProof = "written from the bytes read";
+  else {
     const expected = args.targetPartSize === undefined ? args.md5 : args.multipart.get(args.targetPartSize);
-    if (expected !== undefined && isPlainMd5(args.targetEtag.split("-")[0]) && args.targetEtag.includes("-") === (args.targetPartSize !== undefined)) {
+    const comparable = isPlainMd5(args.targetEtag) || multipartParts(args.targetEtag) !== undefined;
+    if (expected !== undefined && comparable) {
       if (args.targetEtag !== expected) return { status: "mismatch", reason: `target ETag ${args.targetEtag} differs from the bytes sent (${expected})` };
-      proofs.push("target ETag");
+      targetProof = "target ETag";
     }
   }
-  if (proofs.length === 2 || (proofs.length === 1 && args.targetEtag === undefined && proofs[0] !== "target ETag")) {
-    return { status: "verified", how: proofs.join(" + ") };
-  }
-  if (proofs.length === 1 && proofs[0] === "target ETag") return { status: "unverifiable", reason: `source ETag cannot be checked (${describe(args.sourceEtag)}); the target holds exactly the bytes read` };
-  if (proofs.length === 1) return { status: "unverifiable", reason: `the target reports no usable ETag (${describe(args.targetEtag)})` };
-  return { status: "unverifiable", reason: `neither source (${describe(args.sourceEtag)}) nor target (${describe(args.targetEtag)}) ETag is a checksum of the bytes` };
+  if (sourceProof && targetProof) return { status: "verified", how: `${sourceProof} + ${targetProof}` };
+  if (!sourceProof) return { status: "unverifiable", reason: `the source's ${describe(args.sourceEtag)} is not a checksum of its bytes` };
+  return { status: "unverifiable", reason: `the target's ${describe(args.targetEtag)} is not a checksum of the bytes sent` };
 }
 
 function describe(etag: string | undefined): string {

@@ -182,8 +182,10 @@ describe("prefixes, metadata, ACLs", () => {
     const data = randomBytes(20 * 1024 * 1024);
     await put(client, src, "big/file.bin", data, { ContentType: "application/x-test", Metadata: { kind: "big" }, Tagging: "size=large" });
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "8MB", "--part-size", "5MB", "--acl", "public-read", "--json"]);
-    assert.equal(r.code, 0, r.stderr);
+    // A single-part source copied in parts cannot be proven by ETags: a warning, exit 3.
+    assert.equal(r.code, 3, r.stderr);
     assert.equal(summaryOf(r.stdout).copied, 1);
+    assert.equal((summaryOf(r.stdout) as unknown as { unverifiable: number }).unverifiable, 1);
     const listed = (await listAll(client, dst))[0]!;
     assert.match(listed.etag, /-4$/, "copied in 4 parts of 5 MiB");
     const got = await client.send(new (await import("@aws-sdk/client-s3")).GetObjectCommand({ Bucket: dst, Key: "big/file.bin" }));
@@ -197,6 +199,21 @@ describe("prefixes, metadata, ACLs", () => {
     // No parts left behind.
     const uploads = await client.send(new (await import("@aws-sdk/client-s3")).ListMultipartUploadsCommand({ Bucket: dst }));
     assert.equal(uploads.Uploads?.length ?? 0, 0);
+  });
+
+  test("a multipart source is copied with its own part layout, so its ETag proves the copy", async () => {
+    const src = await bucket("mpv-s");
+    const dst = await bucket("mpv-d");
+    const data = randomBytes(20 * 1024 * 1024);
+    const { Upload } = await import("@aws-sdk/lib-storage");
+    await new Upload({ client, params: { Bucket: src, Key: "parts.bin", Body: data }, partSize: 8 * 1024 * 1024 }).done();
+    const sourceEtag = (await listAll(client, src))[0]!.etag;
+    assert.match(sourceEtag, /-3$/);
+    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "5MB", "--part-size", "5MB", "--json", "-v"]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = summaryOf(r.stdout) as unknown as { verified: number; unverifiable: number };
+    assert.deepEqual([s.verified, s.unverifiable], [1, 0]);
+    assert.equal((await listAll(client, dst))[0]!.etag, sourceEtag, "same parts, same ETag");
   });
 
   test("--acl public-read makes objects anonymously readable while the bucket stays private", async () => {

@@ -89,14 +89,17 @@ export class LeanS3Client {
     });
   }
 
-  async listPage(bucket: string, params: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; delimiter?: string }): Promise<ListPage> {
+  async listPage(
+    bucket: string,
+    params: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; delimiter?: string },
+  ): Promise<ListPage> {
     const query: Record<string, string> = { "list-type": "2", "encoding-type": "url", "max-keys": String(params.maxKeys ?? 1000) };
     if (params.prefix) query.prefix = params.prefix;
     if (params.delimiter) query.delimiter = params.delimiter;
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
     else if (params.startAfter) query["start-after"] = params.startAfter;
     const res = await this.send("GET", bucket, undefined, query, {});
-    const result = parser.parse(res.body.toString("utf8")).ListBucketResult ?? {};
+    const result = parseResult(res.body, "ListBucketResult");
     const objects: ListedObject[] = (result.Contents ?? []).map((c: Record<string, string>) => ({
       key: c.Key ?? "",
       size: Number(c.Size ?? 0),
@@ -109,26 +112,48 @@ export class LeanS3Client {
     return { objects, prefixes, nextToken: truncated ? result.NextContinuationToken : undefined };
   }
 
-  async copyObject(bucket: string, key: string, copySource: string, headers: Record<string, string>): Promise<void> {
+  /** CopyObject; returns the new object's ETag from the CopyObjectResult. */
+  async copyObject(bucket: string, key: string, copySource: string, headers: Record<string, string>): Promise<{ etag?: string; sse?: string }> {
     const res = await this.send("PUT", bucket, key, {}, { "x-amz-copy-source": copySource, ...headers });
     // CopyObject can answer 200 and still fail: the error is in the body.
     if (res.body.includes("<Error>")) throw errorFromBody(res.body, 200);
+    const etag = parseResult(res.body, "CopyObjectResult").ETag;
+    const sse = res.headers["x-amz-server-side-encryption"];
+    return { etag: typeof etag === "string" && etag !== "" ? etag.replace(/^"|"$/g, "") : undefined, sse: typeof sse === "string" ? sse : undefined };
   }
 
   /** DeleteObjects in quiet mode: returns only the keys that failed. */
   async deleteObjects(bucket: string, keys: string[]): Promise<{ key: string; code: string; message: string }[]> {
     const xml = builder.build({ Delete: { Quiet: true, Object: keys.map((Key) => ({ Key })) } });
     const body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>${xml}`);
-    const res = await this.send("POST", bucket, undefined, { delete: "" }, { "content-md5": createHash("md5").update(body).digest("base64"), "content-type": "application/xml" }, body);
-    const result = parser.parse(res.body.toString("utf8")).DeleteResult ?? {};
-    return (result.Error ?? []).map((e: Record<string, string>) => ({ key: e.Key ?? "", code: e.Code ?? "Error", message: e.Message || e.Code || "delete failed" }));
+    const res = await this.send(
+      "POST",
+      bucket,
+      undefined,
+      { delete: "" },
+      { "content-md5": createHash("md5").update(body).digest("base64"), "content-type": "application/xml" },
+      body,
+    );
+    const result = parseResult(res.body, "DeleteResult");
+    return (result.Error ?? []).map((e: Record<string, string>) => ({
+      key: e.Key ?? "",
+      code: e.Code ?? "Error",
+      message: e.Message || e.Code || "delete failed",
+    }));
   }
 
   close(): Promise<void> {
     return this.agent.close();
   }
 
-  private async send(method: string, bucket: string, key: string | undefined, query: Record<string, string>, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+  private async send(
+    method: string,
+    bucket: string,
+    key: string | undefined,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+    body?: Buffer,
+  ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
     for (let redirects = 0; ; redirects++) {
       const region = this.bucketRegions.get(bucket) ?? this.options.region;
       const { protocol, hostname, port, path } = this.address(bucket, key, region);
@@ -157,7 +182,7 @@ export class LeanS3Client {
         body,
       });
       const data = Buffer.from(await res.body.arrayBuffer());
-      if (res.statusCode < 300) return { status: res.statusCode, body: data };
+      if (res.statusCode < 300) return { status: res.statusCode, body: data, headers: res.headers };
       const movedTo = res.headers["x-amz-bucket-region"];
       if (res.statusCode === 301 && typeof movedTo === "string" && movedTo !== region && redirects === 0 && !this.endpoint) {
         this.bucketRegions.set(bucket, movedTo);
@@ -195,6 +220,27 @@ export class LeanS3Client {
     }
     return signer;
   }
+}
+
+/**
+ * The root element of a 200 response, or a retryable error when it is missing: a proxy's HTML
+ * page or a truncated body must never read as "an empty listing" (which would let --delete wipe
+ * the target) or as "copied".
+ */
+function parseResult(body: Buffer, root: string): Record<string, any> {
+  let parsed: Record<string, unknown> | undefined;
+  try {
+    parsed = parser.parse(body.toString("utf8"));
+  } catch {
+    parsed = undefined;
+  }
+  const result = parsed?.[root];
+  if (result === "") return {}; // present but empty, e.g. a quiet DeleteResult with no errors
+  if (result === undefined || result === null || typeof result !== "object") {
+    const snippet = body.toString("utf8", 0, 60).replace(/\s+/g, " ");
+    throw new S3ResponseError("InvalidResponse", 502, `expected <${root}> in the response, got ${JSON.stringify(snippet)}`);
+  }
+  return result as Record<string, any>;
 }
 
 function errorFromBody(body: Buffer, status: number): S3ResponseError {

@@ -15,9 +15,23 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { compareKeys } from "../../core/keys.js";
-import type { AclGrant, AclPolicy, CannedAcl, DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+import type {
+  WriteResult,
+  AclGrant,
+  AclPolicy,
+  CannedAcl,
+  DeleteFailure,
+  KeyRange,
+  ObjectDetails,
+  ObjectInfo,
+  ObjectProperties,
+  ObjectStore,
+  WriteOptions,
+} from "../../core/types.js";
 import type { S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
+import { candidatePartSizes, multipartParts } from "../../integrity/etag.js";
+import { DEFAULT_RETRY, withRetry } from "../../core/retry.js";
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -62,8 +76,9 @@ export class S3Store implements ObjectStore {
   /** Streams the listing page by page, fetching the next page while the caller works on this one. */
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
     const startAfter = range.startAfter !== undefined ? this.prefix + range.startAfter : undefined;
+    // Each page is retried on its own: one 503 must not end a listing of millions of keys.
     const fetchPage = (continuationToken?: string) =>
-      this.connection.lean.listPage(this.bucket, { prefix: this.prefix || undefined, startAfter, continuationToken });
+      withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: this.prefix || undefined, startAfter, continuationToken }));
     let pending: Promise<ListPage> | undefined = fetchPage();
     while (pending) {
       const page: ListPage = await pending;
@@ -85,7 +100,8 @@ export class S3Store implements ObjectStore {
    * prefix fits in one page anyway.
    */
   async splitPoints(maxPoints: number): Promise<string[]> {
-    const lean = this.connection.lean;
+    const client = this.connection.lean;
+    const lean = { listPage: (...args: Parameters<typeof client.listPage>) => withRetry(() => client.listPage(...args)) };
     const top = await lean.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 });
     const folders = top.prefixes.map((p) => decodeListedKey(p).slice(this.prefix.length));
     if (folders.length >= 2) return evenly(folders, maxPoints);
@@ -124,7 +140,8 @@ export class S3Store implements ObjectStore {
       if (!who || !permission) continue;
       if (who.Type === "CanonicalUser" && who.ID) grants.push({ grantee: { type: "CanonicalUser", id: who.ID }, permission });
       else if (who.Type === "Group" && who.URI) grants.push({ grantee: { type: "Group", uri: who.URI }, permission });
-      else if (who.Type === "AmazonCustomerByEmail" && who.EmailAddress) grants.push({ grantee: { type: "AmazonCustomerByEmail", email: who.EmailAddress }, permission });
+      else if (who.Type === "AmazonCustomerByEmail" && who.EmailAddress)
+        grants.push({ grantee: { type: "AmazonCustomerByEmail", email: who.EmailAddress }, permission });
     }
     return { ownerId: out.Owner?.ID, grants };
   }
@@ -154,6 +171,33 @@ export class S3Store implements ObjectStore {
     );
   }
 
+  /**
+   * The part size of a multipart object: from a HEAD of its first part where the server supports
+   * that (AWS), else the most likely size for its part count. `exact` says which.
+   */
+  async partLayout(key: string, details: ObjectDetails): Promise<{ partSize: number; exact: boolean } | undefined> {
+    const parts = multipartParts(details.etag);
+    if (parts === undefined || parts < 2) return undefined;
+    try {
+      const first = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, PartNumber: 1 }));
+      const partSize = first.ContentLength;
+      // radosgw 16 ignores partNumber and answers with the whole object: then the sizes do not fit.
+      if (partSize && partSize >= MIN_PART_SIZE && Math.ceil(details.size / partSize) === parts) return { partSize, exact: true };
+    } catch {
+      // fall through to the guess
+    }
+    const guess = candidatePartSizes(details.size, parts).find((p) => p >= MIN_PART_SIZE && p <= MAX_PART_SIZE);
+    return guess ? { partSize: guess, exact: false } : undefined;
+  }
+
+  /** Sets tags on a full key (no-op for none). */
+  private async putTags(fullKey: string, tags: Record<string, string>): Promise<void> {
+    if (Object.keys(tags).length === 0) return;
+    await this.client.send(
+      new PutObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }),
+    );
+  }
+
   async tags(key: string): Promise<Record<string, string>> {
     const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key!, t.Value ?? ""]));
@@ -172,7 +216,11 @@ export class S3Store implements ObjectStore {
     return { body: out.Body as Readable, details };
   }
 
-  async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
+  uploadPartSize(size: number): number | undefined {
+    return size > this.options.multipartThreshold ? partSizeFor(size, this.options.partSize) : undefined;
+  }
+
+  async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<WriteResult> {
     const params = {
       Bucket: this.bucket,
       Key: this.prefix + key,
@@ -181,8 +229,8 @@ export class S3Store implements ObjectStore {
       ...encryptionParams(opts),
     };
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
-      await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size }));
-      return;
+      const out = await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ContentMD5: opts.contentMd5 }));
+      return { etag: unquote(out.ETag) };
     }
     // The SDK's uploader: parts in flight bounded by queueSize, so memory stays partSize x queueSize.
     // Tags go through PutObjectTagging after the upload: some servers (radosgw 16) ignore
@@ -198,7 +246,10 @@ export class S3Store implements ObjectStore {
     const onAbort = () => void upload.abort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      await upload.done();
+      const done = await upload.done();
+      // radosgw answers CompleteMultipartUpload with an empty ETag; HEAD has the right one.
+      const etag = unquote((done as { ETag?: string }).ETag) ?? (await this.head(key))?.etag;
+      return { etag, parts: Math.ceil(size / partSizeFor(size, this.options.partSize)) };
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
     }
@@ -218,20 +269,25 @@ export class S3Store implements ObjectStore {
     return source.connection.identity === this.connection.identity ? true : "maybe";
   }
 
-  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
+  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<WriteResult> {
     const from = source as S3Store;
     const copySource = encodeCopySource(from.bucket, from.prefix + sourceObject.key);
     const key = this.prefix + sourceObject.key;
     if (sourceObject.size <= this.options.multipartThreshold) {
       // Single requests are left to finish on interrupt; only multipart work is aborted.
-      await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts));
-      return;
+      const result = await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts));
+      // Some servers take the encryption header on a copy and ignore it: never report that as done.
+      if (opts.sse && result.sse !== opts.sse)
+        throw Object.assign(new Error(`the server did not apply --sse ${opts.sse} to the copy`), { name: "EncryptionNotApplied" });
+      // radosgw drops tags on a REPLACE copy whatever the tagging directive: set them again.
+      if (opts.metadataDirective === "REPLACE") await this.putTags(key, await from.tags(sourceObject.key));
+      return result;
     }
-    await this.multipartCopy(from, sourceObject, copySource, key, opts);
+    return this.multipartCopy(from, sourceObject, copySource, key, opts);
   }
 
   /** UploadPartCopy copies no metadata and no tags, so both are read from the source and set explicitly. */
-  private async multipartCopy(from: S3Store, sourceObject: ObjectInfo, copySource: string, key: string, opts: WriteOptions): Promise<void> {
+  private async multipartCopy(from: S3Store, sourceObject: ObjectInfo, copySource: string, key: string, opts: WriteOptions): Promise<WriteResult> {
     const details = await from.head(sourceObject.key);
     if (!details) throw Object.assign(new Error(`source object vanished: ${sourceObject.key}`), { name: "NoSuchKey" });
     const tags = await from.tags(sourceObject.key);
@@ -247,7 +303,9 @@ export class S3Store implements ObjectStore {
     );
     const uploadId = created.UploadId!;
     const size = details.size;
-    const partSize = partSizeFor(size, this.options.partSize);
+    // Copying a multipart source with its own part layout keeps its ETag, which proves the copy.
+    const sourceLayout = await from.partLayout(sourceObject.key, details);
+    const partSize = sourceLayout?.partSize ?? partSizeFor(size, this.options.partSize);
     const partCount = Math.max(1, Math.ceil(size / partSize));
     const parts: CompletedPart[] = new Array(partCount);
     let next = 0;
@@ -257,17 +315,22 @@ export class S3Store implements ObjectStore {
         if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
         const start = index * partSize;
         const end = Math.min(size, start + partSize) - 1;
-        const out = await this.client.send(
-          new UploadPartCopyCommand({
-            Bucket: this.bucket,
-            Key: key,
-            UploadId: uploadId,
-            PartNumber: index + 1,
-            CopySource: copySource,
-            CopySourceRange: `bytes=${start}-${end}`,
-            CopySourceIfMatch: details.etag ? `"${details.etag}"` : undefined,
-          }),
-          { abortSignal: opts.signal },
+        const out = await withRetry(
+          () =>
+            this.client.send(
+              new UploadPartCopyCommand({
+                Bucket: this.bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: index + 1,
+                CopySource: copySource,
+                CopySourceRange: `bytes=${start}-${end}`,
+                CopySourceIfMatch: details.etag ? `"${details.etag}"` : undefined,
+              }),
+              { abortSignal: opts.signal },
+            ),
+          DEFAULT_RETRY,
+          opts.signal,
         );
         parts[index] = { PartNumber: index + 1, ETag: quote(out.CopyPartResult?.ETag) };
       }
@@ -277,20 +340,18 @@ export class S3Store implements ObjectStore {
       const results = await Promise.allSettled(Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, worker));
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
-      await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      );
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
-        .catch(() => undefined);
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
       throw err;
     }
-    if (Object.keys(tags).length > 0) {
-      await this.client.send(
-        new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }),
-      );
-    }
+    await this.putTags(key, tags);
+    return {
+      etag: (await this.head(sourceObject.key))?.etag,
+      parts: partCount,
+      sameParts: sourceLayout?.exact === true,
+      guessedParts: sourceLayout !== undefined,
+    };
   }
 }
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { classifyError, type ErrorInfo } from "../core/errors.js";
+import { classifyError, type ErrorInfo } from "./errors.js";
 
 export interface RetryPolicy {
   /** Total tries, including the first. */

@@ -1,0 +1,316 @@
+/**
+ * What travels through Redis for a distributed sync, and the names derived from it: the range
+ * job payload (no credentials, no endpoints, nothing machine-specific), the run key, job ids, the
+ * ranges of a run, and the Redis connection a `redis://` URL names.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { ConnectionOptions } from "bullmq";
+import { compareKeys } from "../core/keys.js";
+import { CANNED_ACLS, UsageError, type KeyRange } from "../core/types.js";
+import type { SyncSummary } from "../executor/events.js";
+import type { VerifyMode } from "../integrity/verify.js";
+import type { AttributeFilters } from "../planner/attributes.js";
+import type { CompareMode } from "../planner/compare.js";
+import type { FilterRule } from "../planner/filters.js";
+import { rangesFromSplitPoints } from "../planner/ranges.js";
+import type { SyncOptions } from "../sync.js";
+
+/** Payload format version; a worker refuses jobs of another version (without retrying them). */
+export const JOB_VERSION = 1;
+export const DEFAULT_QUEUE_NAME = "bucketsync";
+export const JOB_NAME = "range";
+/** Redis keys of run records and coordinator locks: `bucketsync:<queue name>:run:<run key>`. */
+export const KEY_PREFIX = "bucketsync";
+
+/**
+ * The options that decide what a worker does to a range. Everything else stays on the machines:
+ * credentials, profiles, endpoints and regions (each worker has its own connection flags), and
+ * concurrency. Coordinator-only settings (max-delete, force) are not here either.
+ */
+export interface RangeJobOptions {
+  delete: boolean;
+  dryRun: boolean;
+  compare: CompareMode;
+  filters: FilterRule[];
+  attributes?: AttributeFilters;
+  verify?: VerifyMode;
+  contentMd5?: boolean;
+  acl?: SyncOptions["acl"];
+  preserveAcl?: boolean;
+  storageClass?: string;
+  sse?: "AES256" | "aws:kms";
+  sseKmsKeyId?: string;
+  metadataDirective?: "COPY" | "REPLACE";
+  replaceProperties?: SyncOptions["replaceProperties"];
+  multipartThreshold?: number;
+  partSize?: number;
+}
+
+/** One job: make `range` of the target match the same range of the source. */
+export interface RangeJob {
+  v: number;
+  runKey: string;
+  generation: number;
+  /** Position of the range in the run (0-based) and the number of ranges, for messages. */
+  index: number;
+  total: number;
+  range: KeyRange;
+  /** Canonical `s3://bucket/prefix/` URLs. */
+  source: string;
+  target: string;
+  options: RangeJobOptions;
+}
+
+/** What a worker returns for a range (the job's return value). */
+export interface RangeResult {
+  summary: SyncSummary;
+  /** Deletes the range needs; none was run (the coordinator runs them after every range succeeded). */
+  plannedDeletes: number;
+  sourceObjects: number;
+  changedNothing: boolean;
+  /** hostname:pid of the worker that finished it. */
+  worker: string;
+}
+
+/** Progress a worker publishes while it runs a range (job.updateProgress), and leaves on a failed job. */
+export interface RangeProgress {
+  copied: number;
+  updated: number;
+  skipped: number;
+  failed: number;
+  bytes: number;
+  worker: string;
+}
+
+/** Options that stay on each machine (connections, concurrency) or with the coordinator (delete guards), or are not data. */
+const LOCAL_OPTIONS = new Set([
+  "source",
+  "target",
+  "connection",
+  "sourceConnection",
+  "targetConnection",
+  "concurrency",
+  "listParallelism",
+  "followSymlinks",
+  "ranges",
+  "only",
+  "onEvent",
+  "signal",
+  "retry",
+  "maxDelete",
+  "force",
+  // distributedSync's own
+  "queue",
+  "queueName",
+  "shards",
+  "attempts",
+  "pollIntervalMs",
+  "onProgress",
+]);
+/** Options a worker applies to its range (the fields of RangeJobOptions). */
+const RANGE_OPTIONS = new Set(["delete", "dryRun", "compare", "filters", "attributes", "verify", "contentMd5", "acl", "preserveAcl", "storageClass", "sse", "sseKmsKeyId", "metadataDirective", "replaceProperties", "multipartThreshold", "partSize"]);
+
+/**
+ * The job options of a sync: only what decides the outcome, normalized (no undefined values, no
+ * empty objects) so equal runs hash equally. An option set that is neither a range option nor a
+ * local one is refused rather than silently left behind by the workers (a sync option added
+ * later must be added to one of the two lists).
+ */
+export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || LOCAL_OPTIONS.has(key) || RANGE_OPTIONS.has(key)) continue;
+    throw new UsageError(`the sync option '${key}' is not supported by distributed sync (--queue) yet`);
+  }
+  const replace = options.replaceProperties ? dropUndefined(options.replaceProperties) : undefined;
+  const attributes = options.attributes ? dropUndefined(options.attributes) : undefined;
+  return dropUndefined({
+    delete: options.delete ?? false,
+    dryRun: options.dryRun ?? false,
+    compare: options.compare ?? "size-and-time",
+    filters: (options.filters ?? []).map((f) => ({ type: f.type, pattern: f.pattern })),
+    attributes: attributes && Object.keys(attributes).length > 0 ? attributes : undefined,
+    verify: options.verify,
+    contentMd5: options.contentMd5 || undefined,
+    acl: options.acl,
+    preserveAcl: options.preserveAcl || undefined,
+    storageClass: options.storageClass,
+    sse: options.sse,
+    sseKmsKeyId: options.sseKmsKeyId,
+    metadataDirective: options.metadataDirective,
+    replaceProperties: replace && Object.keys(replace).length > 0 ? replace : undefined,
+    multipartThreshold: options.multipartThreshold,
+    partSize: options.partSize,
+  }) as RangeJobOptions;
+}
+
+/**
+ * Names a run: the same source, target and job options give the same key on any machine, so
+ * re-running the same command finds the run (and its finished ranges) again. The coordinator's
+ * endpoints (not secrets, and not in the payload) keep equal bucket names on two providers apart.
+ */
+export function runKeyOf(source: string, target: string, options: RangeJobOptions, endpoints: (string | undefined)[] = []): string {
+  return sha256(stableJson({ v: JOB_VERSION, source, target, options, ...(endpoints.some(Boolean) && { endpoints: endpoints.map((e) => e ?? null) }) })).slice(0, 16);
+}
+
+/**
+ * The job id of a range in a run. Deterministic, so adding a range twice is a no-op in BullMQ and a
+ * re-run finds finished ranges; no `:` (BullMQ refuses it in custom ids).
+ */
+export function jobIdOf(runKey: string, generation: number, range: KeyRange): string {
+  return `bs-${runKey}-${generation}-${sha256(stableJson({ startAfter: range.startAfter ?? null, endAt: range.endAt ?? null })).slice(0, 16)}`;
+}
+
+/**
+ * At most `shards` contiguous ranges covering every key once, from sorted split points (what
+ * S3Store.splitPoints samples): keeps `shards - 1` points spread evenly over the given ones.
+ */
+export function rangesForShards(points: readonly string[], shards: number): KeyRange[] {
+  if (!Number.isInteger(shards) || shards < 1) throw new UsageError(`invalid --shards '${shards}'; expected a whole number, at least 1`);
+  const sorted = [...new Set(points)].sort(compareKeys);
+  const max = shards - 1;
+  const kept = sorted.length <= max ? sorted : Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
+  return rangesFromSplitPoints(kept);
+}
+
+/** "after 'a/' up to 'b/'" for messages. */
+export function describeRange(range: KeyRange): string {
+  const from = range.startAfter !== undefined ? `after '${range.startAfter}'` : "from the start";
+  const to = range.endAt !== undefined ? `up to '${range.endAt}'` : "to the end";
+  return `${from} ${to}`;
+}
+
+const filterSchema = z.object({ type: z.enum(["include", "exclude"]), pattern: z.string() });
+const jobSchema = z.object({
+  v: z.literal(JOB_VERSION),
+  runKey: z.string().regex(/^[0-9a-f]{16}$/),
+  generation: z.number().int().min(1),
+  index: z.number().int().min(0),
+  total: z.number().int().min(1),
+  range: z.object({ startAfter: z.string().optional(), endAt: z.string().optional() }),
+  source: z.string().startsWith("s3://"),
+  target: z.string().startsWith("s3://"),
+  // Strict: a worker that does not know an option (older than the coordinator) refuses the job instead of ignoring it.
+  options: z.strictObject({
+    delete: z.boolean(),
+    dryRun: z.boolean(),
+    compare: z.enum(["size-and-time", "size-only", "checksum"]),
+    filters: z.array(filterSchema),
+    attributes: z
+      .strictObject({
+        minSize: z.number().optional(),
+        maxSize: z.number().optional(),
+        newerThan: z.number().optional(),
+        olderThan: z.number().optional(),
+        contentType: z.string().optional(),
+        metadata: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+    verify: z.enum(["off", "on", "strict"]).optional(),
+    contentMd5: z.boolean().optional(),
+    acl: z.enum(CANNED_ACLS).optional(),
+    preserveAcl: z.boolean().optional(),
+    storageClass: z.string().optional(),
+    sse: z.enum(["AES256", "aws:kms"]).optional(),
+    sseKmsKeyId: z.string().optional(),
+    metadataDirective: z.enum(["COPY", "REPLACE"]).optional(),
+    replaceProperties: z
+      .strictObject({
+        contentType: z.string().optional(),
+        cacheControl: z.string().optional(),
+        contentDisposition: z.string().optional(),
+        contentEncoding: z.string().optional(),
+        contentLanguage: z.string().optional(),
+        metadata: z.record(z.string(), z.string()).optional(),
+      })
+      .optional(),
+    multipartThreshold: z.number().optional(),
+    partSize: z.number().optional(),
+  }),
+});
+
+/** Checks a payload read from Redis; throws a one-line message when it is not a range job this version runs. */
+export function parseRangeJob(data: unknown): RangeJob {
+  const parsed = jobSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`not a bucketsync range job this worker can run (version ${JOB_VERSION}; is the worker older than the coordinator?): ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}`);
+  }
+  return parsed.data as RangeJob;
+}
+
+/**
+ * A BullMQ connection from `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS).
+ * Workers need `maxRetriesPerRequest: null` (BullMQ's requirement for blocking commands).
+ */
+export function redisConnection(url: string, forWorker = false): ConnectionOptions {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UsageError(`invalid --queue '${redactRedisUrl(url)}'; expected redis://host[:port][/db]`);
+  }
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") throw new UsageError(`invalid --queue '${redactRedisUrl(url)}'; expected redis://host[:port][/db] or rediss://`);
+  if (!u.hostname) throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': no host`);
+  const db = u.pathname && u.pathname !== "/" ? Number(u.pathname.slice(1)) : 0;
+  if (!Number.isInteger(db) || db < 0) throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': the path must be a database number`);
+  const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
+  return {
+    host,
+    port: u.port ? Number(u.port) : 6379,
+    db,
+    ...(u.username && { username: decodeURIComponent(u.username) }),
+    ...(u.password && { password: decodeURIComponent(u.password) }),
+    ...(u.protocol === "rediss:" && { tls: {} }),
+    connectTimeout: 10_000,
+    ...(forWorker ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 2 }),
+  };
+}
+
+/** The URL without its password, for messages. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => `${scheme}${auth.includes(":") ? `${auth.split(":")[0]}:***` : "***"}@`);
+}
+
+export function runRecordKey(queueName: string, runKey: string): string {
+  return `${KEY_PREFIX}:${queueName}:run:${runKey}`;
+}
+export function runLockKey(queueName: string, runKey: string): string {
+  return `${KEY_PREFIX}:${queueName}:lock:${runKey}`;
+}
+
+/** A run's record in Redis: its ranges (fixed when the generation starts, so a resume finds the same jobs) and its state. */
+export interface RunRecord {
+  v: number;
+  runKey: string;
+  generation: number;
+  source: string;
+  target: string;
+  ranges: KeyRange[];
+  /** running: ranges or deletes unfinished (a re-run resumes); failed: a re-run retries what failed; done: a re-run starts a new generation. */
+  state: "running" | "failed" | "done";
+  createdAt: number;
+  finishedAt?: number;
+  summary?: SyncSummary;
+  note?: string;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** JSON with object keys sorted and undefined dropped, so equal options hash equally. */
+export function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
