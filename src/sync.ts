@@ -97,9 +97,11 @@ function writeOptions(options: SyncOptions): TransferOptions {
 
 /** Validates options that do not need the network; throws UsageError with a one-line message. */
 export function validateSyncOptions(options: SyncOptions): void {
-  if (options.verify !== undefined && !["off", "on", "strict"].includes(options.verify)) throw new UsageError(`invalid --verify '${options.verify}'; expected off, on or strict`);
+  if (options.verify !== undefined && !["off", "on", "strict"].includes(options.verify))
+    throw new UsageError(`invalid --verify '${options.verify}'; expected off, on or strict`);
   if (options.preserveAcl && options.acl !== undefined) throw new UsageError("--acl and --preserve-acl cannot be used together");
-  if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms") throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
+  if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms")
+    throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
   if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms") throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
   if (options.metadataDirective !== undefined && options.metadataDirective !== "COPY" && options.metadataDirective !== "REPLACE") {
     throw new UsageError(`invalid --metadata-directive '${options.metadataDirective}'; expected COPY or REPLACE`);
@@ -107,18 +109,21 @@ export function validateSyncOptions(options: SyncOptions): void {
   if (options.metadataDirective === "COPY" && options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined)) {
     throw new UsageError("--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY");
   }
-  if (options.storageClass !== undefined && !/^[A-Z_]{2,40}$/.test(options.storageClass)) throw new UsageError(`invalid --storage-class '${options.storageClass}'`);
+  if (options.storageClass !== undefined && !/^[A-Z_]{2,40}$/.test(options.storageClass))
+    throw new UsageError(`invalid --storage-class '${options.storageClass}'`);
   if (options.acl !== undefined && !CANNED_ACLS.includes(options.acl)) {
     throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
   }
   const c = options.concurrency;
-  if (c !== undefined && (!Number.isInteger(c) || c < 1 || c > 4096)) throw new UsageError(`invalid --concurrency '${c}'; expected a whole number from 1 to 4096`);
+  if (c !== undefined && (!Number.isInteger(c) || c < 1 || c > 4096))
+    throw new UsageError(`invalid --concurrency '${c}'; expected a whole number from 1 to 4096`);
   const p = options.partSize;
   if (p !== undefined && (!Number.isFinite(p) || p < MIN_PART_SIZE || p > MAX_PART_SIZE)) {
     throw new UsageError(`invalid --part-size '${p}'; S3 takes parts from 5 MiB to 5 GiB`);
   }
   const t = options.multipartThreshold;
-  if (t !== undefined && (!Number.isFinite(t) || t < 1 || t > 5 * 1024 ** 3)) throw new UsageError(`invalid --multipart-threshold '${t}'; expected 1 byte to 5 GiB`);
+  if (t !== undefined && (!Number.isFinite(t) || t < 1 || t > 5 * 1024 ** 3))
+    throw new UsageError(`invalid --multipart-threshold '${t}'; expected 1 byte to 5 GiB`);
   const m = options.maxDelete;
   if (m !== undefined && (!Number.isInteger(m) || m < 0)) throw new UsageError(`invalid --max-delete '${m}'; expected a whole number`);
   if (options.compare !== undefined && !(options.compare in COMPARE_RULES)) throw new UsageError(`invalid comparison '${options.compare}'`);
@@ -130,7 +135,11 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
   const locations: (Location | undefined)[] = [options.source, options.target].map((s) => (typeof s === "string" ? parseLocation(s) : undefined));
   const [srcLoc, dstLoc] = locations;
   // Two sockets per worker: a streamed GET holds one while its tags are fetched on another.
-  const connection = (side?: S3ConnectionOptions): S3ConnectionOptions => ({ maxSockets: 2 * (options.concurrency ?? DEFAULT_CONCURRENCY), ...options.connection, ...side });
+  const connection = (side?: S3ConnectionOptions): S3ConnectionOptions => ({
+    maxSockets: 2 * (options.concurrency ?? DEFAULT_CONCURRENCY),
+    ...options.connection,
+    ...side,
+  });
   const sourceConnection = connection(options.sourceConnection);
   const targetConnection = connection(options.targetConnection);
   if (srcLoc && dstLoc && sourceConnection.endpointUrl === targetConnection.endpointUrl && locationsOverlap(srcLoc, dstLoc)) {
@@ -138,7 +147,10 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
   }
   await checkLocalLocations(srcLoc, dstLoc);
   const storeOptions = {
-    s3: { ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }), ...(options.partSize !== undefined && { partSize: options.partSize }) },
+    s3: {
+      ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }),
+      ...(options.partSize !== undefined && { partSize: options.partSize }),
+    },
     local: { followSymlinks: options.followSymlinks, onWarning: (message: string) => options.onEvent?.({ type: "warning", message }) },
   };
   const source = typeof options.source === "string" ? await opener.open(srcLoc!, { ...storeOptions, connection: sourceConnection }) : options.source;
@@ -241,7 +253,6 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
 
 /** Key ranges listed at once between two buckets; 1 lists each side as one chain of pages. */
 export const DEFAULT_LIST_PARALLELISM = 16;
-const MAX_SPLIT_POINTS = 255;
 
 /**
  * The plan as one stream of actions. Between two buckets the key space is split from a sample
@@ -249,23 +260,43 @@ const MAX_SPLIT_POINTS = 255;
  * a side, or parallelism 1) one merge-join of the two paired listings. Splitting happens inside
  * the stream, so its errors surface as listing errors (no deletes), like any other.
  */
-async function* actionStream(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean, onSourceObject: () => void = () => undefined): AsyncGenerator<Action> {
+async function* actionStream(
+  source: ObjectStore,
+  target: ObjectStore,
+  options: CommonOptions,
+  withDeletes: boolean,
+  onSourceObject: () => void = () => undefined,
+): AsyncGenerator<Action> {
   const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
   if (options.ranges) {
     const planOptions = { compare: COMPARE_RULES[options.compare ?? "size-and-time"], filter: compileFilters(options.filters ?? []), delete: withDeletes };
-    yield* planInRanges(options.ranges, (r) => counting(source.list(r), onSourceObject), (r) => target.list(r), planOptions, parallel);
+    yield* planInRanges(
+      options.ranges,
+      (r) => counting(source.list(r), onSourceObject),
+      (r) => target.list(r),
+      planOptions,
+      parallel,
+    );
     return;
   }
   if (source instanceof S3Store && target instanceof S3Store && parallel > 1) {
     let points: string[];
     try {
-      points = await source.splitPoints(MAX_SPLIT_POINTS);
+      // Two ranges per listing slot: enough to keep them busy, few enough that each range spans
+      // many pages (every range costs a request per side even when it turns out small).
+      points = await source.splitPoints(2 * parallel - 1);
     } catch (err) {
       throw new ListingError("source", err);
     }
     if (points.length > 0) {
       const planOptions = planOptionsFor(source, target, options, withDeletes);
-      yield* planInRanges(rangesFromSplitPoints(points), (r) => counting(source.list(r), onSourceObject), (r) => target.list(r), planOptions, parallel);
+      yield* planInRanges(
+        rangesFromSplitPoints(points),
+        (r) => counting(source.list(r), onSourceObject),
+        (r) => target.list(r),
+        planOptions,
+        parallel,
+      );
       return;
     }
   }

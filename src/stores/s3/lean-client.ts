@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentity, Provider } from "@aws-sdk/types";
-import { XMLBuilder, XMLParser } from "fast-xml-parser";
+import { XMLBuilder } from "fast-xml-parser";
+import { parseS3Xml, type S3Xml } from "./xml.js";
 import { Agent } from "undici";
 
 /**
@@ -53,13 +54,6 @@ export class S3ResponseError extends Error {
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  parseTagValue: false, // keys, ETags and sizes stay strings: "0001" is a key, not a number
-  trimValues: false,
-  processEntities: true,
-  isArray: (name) => name === "Contents" || name === "Error" || name === "Deleted" || name === "CommonPrefixes",
-});
 const builder = new XMLBuilder({ ignoreAttributes: true, processEntities: true });
 
 /** RFC 3986 encoding, as SigV4 and S3 paths need it (encodeURIComponent leaves !'()* alone). */
@@ -99,25 +93,26 @@ export class LeanS3Client {
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
     else if (params.startAfter) query["start-after"] = params.startAfter;
     const res = await this.send("GET", bucket, undefined, query, {});
-    const result = parseResult(res.body, "ListBucketResult");
-    const objects: ListedObject[] = (result.Contents ?? []).map((c: Record<string, string>) => ({
+    const result = parseResult(res.body, "ListBucketResult", ["Contents", "CommonPrefixes"]);
+    const objects: ListedObject[] = (result.records.get("Contents") ?? []).map((c) => ({
       key: c.Key ?? "",
       size: Number(c.Size ?? 0),
       lastModified: Date.parse(c.LastModified ?? ""),
       etag: c.ETag ? c.ETag.replace(/^"|"$/g, "") : undefined,
       storageClass: c.StorageClass,
     }));
-    const truncated = String(result.IsTruncated) === "true";
-    const prefixes: string[] = (result.CommonPrefixes ?? []).map((p: Record<string, string>) => p.Prefix ?? "");
-    return { objects, prefixes, nextToken: truncated ? result.NextContinuationToken : undefined };
+    const truncated = result.fields.get("IsTruncated") === "true";
+    const prefixes: string[] = (result.records.get("CommonPrefixes") ?? []).map((p) => p.Prefix ?? "");
+    return { objects, prefixes, nextToken: truncated ? result.fields.get("NextContinuationToken") : undefined };
   }
 
   /** CopyObject; returns the new object's ETag from the CopyObjectResult. */
   async copyObject(bucket: string, key: string, copySource: string, headers: Record<string, string>): Promise<{ etag?: string; sse?: string }> {
     const res = await this.send("PUT", bucket, key, {}, { "x-amz-copy-source": copySource, ...headers });
     // CopyObject can answer 200 and still fail: the error is in the body.
-    if (res.body.includes("<Error>")) throw errorFromBody(res.body, 200);
-    const etag = parseResult(res.body, "CopyObjectResult").ETag;
+    const result = parseResult(res.body, "CopyObjectResult", [], true);
+    if (result.root === "Error") throw errorFromXml(result, 200);
+    const etag = result.fields.get("ETag");
     const sse = res.headers["x-amz-server-side-encryption"];
     return { etag: typeof etag === "string" && etag !== "" ? etag.replace(/^"|"$/g, "") : undefined, sse: typeof sse === "string" ? sse : undefined };
   }
@@ -134,8 +129,8 @@ export class LeanS3Client {
       { "content-md5": createHash("md5").update(body).digest("base64"), "content-type": "application/xml" },
       body,
     );
-    const result = parseResult(res.body, "DeleteResult");
-    return (result.Error ?? []).map((e: Record<string, string>) => ({
+    const result = parseResult(res.body, "DeleteResult", ["Error"]);
+    return (result.records.get("Error") ?? []).map((e) => ({
       key: e.Key ?? "",
       code: e.Code ?? "Error",
       message: e.Message || e.Code || "delete failed",
@@ -223,34 +218,33 @@ export class LeanS3Client {
 }
 
 /**
- * The root element of a 200 response, or a retryable error when it is missing: a proxy's HTML
- * page or a truncated body must never read as "an empty listing" (which would let --delete wipe
- * the target) or as "copied".
+ * A 200 response's XML, or a retryable error when its root is not the expected one: a proxy's
+ * HTML page or a truncated body must never read as "an empty listing" (which would let --delete
+ * wipe the target) or as "copied". `allowError`: CopyObject can answer 200 with an <Error> body.
  */
-function parseResult(body: Buffer, root: string): Record<string, any> {
-  let parsed: Record<string, unknown> | undefined;
+function parseResult(body: Buffer, root: string, records: string[], allowError = false): S3Xml {
+  let parsed: S3Xml | undefined;
   try {
-    parsed = parser.parse(body.toString("utf8"));
+    parsed = parseS3Xml(body.toString("utf8"), records);
   } catch {
     parsed = undefined;
   }
-  const result = parsed?.[root];
-  if (result === "") return {}; // present but empty, e.g. a quiet DeleteResult with no errors
-  if (result === undefined || result === null || typeof result !== "object") {
-    const snippet = body.toString("utf8", 0, 60).replace(/\s+/g, " ");
-    throw new S3ResponseError("InvalidResponse", 502, `expected <${root}> in the response, got ${JSON.stringify(snippet)}`);
-  }
-  return result as Record<string, any>;
+  if (parsed && (parsed.root === root || (allowError && parsed.root === "Error"))) return parsed;
+  const snippet = body.toString("utf8", 0, 60).replace(/\s+/g, " ");
+  throw new S3ResponseError("InvalidResponse", 502, `expected <${root}> in the response, got ${JSON.stringify(snippet)}`);
+}
+
+function errorFromXml(xml: S3Xml, status: number): S3ResponseError {
+  return new S3ResponseError(xml.fields.get("Code") || `HTTP${status}`, status, xml.fields.get("Message") ?? "");
 }
 
 function errorFromBody(body: Buffer, status: number): S3ResponseError {
   let code = status === 404 ? "NotFound" : status === 403 ? "AccessDenied" : `HTTP${status}`;
   let message = "";
   try {
-    const parsed = parser.parse(body.toString("utf8"));
-    const err = Array.isArray(parsed.Error) ? parsed.Error[0] : parsed.Error;
-    if (err?.Code) code = String(err.Code);
-    if (err?.Message) message = String(err.Message);
+    const parsed = parseS3Xml(body.toString("utf8"), []);
+    if (parsed.fields.get("Code")) code = parsed.fields.get("Code")!;
+    message = parsed.fields.get("Message") ?? "";
   } catch {
     // not XML: keep the status-derived code
   }
