@@ -53,11 +53,17 @@ export class Transferer {
         const result = (await this.target.copyFrom!(this.source, object, opts)) ?? {};
         return opts.verify === "off" ? undefined : verifyServerCopy(object.etag, result.etag, result.parts, result.sameParts);
       } catch (err) {
-        if (!this.mayBeRefused || classifyError(err).code !== "AccessDenied") throw err;
+        const code = classifyError(err).code;
+        const refusedAcrossAccounts = this.mayBeRefused && code === "AccessDenied";
+        // Some servers (radosgw 16) accept --sse on CopyObject and ignore it; a streamed put honours it.
+        const encryptionIgnored = code === "EncryptionNotApplied";
+        if (!refusedAcrossAccounts && !encryptionIgnored) throw err;
         if (this.serverSide) {
           this.serverSide = false;
           this.onWarning(
-            `server-side copy from ${this.source.description} to ${this.target.description} was refused (AccessDenied); streaming objects through this machine instead`,
+            refusedAcrossAccounts
+              ? `server-side copy from ${this.source.description} to ${this.target.description} was refused (AccessDenied); streaming objects through this machine instead`
+              : `the server ignored --sse ${opts.sse} on a server-side copy; streaming objects through this machine instead, so they are written encrypted`,
           );
         }
       }
