@@ -27,6 +27,8 @@ export interface CommonOptions {
   sourceConnection?: S3ConnectionOptions;
   targetConnection?: S3ConnectionOptions;
   compare?: CompareMode;
+  /** With --checksum against a local folder: compare multipart ETags by guessing the part size from the part count. */
+  autoPartSize?: boolean;
   /** Filters on size, modification time, content type and metadata (both sides). */
   attributes?: AttributeFilters;
   /** aws-cli style include/exclude rules, in order; later rules win. */
@@ -306,7 +308,7 @@ async function* actionStream(
 
 /** Both listings and the comparison rule; a local folder on either side adjusts them (see pairListings). */
 function pairedListings(source: ObjectStore, target: ObjectStore, options: CommonOptions) {
-  return pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []));
+  return pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []), options.autoPartSize);
 }
 
 async function* counting<T>(items: AsyncIterable<T>, onItem: () => void): AsyncGenerator<T> {

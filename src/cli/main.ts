@@ -43,6 +43,7 @@ interface Flags {
   checksum?: boolean;
   concurrency?: number;
   followSymlinks?: boolean;
+  autoPartSize?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -79,6 +80,7 @@ function addCompareOptions(command: Command): Command {
   return command
     .option("--size-only", "treat objects of the same size as equal")
     .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide)")
+    .option("--auto-part-size", "with --checksum and a local side: hash files in the likely part size of a multipart ETag")
     .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency"))
     .option("--follow-symlinks", "follow symbolic links in local folders (default: skip them; loops are detected)")
     .option("--json", "print JSON lines: one event per action and a final summary")
@@ -152,6 +154,7 @@ async function runSync(
     attributes: attributesFrom(flags),
     concurrency: flags.concurrency ?? job?.concurrency,
     followSymlinks: !!flags.followSymlinks,
+    autoPartSize: !!flags.autoPartSize,
     verify: flags.verify as SyncOptions["verify"],
     contentMd5: flags.contentMd5,
   };
@@ -321,6 +324,7 @@ Examples:
       attributes: attributesFrom(flags),
       concurrency: flags.concurrency,
       followSymlinks: !!flags.followSymlinks,
+      autoPartSize: !!flags.autoPartSize,
       onDifference: (d) => {
         if (flags.json) io.out.write(JSON.stringify({ type: "difference", ...d }) + "\n");
         else if (!flags.quiet) io.out.write(`${d.kind}: ${d.key}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);

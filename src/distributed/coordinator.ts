@@ -461,12 +461,18 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The queue's Redis client once it answers; throws a one-line message (without the URL's password) when it does not within 15 s. */
 export async function connectQueue(queue: Queue, url: string): Promise<RedisClient> {
+  let lastError: Error | undefined;
+  const onError = (err: Error) => (lastError = err);
+  queue.on("error", onError);
   try {
     const client = await withTimeout(queue.waitUntilReady(), 15_000, "no answer within 15 s");
     await withTimeout(client.get(`${KEY_PREFIX}:ping`), 15_000, "no answer within 15 s");
     return client;
   } catch (err) {
-    throw new Error(`cannot reach Redis at ${redactRedisUrl(url)}: ${(err as Error).message}`);
+    const why = lastError ? `${(err as Error).message} (${redactRedisUrl(lastError.message)})` : (err as Error).message;
+    throw new Error(`cannot reach Redis at ${redactRedisUrl(url)}: ${why}`);
+  } finally {
+    queue.off("error", onError);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ObjectInfo } from "../core/types.js";
+import { isPlainMd5 } from "../integrity/etag.js";
 
 /** The verdict of a comparison rule for a key present on both sides. */
 export type Verdict = { copy: boolean; reason: string; undecidable?: boolean };
@@ -31,12 +32,7 @@ export function sizeAndTimeWithin(windowMs: number): CompareRule {
 export const sizeOnly: CompareRule = (source, target) =>
   source.size !== target.size ? { copy: true, reason: "size differs" } : { copy: false, reason: "same size" };
 
-const PLAIN_MD5 = /^[0-9a-f]{32}$/i;
-
-/** True when an ETag is the MD5 of the content (single-part upload without SSE-KMS/SSE-C). */
-export function isPlainMd5(etag: string | undefined): boolean {
-  return etag !== undefined && PLAIN_MD5.test(etag);
-}
+export { isPlainMd5 };
 
 /**
  * Compares content by ETag where that proves something: both plain MD5s, or identical multipart

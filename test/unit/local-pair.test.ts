@@ -65,9 +65,9 @@ test("times with a local side compare within a window; checksum falls back to th
 
 class CountingLocal extends LocalStore {
   hashed: string[] = [];
-  override async checksum(key: string): Promise<string> {
+  override async checksum(key: string, multipartEtag?: string): Promise<string | undefined> {
     this.hashed.push(key);
-    return super.checksum(key);
+    return super.checksum(key, multipartEtag);
   }
 }
 

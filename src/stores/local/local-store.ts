@@ -1,8 +1,9 @@
+import { candidatePartSizes, ContentHasher, multipartParts } from "../../integrity/etag.js";
 import { constants, createWriteStream, type Dirent, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import mime from "mime";
 import { compareKeys } from "../../core/keys.js";
@@ -204,13 +205,21 @@ export class LocalStore implements ObjectStore {
     return { body: handle.createReadStream({ start: 0, end: st.size - 1 }), details };
   }
 
-  /** MD5 of a file's content, read as a stream; for `--checksum` against a local side. */
-  async checksum(key: string): Promise<string> {
+  /**
+   * MD5 of a file's content, read as a stream; for `--checksum` against a local side. With
+   * `multipartEtag`, the file is also hashed in parts for each candidate part size, and that
+   * ETag is returned when one candidate reproduces it (the file has the same bytes in the same
+   * parts); otherwise undefined (cannot decide).
+   */
+  async checksum(key: string, multipartEtag?: string): Promise<string | undefined> {
     if (keyPath(key).ok && key.endsWith("/")) return EMPTY_MD5;
-    const { body } = await this.get(key);
-    const hash = createHash("md5");
-    for await (const chunk of body) hash.update(chunk as Buffer);
-    return hash.digest("hex");
+    const { body, details } = await this.get(key);
+    const parts = multipartParts(multipartEtag);
+    const hasher = new ContentHasher(parts ? candidatePartSizes(details.size, parts) : []);
+    await pipeline(body, hasher, new Writable({ write: (_chunk, _enc, done) => done() }));
+    const { md5, multipart } = hasher.result();
+    if (parts === undefined) return md5;
+    return [...multipart.values()].includes(multipartEtag!) ? multipartEtag : undefined;
   }
 
   // ------------------------------------------------------------------ writing

@@ -3,7 +3,8 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import type { Location } from "../../core/location.js";
 import type { ObjectInfo, ObjectStore } from "../../core/types.js";
 import { UsageError } from "../../core/types.js";
-import { COMPARE_RULES, checksum, isPlainMd5, sizeAndTimeWithin, sizeOnly, type CompareMode, type CompareRule } from "../../planner/compare.js";
+import { isPlainMd5, multipartParts } from "../../integrity/etag.js";
+import { COMPARE_RULES, checksum, sizeAndTimeWithin, sizeOnly, type CompareMode, type CompareRule } from "../../planner/compare.js";
 import type { KeyFilter } from "../../planner/filters.js";
 import { LocalStore } from "./local-store.js";
 
@@ -30,7 +31,7 @@ export interface PairedListings {
  * - times compare with a window of MTIME_WINDOW_MS, and `--checksum` hashes a local file only
  *   when the other side has the same key and size (and a hash to compare with).
  */
-export function pairListings(source: ObjectStore, target: ObjectStore, mode: CompareMode, filter: KeyFilter): PairedListings {
+export function pairListings(source: ObjectStore, target: ObjectStore, mode: CompareMode, filter: KeyFilter, autoPartSize = false): PairedListings {
   const sourceLocal = source instanceof LocalStore ? source : undefined;
   const targetLocal = target instanceof LocalStore ? target : undefined;
   let src: AsyncIterable<ObjectInfo> = source.list();
@@ -39,7 +40,7 @@ export function pairListings(source: ObjectStore, target: ObjectStore, mode: Com
   if (!sourceLocal) src = withoutRedundantMarkers(src);
   if (!targetLocal) dst = withoutRedundantMarkers(dst);
   if (targetLocal) src = refusingFileFolderConflicts(src, targetLocal, filter);
-  if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter);
+  if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
   return { source: src, target: dst, compare: localCompareRule(mode) };
 }
 
@@ -109,15 +110,18 @@ export function hashingWhenPaired(
   sourceStore: LocalStore | undefined,
   targetStore: LocalStore | undefined,
   filter: KeyFilter = () => true,
+  autoPartSize = false,
 ): [AsyncGenerator<ObjectInfo>, AsyncGenerator<ObjectInfo>] {
   const last: [ObjectInfo | undefined, ObjectInfo | undefined] = [undefined, undefined];
   const stores = [sourceStore, targetStore] as const;
   const fill = async (entry: ObjectInfo, store: LocalStore | undefined, other: ObjectInfo) => {
     if (!store || entry.etag !== undefined) return;
-    // A multipart or encrypted ETag on the other side cannot be compared with an MD5: skip the read.
-    if (other.etag !== undefined && !isPlainMd5(other.etag)) return;
+    // An encrypted (non-MD5) ETag on the other side cannot be compared: skip the read. A multipart
+    // one can, with --auto-part-size, when a likely part size reproduces it.
+    const multipart = multipartParts(other.etag) !== undefined;
+    if (other.etag !== undefined && !isPlainMd5(other.etag) && !(multipart && autoPartSize)) return;
     // Unreadable now: leave it undecided; copying the file will report the real error.
-    entry.etag = await store.checksum(entry.key).catch(() => undefined);
+    entry.etag = await store.checksum(entry.key, multipart ? other.etag : undefined).catch(() => undefined);
   };
   async function* side(listing: AsyncIterable<ObjectInfo>, me: 0 | 1): AsyncGenerator<ObjectInfo> {
     const them = me === 0 ? 1 : 0;
