@@ -228,7 +228,24 @@ export interface CheckResult {
 }
 
 /** Compares source and target without changing anything; reports each difference through `onDifference`. */
-export async function check(options: CommonOptions & { onDifference?: (d: Difference) => void }): Promise<CheckResult> {
+/** Per-object evidence of a check: what each side holds, what was compared, and the verdict. */
+export interface Evidence {
+  key: string;
+  result: "same" | Difference["kind"];
+  /** The comparison that decided: "size and time", "size", "ETag", or why it could not decide. */
+  compared: string;
+  reason: string;
+  source?: { size: number; etag?: string; lastModified: string };
+  target?: { size: number; etag?: string; lastModified: string };
+}
+
+const COMPARED: Record<CompareMode, string> = {
+  "size-and-time": "size and modification time",
+  "size-only": "size",
+  checksum: "ETag (MD5) where both are MD5s",
+};
+
+export async function check(options: CommonOptions & { onDifference?: (d: Difference) => void; onEvidence?: (e: Evidence) => void }): Promise<CheckResult> {
   validateSyncOptions(options);
   compileFilters(options.filters ?? []);
   const opener = new StoreOpener();
@@ -236,11 +253,27 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   let compared = 0;
   try {
     const { source, target } = await openPair(options, opener);
+    const side = (o: ObjectInfo | undefined) => o && { size: o.size, etag: o.etag, lastModified: new Date(o.lastModified).toISOString() };
     for await (const action of actionStream(source, target, options, true)) {
       compared++;
-      if (action.type === "skip") continue;
+      const kind = action.type === "skip" ? "same" : action.type === "copy" ? "missing in target" : action.type === "update" ? "differs" : "not in source";
+      if (options.onEvidence) {
+        const both = action.type === "skip" || action.type === "update";
+        options.onEvidence({
+          key: action.key,
+          result: kind,
+          compared: both
+            ? (action as { undecidable?: boolean }).undecidable
+              ? "size and time (ETags cannot decide)"
+              : COMPARED[options.compare ?? "size-and-time"]
+            : "presence",
+          reason: action.reason,
+          source: side(action.type === "delete" ? undefined : action.source),
+          target: side(action.type === "copy" ? undefined : action.type === "delete" ? action.target : action.target),
+        });
+      }
+      if (kind === "same") continue;
       differences++;
-      const kind = action.type === "copy" ? "missing in target" : action.type === "update" ? "differs" : "not in source";
       options.onDifference?.({ key: action.key, kind, reason: action.reason });
     }
     return { inSync: differences === 0, differences, compared };

@@ -23,7 +23,7 @@ import {
 } from "./options.js";
 import { ProgressDisplay } from "./progress.js";
 import { eventRenderer } from "./render.js";
-import { RunReport } from "./report.js";
+import { JsonLines, RunReport } from "./report.js";
 
 /** Exit codes: the contract scripts rely on. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, warnings: 3, interrupted: 130 } as const;
@@ -108,7 +108,13 @@ function addSyncOptions(command: Command, filters: FilterRule[]): Command {
     .option("--cache-control <value>", "Cache-Control of objects written (implies REPLACE)")
     .option("--content-disposition <value>", "Content-Disposition of objects written (implies REPLACE)")
     .option("--metadata <key=value>", "user metadata of objects written, repeatable (implies REPLACE)", collectMetadata)
-    .addOption(new Option("--verify <mode>", "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)").choices(["off", "on", "strict"]))
+    .addOption(
+      new Option("--verify <mode>", "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)").choices([
+        "off",
+        "on",
+        "strict",
+      ]),
+    )
     .option("--content-md5", "send Content-MD5 on single-part streamed uploads whose source ETag is an MD5")
     .option("--report <file>", "write a JSON lines audit of every action to FILE")
     .option("--no-progress", "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)");
@@ -148,7 +154,12 @@ async function runSync(
     sse: flags.sse as SyncOptions["sse"],
     sseKmsKeyId: flags.sseKmsKeyId,
     metadataDirective: flags.metadataDirective as SyncOptions["metadataDirective"],
-    replaceProperties: { contentType: flags.contentType, cacheControl: flags.cacheControl, contentDisposition: flags.contentDisposition, metadata: flags.metadata },
+    replaceProperties: {
+      contentType: flags.contentType,
+      cacheControl: flags.cacheControl,
+      contentDisposition: flags.contentDisposition,
+      metadata: flags.metadata,
+    },
     compare: compareMode({ sizeOnly: flags.sizeOnly ?? job?.size_only, checksum: flags.checksum ?? job?.checksum }),
     filters: [...(job ? jobFilters(job) : []), ...args.filters],
     attributes: attributesFrom(flags),
@@ -162,7 +173,9 @@ async function runSync(
   const report = flags.report ? new RunReport(flags.report) : undefined;
   const errStream = io.err as NodeJS.WriteStream;
   const progress =
-    errStream.isTTY && !flags.json && !flags.quiet && flags.progress !== false && !flags.queue ? new ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing") : undefined;
+    errStream.isTTY && !flags.json && !flags.quiet && flags.progress !== false && !flags.queue
+      ? new ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing")
+      : undefined;
   const render = eventRenderer({
     json: !!flags.json,
     quiet: !!flags.quiet,
@@ -206,7 +219,9 @@ async function runSync(
     // A refused run (exit 2) changed nothing: its one error line is the whole story.
     if (code !== EXIT.usage) onEvent({ type: "summary", ...summary });
     if (code === EXIT.warnings && !flags.json) {
-      io.err.write(`warning: ${summary.unverifiable} copied object(s) could not be verified (multipart or non-MD5 ETags); -v or --report shows why; exit code 3\n`);
+      io.err.write(
+        `warning: ${summary.unverifiable} copied object(s) could not be verified (multipart or non-MD5 ETags); -v or --report shows why; exit code 3\n`,
+      );
     }
     return code;
   } finally {
@@ -290,11 +305,15 @@ Examples:
       }
       if (!cfg.file) io.err.write("bucketsync: no bucketsync.yaml here (use --config FILE)\n");
       for (const [name, job] of Object.entries(cfg.jobs)) {
-        const flagsText = [job.delete && "--delete", job.acl && `--acl ${job.acl}`, ...jobFilters(job).map((f) => `--${f.type} ${f.pattern}`)].filter(Boolean).join(" ");
+        const flagsText = [job.delete && "--delete", job.acl && `--acl ${job.acl}`, ...jobFilters(job).map((f) => `--${f.type} ${f.pattern}`)]
+          .filter(Boolean)
+          .join(" ");
         io.out.write(`${name}: ${job.from} -> ${job.to}${flagsText ? ` ${flagsText}` : ""}${job.description ? `  # ${job.description}` : ""}\n`);
       }
       for (const [name, remote] of Object.entries(cfg.remotes)) {
-        io.out.write(`remote ${name}: ${remote.url}${remote.profile ? ` (profile ${remote.profile})` : ""}${remote.endpoint ? ` at ${remote.endpoint}` : ""}\n`);
+        io.out.write(
+          `remote ${name}: ${remote.url}${remote.profile ? ` (profile ${remote.profile})` : ""}${remote.endpoint ? ` at ${remote.endpoint}` : ""}\n`,
+        );
       }
     });
 
@@ -307,13 +326,16 @@ Examples:
   addCompareOptions(checkCmd);
   addFilterOptions(checkCmd, checkFilters);
   addAttributeFilterOptions(checkCmd);
+  checkCmd.option("--report <file>", "write per-object evidence (key, sizes, ETags, what was compared, result) as JSON lines to FILE");
   addConnectionOptions(checkCmd);
   addSideConnectionOptions(checkCmd);
   checkCmd.action(async (srcArg: string, dstArg: string, flags: Flags) => {
     const cfg = config();
     const src = resolveLocation(srcArg, cfg);
     const dst = resolveLocation(dstArg, cfg);
+    const evidence = flags.report ? new JsonLines(flags.report) : undefined;
     const result = await check({
+      onEvidence: evidence && ((e) => evidence.write(e)),
       source: src.url,
       target: dst.url,
       connection: connectionFrom(flags),
@@ -330,13 +352,17 @@ Examples:
         else if (!flags.quiet) io.out.write(`${d.kind}: ${d.key}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);
       },
     });
+    await evidence?.close();
     if (result.fatal) {
       io.err.write(`bucketsync: error: ${result.fatal.context}: ${result.fatal.message}\n`);
       setExit(EXIT.usage);
       return;
     }
     if (flags.json) io.out.write(JSON.stringify({ type: "summary", inSync: result.inSync, differences: result.differences, compared: result.compared }) + "\n");
-    else io.out.write(result.inSync ? `in sync: ${result.compared} objects compared\n` : `${result.differences} difference(s) in ${result.compared} objects compared\n`);
+    else
+      io.out.write(
+        result.inSync ? `in sync: ${result.compared} objects compared\n` : `${result.differences} difference(s) in ${result.compared} objects compared\n`,
+      );
     setExit(result.inSync ? EXIT.ok : EXIT.failed);
   });
 
@@ -383,7 +409,7 @@ Examples:
 
   program
     .command("completion")
-    .description("print a shell completion script: eval \"$(bucketsync completion bash)\"")
+    .description('print a shell completion script: eval "$(bucketsync completion bash)"')
     .argument("<shell>", "bash or zsh")
     .action((shell: string) => {
       if (shell !== "bash" && shell !== "zsh") throw new UsageError(`unsupported shell '${shell}'; expected bash or zsh`);

@@ -8,16 +8,10 @@ import type { SyncEvent } from "../executor/events.js";
  * outcome), skips included, so a user can see afterwards exactly what a run did.
  */
 export class RunReport {
-  private readonly stream: WriteStream;
+  private readonly lines: JsonLines;
 
   constructor(path: string) {
-    let fd: number;
-    try {
-      fd = openSync(path, "w"); // fail now, as a usage error, rather than mid-run
-    } catch (err) {
-      throw new UsageError(`cannot write --report file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    this.stream = createWriteStream("", { fd });
+    this.lines = new JsonLines(path);
   }
 
   onEvent(event: SyncEvent): void {
@@ -51,12 +45,35 @@ export class RunReport {
     }
   }
 
-  async close(): Promise<void> {
-    this.stream.end();
-    await once(this.stream, "close");
+  close(): Promise<void> {
+    return this.lines.close();
   }
 
   private write(record: Record<string, unknown>): void {
+    this.lines.write(record);
+  }
+}
+
+/** A JSON lines file opened up front, so a bad path is a usage error before anything runs. */
+export class JsonLines {
+  private readonly stream: WriteStream;
+
+  constructor(path: string) {
+    let fd: number;
+    try {
+      fd = openSync(path, "w");
+    } catch (err) {
+      throw new UsageError(`cannot write --report file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    this.stream = createWriteStream("", { fd });
+  }
+
+  write(record: object): void {
     this.stream.write(JSON.stringify(record) + "\n");
+  }
+
+  async close(): Promise<void> {
+    this.stream.end();
+    await once(this.stream, "close");
   }
 }
