@@ -10,6 +10,7 @@ import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/com
 import { compileFilters, type FilterRule } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
 import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
+import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
 import { planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
@@ -27,6 +28,8 @@ export interface CommonOptions {
   sourceConnection?: S3ConnectionOptions;
   targetConnection?: S3ConnectionOptions;
   compare?: CompareMode;
+  /** The source as it was at this moment (epoch ms): a versioned source bucket read at a point in time. */
+  at?: number;
   /** With --checksum against a local folder: compare multipart ETags by guessing the part size from the part count. */
   autoPartSize?: boolean;
   /** Filters on size, modification time, content type and metadata (both sides). */
@@ -63,6 +66,8 @@ export interface SyncOptions extends CommonOptions {
   verify?: VerifyMode;
   /** Send Content-MD5 with single-part streamed uploads whose source ETag is an MD5, so the server checks the bytes. */
   contentMd5?: boolean;
+  /** Copy every version of each key, oldest first (versioned buckets). */
+  allVersions?: boolean;
   /** Allow --delete to empty the target when the source lists no objects at all. */
   force?: boolean;
   /** Objects larger than this are copied in parts (default 5 GiB, CopyObject's limit). */
@@ -101,6 +106,7 @@ function writeOptions(options: SyncOptions): TransferOptions {
 export function validateSyncOptions(options: SyncOptions): void {
   if (options.verify !== undefined && !["off", "on", "strict"].includes(options.verify))
     throw new UsageError(`invalid --verify '${options.verify}'; expected off, on or strict`);
+  if (options.at !== undefined && options.allVersions) throw new UsageError("--at and --all-versions cannot be used together");
   if (options.preserveAcl && options.acl !== undefined) throw new UsageError("--acl and --preserve-acl cannot be used together");
   if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms")
     throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
@@ -183,6 +189,20 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const opener = new StoreOpener();
   try {
     const { source, target } = await openPair(options, opener);
+    if (options.allVersions) {
+      if (options.delete) throw new UsageError("--all-versions copies version histories; it does not take --delete");
+      const run = await syncAllVersions({
+        source: requireS3(source, "--all-versions"),
+        target: requireS3(target, "--all-versions"),
+        filter: compileFilters(options.filters ?? []),
+        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        dryRun: options.dryRun ?? false,
+        write: writeOptions(options),
+        onEvent: options.onEvent ?? (() => undefined),
+        signal: options.signal,
+      });
+      return { summary: run.summary, fatal: run.fatal, changedNothing: run.summary.copied === 0 || (options.dryRun ?? false) };
+    }
     if (target instanceof LocalStore && !options.dryRun) await target.ensureRoot();
     let sourceObjects = 0;
     let plannedDeletes = 0;
@@ -303,13 +323,21 @@ async function* actionStream(
   onSourceObject: () => void = () => undefined,
 ): AsyncGenerator<Action> {
   const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  if (options.at !== undefined) {
+    const versioned = requireS3(source, "--at");
+    yield* plan(
+      counting(listingAt(versioned.listVersions(), options.at), onSourceObject),
+      target.list(),
+      planOptionsFor(source, target, options, withDeletes, contentRule),
+    );
+    return;
+  }
   if (options.ranges) {
-    const planOptions = { compare: COMPARE_RULES[options.compare ?? "size-and-time"], filter: compileFilters(options.filters ?? []), delete: withDeletes };
     yield* planInRanges(
       options.ranges,
       (r) => counting(source.list(r), onSourceObject),
       (r) => target.list(r),
-      planOptions,
+      planOptionsFor(source, target, options, withDeletes),
       parallel,
     );
     return;

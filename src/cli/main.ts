@@ -22,6 +22,7 @@ import {
   sideConnectionFrom,
 } from "./options.js";
 import { ProgressDisplay } from "./progress.js";
+import { parseTimeBound } from "../planner/attributes.js";
 import { eventRenderer } from "./render.js";
 import { JsonLines, RunReport } from "./report.js";
 
@@ -117,6 +118,8 @@ function addSyncOptions(command: Command, filters: FilterRule[]): Command {
     )
     .option("--content-md5", "send Content-MD5 on single-part streamed uploads whose source ETag is an MD5")
     .option("--report <file>", "write a JSON lines audit of every action to FILE")
+    .option("--at <when>", "copy the source as it was at this moment (versioned bucket): a timestamp, or 1d, 12h ago")
+    .option("--all-versions", "copy every version of each key, oldest first (versioned buckets)")
     .option("--no-progress", "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)");
   addCompareOptions(command);
   addFilterOptions(command, filters);
@@ -167,6 +170,8 @@ async function runSync(
     followSymlinks: !!flags.followSymlinks,
     autoPartSize: !!flags.autoPartSize,
     verify: flags.verify as SyncOptions["verify"],
+    at: flags.at !== undefined ? parseTimeBound("--at", flags.at as string) : undefined,
+    allVersions: flags.allVersions as boolean | undefined,
     contentMd5: flags.contentMd5,
   };
 

@@ -9,6 +9,17 @@ export interface ObjectInfo {
   /** ETag without quotes; absent where the store has none (local files before hashing). */
   etag?: string;
   storageClass?: string;
+  /** Set when the entry is a specific version (--at, --all-versions): copies read that version. */
+  versionId?: string;
+}
+
+/** One version of a key in a versioned bucket, or a delete marker. */
+export interface ObjectVersion {
+  versionId: string;
+  size: number;
+  lastModified: number;
+  etag?: string;
+  deleteMarker: boolean;
 }
 
 /** Everything a copy must carry besides the bytes. */
@@ -94,7 +105,8 @@ export interface ObjectStore {
   readonly description: string;
   list(range?: KeyRange): AsyncIterable<ObjectInfo>;
   head(key: string): Promise<ObjectDetails | undefined>;
-  get(key: string): Promise<{ body: Readable; details: ObjectDetails }>;
+  /** Reads an object (a specific version when `versionId` is given and the store keeps versions). */
+  get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }>;
   /** Writes an object; returns what the store can say about the result (its ETag) for verification. */
   put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<WriteResult | void>;
   /** Optional: the part size a put of `size` bytes will use (undefined: one part), so streamed bytes can be hashed the same way. */

@@ -74,7 +74,7 @@ export class Transferer {
 
 /** get -> put, hashing the bytes on the way so the copy can be proven without reading it back. */
 async function streamObject(source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
-  const { body, details } = await source.get(object.key);
+  const { body, details } = await source.get(object.key, object.versionId);
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   const sourceEtag = details.etag ?? object.etag;
   const targetPartSize = target.uploadPartSize?.(size);

@@ -5,6 +5,8 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
+  ListObjectVersionsCommand,
+  DeleteObjectCommand,
   GetObjectAclCommand,
   PutObjectAclCommand,
   HeadObjectCommand,
@@ -16,6 +18,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { compareKeys } from "../../core/keys.js";
 import type {
+  ObjectVersion,
   WriteResult,
   AclGrant,
   AclPolicy,
@@ -115,6 +118,62 @@ export class S3Store implements ObjectStore {
     return evenly([...new Set(points)].sort(compareKeys), maxPoints);
   }
 
+  /**
+   * Every version of every key (delete markers included), grouped by key in key order, each
+   * group oldest first. Streams page by page; a key whose versions span pages is held until
+   * its group is complete.
+   */
+  async *listVersions(range: KeyRange = {}): AsyncGenerator<{ key: string; versions: ObjectVersion[] }> {
+    let keyMarker: string | undefined = range.startAfter !== undefined ? this.prefix + range.startAfter : undefined;
+    let versionMarker: string | undefined;
+    let pending: { key: string; versions: ObjectVersion[] } | undefined;
+    for (;;) {
+      const page = await withRetry(() =>
+        this.client.send(
+          new ListObjectVersionsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix || undefined,
+            EncodingType: "url",
+            KeyMarker: keyMarker,
+            VersionIdMarker: versionMarker,
+          }),
+        ),
+      );
+      const entries = [
+        ...(page.Versions ?? []).map((v) => ({
+          key: v.Key!,
+          version: {
+            versionId: v.VersionId ?? "null",
+            size: v.Size ?? 0,
+            lastModified: v.LastModified?.getTime() ?? 0,
+            etag: unquote(v.ETag),
+            deleteMarker: false,
+          },
+        })),
+        ...(page.DeleteMarkers ?? []).map((d) => ({
+          key: d.Key!,
+          version: { versionId: d.VersionId ?? "null", size: 0, lastModified: d.LastModified?.getTime() ?? 0, deleteMarker: true },
+        })),
+      ].map((e) => ({ ...e, key: decodeListedKey(e.key).slice(this.prefix.length) }));
+      entries.sort((a, b) => compareKeys(a.key, b.key) || a.version.lastModified - b.version.lastModified);
+      for (const { key, version } of entries) {
+        if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) {
+          if (pending) yield pending;
+          return;
+        }
+        if (pending && pending.key !== key) {
+          yield pending;
+          pending = undefined;
+        }
+        (pending ??= { key, versions: [] }).versions.push(version);
+      }
+      if (!page.IsTruncated) break;
+      keyMarker = page.NextKeyMarker !== undefined ? decodeListedKey(page.NextKeyMarker) : undefined;
+      versionMarker = page.NextVersionIdMarker;
+    }
+    if (pending) yield pending;
+  }
+
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
@@ -204,8 +263,8 @@ export class S3Store implements ObjectStore {
     return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key!, t.Value ?? ""]));
   }
 
-  async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+  async get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: versionId }));
     const details: ObjectDetails = {
       key,
       size: out.ContentLength ?? 0,
@@ -272,7 +331,7 @@ export class S3Store implements ObjectStore {
 
   async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<WriteResult> {
     const from = source as S3Store;
-    const copySource = encodeCopySource(from.bucket, from.prefix + sourceObject.key);
+    const copySource = encodeCopySource(from.bucket, from.prefix + sourceObject.key, sourceObject.versionId);
     const key = this.prefix + sourceObject.key;
     if (sourceObject.size <= this.options.multipartThreshold) {
       // Single requests are left to finish on interrupt; only multipart work is aborted.
@@ -374,8 +433,14 @@ export function partSizeFor(size: number, preferred: number): number {
  * `x-amz-copy-source` is `bucket/key` with each path segment percent-encoded; encodeURI leaves
  * `+ ? # &` alone and breaks those keys.
  */
-export function encodeCopySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+export function encodeCopySource(bucket: string, key: string, versionId?: string): string {
+  const source = `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  return versionId ? `${source}?versionId=${encodeURIComponent(versionId)}` : source;
+}
+
+/** Writes a delete marker (a plain DELETE in a versioned bucket), for copying version histories. */
+export async function deleteCurrent(store: S3Store, key: string): Promise<void> {
+  await store.connection.client.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: store.prefix + key }));
 }
 
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
