@@ -2,7 +2,7 @@ import { classifyError, classifyListingFailure } from "./core/errors.js";
 import { compareKeys } from "./core/keys.js";
 import { withRetry } from "./core/retry.js";
 import { UsageError, type ObjectInfo, type ObjectVersion } from "./core/types.js";
-import type { EventSink, SyncSummary } from "./executor/events.js";
+import { emptySummary, type EventSink, type SyncSummary } from "./executor/events.js";
 import { runPool } from "./executor/pool.js";
 import { Transferer, type TransferOptions } from "./executor/transfer.js";
 import type { CompareRule } from "./planner/compare.js";
@@ -70,20 +70,7 @@ export interface AllVersionsOptions {
  */
 export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary: SyncSummary; fatal?: ReturnType<typeof classifyListingFailure> }> {
   const started = Date.now();
-  const summary: SyncSummary = {
-    copied: 0,
-    updated: 0,
-    deleted: 0,
-    skipped: 0,
-    failed: 0,
-    undecidable: 0,
-    verified: 0,
-    unverifiable: 0,
-    mismatched: 0,
-    bytes: 0,
-    durationMs: 0,
-    dryRun: o.dryRun,
-  };
+  const summary = emptySummary(o.dryRun);
   const transferer = new Transferer(o.source, o.target, (message) => o.onEvent({ type: "warning", message }));
   let fatal: ReturnType<typeof classifyListingFailure> | undefined;
   const work = pairGroups(o.source.listVersions(), o.target.listVersions());

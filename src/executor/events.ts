@@ -29,3 +29,20 @@ export interface SyncSummary {
 }
 
 export type EventSink = (event: SyncEvent) => void;
+
+export function emptySummary(dryRun: boolean): SyncSummary {
+  return {
+    copied: 0,
+    updated: 0,
+    deleted: 0,
+    skipped: 0,
+    failed: 0,
+    undecidable: 0,
+    verified: 0,
+    unverifiable: 0,
+    mismatched: 0,
+    bytes: 0,
+    durationMs: 0,
+    dryRun,
+  };
+}

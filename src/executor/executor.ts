@@ -2,7 +2,7 @@ import { classifyError, classifyListingFailure, type ErrorInfo } from "../core/e
 import type { ObjectStore, WriteOptions } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
 import { DeleteSpool } from "./delete-spool.js";
-import type { EventSink, SyncSummary } from "./events.js";
+import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
 import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "../core/retry.js";
 import { AdaptiveLimit } from "./adaptive-limit.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
@@ -51,20 +51,7 @@ const DELETE_CONCURRENCY = 4;
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
   const started = Date.now();
   const retry = opts.retry ?? DEFAULT_RETRY;
-  const summary: SyncSummary = {
-    copied: 0,
-    updated: 0,
-    deleted: 0,
-    skipped: 0,
-    failed: 0,
-    undecidable: 0,
-    verified: 0,
-    unverifiable: 0,
-    mismatched: 0,
-    bytes: 0,
-    durationMs: 0,
-    dryRun: opts.dryRun,
-  };
+  const summary = emptySummary(opts.dryRun);
   const spool = new DeleteSpool();
   let fatal: ExecuteResult["fatal"];
   let refused: string | undefined;

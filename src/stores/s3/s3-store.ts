@@ -177,14 +177,7 @@ export class S3Store implements ObjectStore {
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      const details: ObjectDetails = {
-        key,
-        size: out.ContentLength ?? 0,
-        lastModified: out.LastModified?.getTime() ?? 0,
-        etag: unquote(out.ETag),
-        ...propertiesOf(out),
-      };
-      return details;
+      return detailsOf(key, out);
     } catch (err) {
       if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey") return undefined;
       throw err;
@@ -265,13 +258,7 @@ export class S3Store implements ObjectStore {
 
   async get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: versionId }));
-    const details: ObjectDetails = {
-      key,
-      size: out.ContentLength ?? 0,
-      lastModified: out.LastModified?.getTime() ?? 0,
-      etag: unquote(out.ETag),
-      ...propertiesOf(out),
-    };
+    const details = detailsOf(key, out);
     if ((out.TagCount ?? 0) > 0) details.tags = await this.tags(key);
     return { body: out.Body as Readable, details };
   }
@@ -469,6 +456,11 @@ type HeadLike = {
   Metadata?: Record<string, string>;
   StorageClass?: string;
 };
+
+/** An object's details from a HEAD or GET response. */
+function detailsOf(key: string, out: HeadLike & { ContentLength?: number; LastModified?: Date; ETag?: string }): ObjectDetails {
+  return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified?.getTime() ?? 0, etag: unquote(out.ETag), ...propertiesOf(out) };
+}
 
 function propertiesOf(out: HeadLike): ObjectProperties {
   const props: ObjectProperties = {};
