@@ -14,7 +14,8 @@
  *   BENCH_DIST_CONCURRENCY=8,64    requests in flight per worker (one series each)
  *   BENCH_DIST_SHARDS=16
  *   BENCH_DIST_DELAY_MS=10         one-way delay of the proxy (round trip: twice this)
- *   BENCH_QUIET_WAIT_S=30          before each run, wait up to this long for an idle machine
+ *   BENCH_DIST_REPEAT=3            rounds; each round runs every configuration once; the median is reported
+ *   BENCH_QUIET_WAIT_S=20          before each run, wait up to this long for an idle machine
  *
  * Only 127.0.0.1 is contacted. Target buckets are deleted after each run; the source bucket is
  * kept for the next run (bench-dist-src-N); Redis queues are per run.
@@ -25,6 +26,8 @@ import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { Queue } from "bullmq";
+import { redisConnection } from "../src/distributed/job.js";
 import { CLI, REPO, RESULTS_DIR, baseChildEnv, countObjects, createBucket, deleteBucket, loadServer, log, makeClient } from "./common.js";
 import { LatencyProxy } from "./latency-proxy.js";
 import { waitForQuietMachine } from "./measure.js";
@@ -35,19 +38,35 @@ const WORKERS = (process.env.BENCH_DIST_WORKERS ?? "1,2,4").split(",").map(Numbe
 const CONCURRENCY = (process.env.BENCH_DIST_CONCURRENCY ?? "8,64").split(",").map(Number);
 const SHARDS = Number(process.env.BENCH_DIST_SHARDS ?? 16);
 const DELAY_MS = Number(process.env.BENCH_DIST_DELAY_MS ?? 10);
-const QUIET_WAIT_S = Number(process.env.BENCH_QUIET_WAIT_S ?? 30);
+const REPEAT = Number(process.env.BENCH_DIST_REPEAT ?? 3);
+const QUIET_WAIT_S = Number(process.env.BENCH_QUIET_WAIT_S ?? 20);
 const RUN_TIMEOUT_MS = 600_000;
+
+interface Run {
+  concurrency: number;
+  workers: number;
+  seconds: number;
+  quiet: boolean;
+  cpuSeconds: number;
+}
 
 interface Row {
   concurrency: number;
   mode: string;
   workers: number;
+  /** Median over the rounds, and every round's time. */
   seconds: number;
+  all: number[];
   objectsPerSecond: number;
   speedup?: number;
-  quiet: boolean;
+  quietRuns: number;
   cpuSeconds: number;
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 const children = new Set<ChildProcess>();
 function stopAll() {
@@ -114,62 +133,91 @@ async function main(): Promise<void> {
       Array.from({ length: 32 }, async () => {
         while (next < N) {
           const i = next++;
-          await client.send(new PutObjectCommand({ Bucket: source, Key: `p${String(i % PREFIXES).padStart(2, "0")}/obj-${String(i).padStart(7, "0")}`, Body: body }));
+          await client.send(
+            new PutObjectCommand({ Bucket: source, Key: `p${String(i % PREFIXES).padStart(2, "0")}/obj-${String(i).padStart(7, "0")}`, Body: body }),
+          );
         }
       }),
     );
   }
 
-  const rows: Row[] = [];
+  const runs: Run[] = [];
   try {
-    for (const concurrency of CONCURRENCY) {
-      for (const workers of [0, ...WORKERS]) {
-        const target = `bench-dist-dst-${process.pid}-${concurrency}-${workers}`;
-        await deleteBucket(client, target);
-        await createBucket(client, target);
-        const quiet = await waitForQuietMachine(QUIET_WAIT_S * 1000);
-        const queueName = `bench-${process.pid}-${concurrency}-${workers}`;
-        const procs: ChildProcess[] = [];
-        for (let i = 0; i < workers; i++) {
-          procs.push(cli(["worker", "--queue", redis, "--queue-name", queueName, "--endpoint-url", endpoint, "--concurrency", String(concurrency), "-q"], env).child);
+    for (let round = 1; round <= REPEAT; round++)
+      for (const concurrency of CONCURRENCY) {
+        for (const workers of [0, ...WORKERS]) {
+          const target = `bench-dist-dst-${process.pid}-${concurrency}-${workers}`;
+          await deleteBucket(client, target);
+          await createBucket(client, target);
+          const quiet = await waitForQuietMachine(QUIET_WAIT_S * 1000);
+          const queueName = `bench-${process.pid}-${concurrency}-${workers}`;
+          const procs: ChildProcess[] = [];
+          for (let i = 0; i < workers; i++) {
+            procs.push(
+              cli(["worker", "--queue", redis, "--queue-name", queueName, "--endpoint-url", endpoint, "--concurrency", String(concurrency), "-q"], env).child,
+            );
+          }
+          if (workers > 0) await waitForWorkers(redis, queueName, workers, env);
+          const args =
+            workers === 0
+              ? ["sync", `s3://${source}`, `s3://${target}`, "--endpoint-url", endpoint, "--concurrency", String(concurrency), "--json", "-q"]
+              : [
+                  "sync",
+                  `s3://${source}`,
+                  `s3://${target}`,
+                  "--endpoint-url",
+                  endpoint,
+                  "--queue",
+                  redis,
+                  "--queue-name",
+                  queueName,
+                  "--shards",
+                  String(SHARDS),
+                  "--json",
+                  "-q",
+                ];
+          const cpuBefore = procs.map((p) => cpuSecondsOf(p.pid));
+          const t0 = performance.now();
+          const run = cli(args, env);
+          const result = await run.done;
+          const seconds = (performance.now() - t0) / 1000;
+          const cpu = procs.reduce((sum, p, i) => sum + cpuSecondsOf(p.pid) - cpuBefore[i]!, 0);
+          for (const p of procs) p.kill("SIGTERM");
+          if (result.code !== 0) throw new Error(`run failed (exit ${result.code}): ${result.stderr}`);
+          const summary = JSON.parse(result.stdout.trim().split("\n").pop()!);
+          if (summary.copied !== N) throw new Error(`expected ${N} copies, got ${summary.copied}`);
+          runs.push({ concurrency, workers, seconds, quiet: quiet.quiet, cpuSeconds: cpu });
+          log(
+            `round ${round}/${REPEAT}, concurrency ${concurrency}, ${workers === 0 ? "single process" : `${workers} worker(s)`}: ${seconds.toFixed(1)} s, ${Math.round(N / seconds)} obj/s${quiet.quiet ? "" : " (machine busy)"}`,
+          );
+          await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once("exit", r)))));
+          await deleteBucket(client, target);
+          if (workers > 0) await dropQueue(redis, queueName);
         }
-        if (workers > 0) await waitForWorkers(redis, queueName, workers, env);
-        const args =
-          workers === 0
-            ? ["sync", `s3://${source}`, `s3://${target}`, "--endpoint-url", endpoint, "--concurrency", String(concurrency), "--json", "-q"]
-            : ["sync", `s3://${source}`, `s3://${target}`, "--endpoint-url", endpoint, "--queue", redis, "--queue-name", queueName, "--shards", String(SHARDS), "--json", "-q"];
-        const cpuBefore = procs.map((p) => cpuSecondsOf(p.pid));
-        const t0 = performance.now();
-        const run = cli(args, env);
-        const result = await run.done;
-        const seconds = (performance.now() - t0) / 1000;
-        const cpu = procs.reduce((sum, p, i) => sum + cpuSecondsOf(p.pid) - cpuBefore[i]!, 0);
-        for (const p of procs) p.kill("SIGTERM");
-        if (result.code !== 0) throw new Error(`run failed (exit ${result.code}): ${result.stderr}`);
-        const summary = JSON.parse(result.stdout.trim().split("\n").pop()!);
-        if (summary.copied !== N) throw new Error(`expected ${N} copies, got ${summary.copied}`);
-        const row: Row = {
-          concurrency,
-          mode: workers === 0 ? "single process (no queue)" : "distributed",
-          workers,
-          seconds,
-          objectsPerSecond: N / seconds,
-          quiet: quiet.quiet,
-          cpuSeconds: cpu,
-        };
-        rows.push(row);
-        log(`concurrency ${concurrency}, ${workers === 0 ? "single process" : `${workers} worker(s)`}: ${seconds.toFixed(1)} s, ${Math.round(N / seconds)} obj/s${quiet.quiet ? "" : " (machine busy)"}`);
-        await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once("exit", r)))));
-        await deleteBucket(client, target);
       }
-    }
   } finally {
     stopAll();
     await proxy.stop();
     client.destroy();
   }
 
+  const rows: Row[] = [];
   for (const concurrency of CONCURRENCY) {
+    for (const workers of [0, ...WORKERS]) {
+      const mine = runs.filter((r) => r.concurrency === concurrency && r.workers === workers);
+      if (mine.length === 0) continue;
+      const seconds = median(mine.map((r) => r.seconds));
+      rows.push({
+        concurrency,
+        mode: workers === 0 ? "single process (no queue)" : "distributed",
+        workers,
+        seconds,
+        all: mine.map((r) => r.seconds),
+        objectsPerSecond: N / seconds,
+        quietRuns: mine.filter((r) => r.quiet).length,
+        cpuSeconds: median(mine.map((r) => r.cpuSeconds)),
+      });
+    }
     const one = rows.find((r) => r.concurrency === concurrency && r.workers === 1);
     for (const r of rows.filter((r) => r.concurrency === concurrency && r.workers > 0)) r.speedup = one ? one.seconds / r.seconds : undefined;
   }
@@ -177,6 +225,23 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(join(RESULTS_DIR, "distributed.md"), md);
   process.stdout.write(md);
+}
+
+/** Removes a run's queue and run records from Redis. */
+async function dropQueue(redis: string, queueName: string): Promise<void> {
+  const queue = new Queue(queueName, { connection: redisConnection(redis) });
+  try {
+    await queue.obliterate({ force: true });
+    const client = await queue.client;
+    let cursor = "0";
+    do {
+      const [next, found] = await client.scan(cursor, { MATCH: `bucketsync:${queueName}:*`, COUNT: 1000 });
+      if (found.length > 0) await client.del(...found);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    await queue.close();
+  }
 }
 
 async function waitForWorkers(redis: string, queueName: string, count: number, env: NodeJS.ProcessEnv): Promise<void> {
@@ -197,18 +262,20 @@ function report(rows: Row[]): string {
     `${new Date().toISOString().slice(0, 10)}, \`npm run bench:distributed\`. ${N} objects of 1 KiB in ${PREFIXES} top-level prefixes, copied server-side`,
     `into an empty bucket through a ${2 * DELAY_MS} ms round-trip proxy (bench/latency-proxy.ts) in front of the local radosgw;`,
     `\`--shards ${SHARDS}\`; Redis from scripts/redis-server.sh. Time: the coordinator's wall clock, from start to exit`,
-    "(splitting, enqueueing, every range, the summary); workers were started and connected before it.",
+    `(splitting, enqueueing, every range, the summary); workers were started and connected before it. ${REPEAT} rounds, each`,
+    "running every configuration once; the table shows the median (every round's time in brackets). Worker CPU: user+system",
+    "seconds of all worker processes during the run (median).",
     "",
     `**One machine:** ${cpus.length} cores (${cpus[0]?.model ?? "unknown CPU"}) run radosgw, Redis, the proxy, the coordinator and`,
     "every worker. Distribution helps while one worker is bound by round trips (few requests in flight); once the",
     "2 cores are busy, more workers only share them. On real machines each worker brings its own cores and network.",
     "",
-    "| requests in flight per worker | run | workers | time (s) | objects/s | speed-up vs 1 worker | worker CPU (s) | machine idle before |",
+    "| requests in flight per worker | run | workers | time (s), median [rounds] | objects/s | speed-up vs 1 worker | worker CPU (s) | rounds started on an idle machine |",
     "|---:|---|---:|---:|---:|---:|---:|---|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.concurrency} | ${r.mode} | ${r.workers || "-"} | ${r.seconds.toFixed(1)} | ${Math.round(r.objectsPerSecond)} | ${r.speedup !== undefined ? `${r.speedup.toFixed(2)}x` : "-"} | ${r.workers ? r.cpuSeconds.toFixed(1) : "-"} | ${r.quiet ? "yes" : "no (busy)"} |`,
+      `| ${r.concurrency} | ${r.mode} | ${r.workers || "-"} | ${r.seconds.toFixed(1)} [${r.all.map((x) => x.toFixed(1)).join(", ")}] | ${Math.round(r.objectsPerSecond)} | ${r.speedup !== undefined ? `${r.speedup.toFixed(2)}x` : "-"} | ${r.workers ? r.cpuSeconds.toFixed(1) : "-"} | ${r.quietRuns}/${r.all.length} |`,
     );
   }
   lines.push("");

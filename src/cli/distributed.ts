@@ -73,7 +73,11 @@ export function addDistributedCommands(program: Command, io: IO, setExit: (code:
     .option("--queue-name <name>", `queue name (default ${DEFAULT_QUEUE_NAME})`)
     .option("--concurrency <n>", "requests in flight for each range (default 64)", parseWholeNumber("--concurrency"))
     .option("--parallel-ranges <n>", "ranges worked on at once (default 1)", parseWholeNumber("--parallel-ranges"))
-    .option("--lock-duration <seconds>", `a dead worker's range goes to another worker after about twice this (default ${DEFAULT_LOCK_DURATION_MS / 1000})`, parseWholeNumber("--lock-duration"))
+    .option(
+      "--lock-duration <seconds>",
+      `a dead worker's range goes to another worker after about twice this (default ${DEFAULT_LOCK_DURATION_MS / 1000})`,
+      parseWholeNumber("--lock-duration"),
+    )
     .option("--json", "print JSON lines: one event per range started, done or failed")
     .option("-q, --quiet", "print only failures");
   addConnectionOptions(workerCmd);
@@ -100,7 +104,10 @@ Example:
           break;
         case "range-done": {
           const s = event.summary;
-          if (!quiet) io.out.write(`${r} done in ${(event.durationMs / 1000).toFixed(1)}s: ${s.copied} copied, ${s.updated} updated, ${s.skipped} unchanged, ${s.failed} failed, ${humanBytes(s.bytes)}; ${event.plannedDeletes} delete(s) left to the coordinator [${event.jobId}]\n`);
+          if (!quiet)
+            io.out.write(
+              `${r} done in ${(event.durationMs / 1000).toFixed(1)}s: ${s.copied} copied, ${s.updated} updated, ${s.skipped} unchanged, ${s.failed} failed, ${humanBytes(s.bytes)}; ${event.plannedDeletes} delete(s) left to the coordinator [${event.jobId}]\n`,
+            );
           break;
         }
         case "range-released":

@@ -8,7 +8,7 @@ import { Queue, type Job, type RedisClient } from "bullmq";
 import { classifyListingFailure, type ErrorInfo } from "../core/errors.js";
 import { locationsOverlap, parseLocation } from "../core/location.js";
 import { UsageError, type KeyRange } from "../core/types.js";
-import type { SyncSummary } from "../executor/events.js";
+import { emptySummary, type SyncSummary } from "../executor/events.js";
 import { compileFilters } from "../planner/filters.js";
 import { ListingError } from "../planner/planner.js";
 import { StoreOpener } from "../stores/open.js";
@@ -112,12 +112,16 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     throw new UsageError(`source ${src.url} and target ${dst.url} overlap; a sync would copy onto itself`);
   }
   const shards = options.shards ?? DEFAULT_SHARDS;
-  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw new UsageError(`invalid --shards '${shards}'; expected a whole number from 1 to ${MAX_SHARDS}`);
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)
+    throw new UsageError(`invalid --shards '${shards}'; expected a whole number from 1 to ${MAX_SHARDS}`);
   const attempts = options.attempts ?? DEFAULT_ATTEMPTS;
   const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
   const jobOptions = jobOptionsFrom(options);
   // Endpoints name the providers (not secrets): the same bucket names on another provider are another run.
-  const runKey = runKeyOf(src.url, dst.url, jobOptions, [sideConnection(options.sourceConnection).endpointUrl, sideConnection(options.targetConnection).endpointUrl]);
+  const runKey = runKeyOf(src.url, dst.url, jobOptions, [
+    sideConnection(options.sourceConnection).endpointUrl,
+    sideConnection(options.targetConnection).endpointUrl,
+  ]);
   const onEvent = options.onEvent ?? (() => undefined);
   const summary = emptySummary(options.dryRun ?? false);
   const result = (extra: Partial<DistributedSyncResult> & Pick<DistributedSyncResult, "changedNothing">): DistributedSyncResult => ({
@@ -149,7 +153,16 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
       const planned = await planRanges(options, shards);
       if ("fatal" in planned) return result({ fatal: planned.fatal, changedNothing: true });
       if (record) await removeJobs(queue, record);
-      record = { v: JOB_VERSION, runKey, generation: (record?.generation ?? 0) + 1, source: src.url, target: dst.url, ranges: planned.ranges, state: "running", createdAt: Date.now() };
+      record = {
+        v: JOB_VERSION,
+        runKey,
+        generation: (record?.generation ?? 0) + 1,
+        source: src.url,
+        target: dst.url,
+        ranges: planned.ranges,
+        state: "running",
+        createdAt: Date.now(),
+      };
       await client.set(recordKey, JSON.stringify(record));
     } else if (record.state === "failed") {
       record.state = "running";
@@ -161,27 +174,63 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     // Enqueue: a range whose job exists is not added again; a failed one is retried; a finished one is kept.
     const ids = run.ranges.map((range) => jobIdOf(runKey, run.generation, range));
     let resumedRanges = 0;
-    const toAdd: { name: string; data: RangeJob; opts: { jobId: string; attempts: number; backoff: { type: "exponential"; delay: number }; removeOnComplete: false; removeOnFail: false } }[] = [];
+    const toAdd: {
+      name: string;
+      data: RangeJob;
+      opts: { jobId: string; attempts: number; backoff: { type: "exponential"; delay: number }; removeOnComplete: false; removeOnFail: false };
+    }[] = [];
     for (const [index, range] of run.ranges.entries()) {
       const jobId = ids[index]!;
       const state = await queue.getJobState(jobId);
       if (state === "completed") resumedRanges++;
       else if (state === "failed") await (await queue.getJob(jobId))?.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
       else if (state === "unknown") {
-        const data: RangeJob = { v: JOB_VERSION, runKey, generation: run.generation, index, total: run.ranges.length, range, source: src.url, target: dst.url, options: jobOptions };
-        toAdd.push({ name: JOB_NAME, data, opts: { jobId, attempts, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: false, removeOnFail: false } });
+        const data: RangeJob = {
+          v: JOB_VERSION,
+          runKey,
+          generation: run.generation,
+          index,
+          total: run.ranges.length,
+          range,
+          source: src.url,
+          target: dst.url,
+          options: jobOptions,
+        };
+        toAdd.push({
+          name: JOB_NAME,
+          data,
+          opts: { jobId, attempts, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: false, removeOnFail: false },
+        });
       }
     }
     for (let i = 0; i < toAdd.length; i += 500) await queue.addBulk(toAdd.slice(i, i + 500));
-    if (resumedRanges > 0) onEvent({ type: "warning", message: `resuming run ${runKey}: ${resumedRanges} of ${run.ranges.length} range(s) were already done and are not redone` });
+    if (resumedRanges > 0)
+      onEvent({ type: "warning", message: `resuming run ${runKey}: ${resumedRanges} of ${run.ranges.length} range(s) were already done and are not redone` });
 
     // Wait for every range, reporting progress.
     const finished = await waitForRanges(queue, run, ids, options, lock);
     if (finished === "lock lost") {
-      return result({ generation: run.generation, ranges: run.ranges.length, resumedRanges, fatal: { code: "LockLost", class: "fatal", message: lock.lost!, context: "run" }, changedNothing: false });
+      return result({
+        generation: run.generation,
+        ranges: run.ranges.length,
+        resumedRanges,
+        fatal: { code: "LockLost", class: "fatal", message: lock.lost!, context: "run" },
+        changedNothing: false,
+      });
     }
     if (finished === "interrupted") {
-      return result({ generation: run.generation, ranges: run.ranges.length, resumedRanges, fatal: { code: "Interrupted", class: "fatal", message: "interrupted; the ranges go on on the workers; run the same command again to resume", context: "run" }, changedNothing: false });
+      return result({
+        generation: run.generation,
+        ranges: run.ranges.length,
+        resumedRanges,
+        fatal: {
+          code: "Interrupted",
+          class: "fatal",
+          message: "interrupted; the ranges go on on the workers; run the same command again to resume",
+          context: "run",
+        },
+        changedNothing: false,
+      });
     }
     let changed = false;
     let plannedDeletes = 0;
@@ -204,7 +253,12 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
       summary.bytes += f.progress?.bytes ?? 0;
       summary.failed += Math.max(1, f.progress?.failed ?? 0);
       if ((f.progress?.copied ?? 0) + (f.progress?.updated ?? 0) > 0 && !options.dryRun) changed = true;
-      onEvent({ type: "error", action: "range", code: "RangeFailed", message: `range ${f.index + 1}/${run.ranges.length} (${describeRange(run.ranges[f.index]!)}) failed: ${f.reason}` });
+      onEvent({
+        type: "error",
+        action: "range",
+        code: "RangeFailed",
+        message: `range ${f.index + 1}/${run.ranges.length} (${describeRange(run.ranges[f.index]!)}) failed: ${f.reason}`,
+      });
     }
     const base = { generation: run.generation, ranges: run.ranges.length, resumedRanges, failedRanges };
     if (failedRanges.length > 0) {
@@ -234,7 +288,11 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
       changed ||= !deletePass.changedNothing;
     }
     const clean = !deletePass?.fatal && !deletePass?.refused && !summary.deletesWithheld && summary.failed === 0;
-    await save(clean ? { state: "done", finishedAt: Date.now(), summary: { ...summary, durationMs: Date.now() - started } } : { state: "running", note: deletePass?.refused ?? summary.deletesWithheld ?? "deletes incomplete" });
+    await save(
+      clean
+        ? { state: "done", finishedAt: Date.now(), summary: { ...summary, durationMs: Date.now() - started } }
+        : { state: "running", note: deletePass?.refused ?? summary.deletesWithheld ?? "deletes incomplete" },
+    );
     return result({ ...base, fatal: deletePass?.fatal, refused: deletePass?.refused, changedNothing: !changed });
   } finally {
     await lock?.release().catch(() => undefined);
@@ -277,7 +335,13 @@ interface Finished {
 }
 
 /** Polls the ranges' states until each one is completed or failed (or the signal aborts). */
-async function waitForRanges(queue: Queue, run: RunRecord, ids: string[], options: DistributedSyncOptions, lock: RunLock): Promise<Finished | "interrupted" | "lock lost"> {
+async function waitForRanges(
+  queue: Queue,
+  run: RunRecord,
+  ids: string[],
+  options: DistributedSyncOptions,
+  lock: RunLock,
+): Promise<Finished | "interrupted" | "lock lost"> {
   const results: (RangeResult | undefined)[] = new Array(ids.length).fill(undefined);
   const failed = new Map<number, { index: number; reason: string; progress?: RangeProgress }>();
   // Each poll costs one small Redis call per unfinished range: keep it near 4,000 calls/s at most.
@@ -333,7 +397,8 @@ async function waitForRanges(queue: Queue, run: RunRecord, ids: string[], option
     const report = JSON.stringify(progress);
     if (report !== lastReport) options.onProgress?.(progress);
     lastReport = report;
-    if (done + failed.size === ids.length) return lock.lost ? "lock lost" : { results, failed: [...failed.values()].sort((a, b) => a.index - b.index), progress };
+    if (done + failed.size === ids.length)
+      return lock.lost ? "lock lost" : { results, failed: [...failed.values()].sort((a, b) => a.index - b.index), progress };
     await sleep(poll, options.signal);
   }
 }
@@ -341,11 +406,6 @@ async function waitForRanges(queue: Queue, run: RunRecord, ids: string[], option
 function progressOf(job: Job): RangeProgress | undefined {
   const p = job.progress as Partial<RangeProgress> | number | undefined;
   return p && typeof p === "object" && typeof p.copied === "number" ? (p as RangeProgress) : undefined;
-}
-
-/** A summary of zeros (counters added by later versions of SyncSummary are added up by `add` as they come). */
-function emptySummary(dryRun: boolean): SyncSummary {
-  return { copied: 0, updated: 0, deleted: 0, skipped: 0, failed: 0, undecidable: 0, verified: 0, unverifiable: 0, mismatched: 0, bytes: 0, durationMs: 0, dryRun } as SyncSummary;
 }
 
 /** Adds a range's counters (every numeric field but the duration) into the run's summary. */
@@ -404,8 +464,14 @@ class RunLock {
     let warned = false;
     for (;;) {
       if ((await client.runCommand("bucketsyncLockAcquire", [key, token, LOCK_TTL_MS])) === 1) break;
-      if (Date.now() > deadline) throw new UsageError("another coordinator is running this sync right now (same source, target and options); wait for it, or watch it with 'bucketsync status'");
-      if (!warned) warn(`another coordinator holds this run's lock; waiting up to ${Math.round((deadline - Date.now()) / 1000)} s (a coordinator that died releases it within ${LOCK_TTL_MS / 1000} s)`);
+      if (Date.now() > deadline)
+        throw new UsageError(
+          "another coordinator is running this sync right now (same source, target and options); wait for it, or watch it with 'bucketsync status'",
+        );
+      if (!warned)
+        warn(
+          `another coordinator holds this run's lock; waiting up to ${Math.round((deadline - Date.now()) / 1000)} s (a coordinator that died releases it within ${LOCK_TTL_MS / 1000} s)`,
+        );
       warned = true;
       await sleep(500);
     }

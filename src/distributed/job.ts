@@ -34,6 +34,7 @@ export interface RangeJobOptions {
   compare: CompareMode;
   filters: FilterRule[];
   attributes?: AttributeFilters;
+  autoPartSize?: boolean;
   verify?: VerifyMode;
   contentMd5?: boolean;
   acl?: SyncOptions["acl"];
@@ -83,33 +84,53 @@ export interface RangeProgress {
   worker: string;
 }
 
-/** Options that stay on each machine (connections, concurrency) or with the coordinator (delete guards), or are not data. */
-const LOCAL_OPTIONS = new Set([
-  "source",
-  "target",
-  "connection",
-  "sourceConnection",
-  "targetConnection",
-  "concurrency",
-  "listParallelism",
-  "followSymlinks",
-  "ranges",
-  "only",
-  "onEvent",
-  "signal",
-  "retry",
-  "maxDelete",
-  "force",
-  // distributedSync's own
-  "queue",
-  "queueName",
-  "shards",
-  "attempts",
-  "pollIntervalMs",
-  "onProgress",
-]);
-/** Options a worker applies to its range (the fields of RangeJobOptions). */
-const RANGE_OPTIONS = new Set(["delete", "dryRun", "compare", "filters", "attributes", "verify", "contentMd5", "acl", "preserveAcl", "storageClass", "sse", "sseKmsKeyId", "metadataDirective", "replaceProperties", "multipartThreshold", "partSize"]);
+/**
+ * Every sync option has a role here: "range" options travel in the job and decide what a worker
+ * does to its range; "local" ones stay on each machine (connections, concurrency) or with the
+ * coordinator (delete guards), or are not data; "unsupported" ones do not work per key range and
+ * are refused with --queue. Typed as a Record over SyncOptions' keys, so an option added to
+ * sync() does not compile until it is given a role here (and in RangeJobOptions and the schema
+ * below when it is a range option).
+ */
+const SYNC_OPTION_ROLES: Record<keyof SyncOptions, "range" | "local" | "unsupported"> = {
+  source: "local",
+  target: "local",
+  connection: "local",
+  sourceConnection: "local",
+  targetConnection: "local",
+  concurrency: "local",
+  listParallelism: "local",
+  followSymlinks: "local",
+  ranges: "local",
+  only: "local",
+  onEvent: "local",
+  signal: "local",
+  retry: "local",
+  maxDelete: "local",
+  force: "local",
+  delete: "range",
+  dryRun: "range",
+  compare: "range",
+  filters: "range",
+  attributes: "range",
+  autoPartSize: "range",
+  verify: "range",
+  contentMd5: "range",
+  acl: "range",
+  preserveAcl: "range",
+  storageClass: "range",
+  sse: "range",
+  sseKmsKeyId: "range",
+  metadataDirective: "range",
+  replaceProperties: "range",
+  multipartThreshold: "range",
+  partSize: "range",
+  // A point-in-time source lists versions of the whole bucket; version histories are copied per key, not per range.
+  at: "unsupported",
+  allVersions: "unsupported",
+};
+/** distributedSync's own options (not sync()'s). */
+const COORDINATOR_OPTIONS = new Set(["queue", "queueName", "shards", "attempts", "pollIntervalMs", "onProgress"]);
 
 /**
  * The job options of a sync: only what decides the outcome, normalized (no undefined values, no
@@ -119,8 +140,11 @@ const RANGE_OPTIONS = new Set(["delete", "dryRun", "compare", "filters", "attrib
  */
 export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
   for (const [key, value] of Object.entries(options)) {
-    if (value === undefined || LOCAL_OPTIONS.has(key) || RANGE_OPTIONS.has(key)) continue;
-    throw new UsageError(`the sync option '${key}' is not supported by distributed sync (--queue) yet`);
+    if (value === undefined || value === false || COORDINATOR_OPTIONS.has(key)) continue;
+    const role = Object.hasOwn(SYNC_OPTION_ROLES, key) ? SYNC_OPTION_ROLES[key as keyof SyncOptions] : "unsupported";
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    if (role === "unsupported")
+      throw new UsageError(`${flag} is not supported by distributed sync (--queue)${Object.hasOwn(SYNC_OPTION_ROLES, key) ? "" : " yet"}`);
   }
   const replace = options.replaceProperties ? dropUndefined(options.replaceProperties) : undefined;
   const attributes = options.attributes ? dropUndefined(options.attributes) : undefined;
@@ -130,6 +154,7 @@ export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
     compare: options.compare ?? "size-and-time",
     filters: (options.filters ?? []).map((f) => ({ type: f.type, pattern: f.pattern })),
     attributes: attributes && Object.keys(attributes).length > 0 ? attributes : undefined,
+    autoPartSize: options.autoPartSize || undefined,
     verify: options.verify,
     contentMd5: options.contentMd5 || undefined,
     acl: options.acl,
@@ -150,7 +175,10 @@ export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
  * endpoints (not secrets, and not in the payload) keep equal bucket names on two providers apart.
  */
 export function runKeyOf(source: string, target: string, options: RangeJobOptions, endpoints: (string | undefined)[] = []): string {
-  return sha256(stableJson({ v: JOB_VERSION, source, target, options, ...(endpoints.some(Boolean) && { endpoints: endpoints.map((e) => e ?? null) }) })).slice(0, 16);
+  return sha256(stableJson({ v: JOB_VERSION, source, target, options, ...(endpoints.some(Boolean) && { endpoints: endpoints.map((e) => e ?? null) }) })).slice(
+    0,
+    16,
+  );
 }
 
 /**
@@ -206,6 +234,7 @@ const jobSchema = z.object({
         metadata: z.record(z.string(), z.string()).optional(),
       })
       .optional(),
+    autoPartSize: z.boolean().optional(),
     verify: z.enum(["off", "on", "strict"]).optional(),
     contentMd5: z.boolean().optional(),
     acl: z.enum(CANNED_ACLS).optional(),
@@ -234,7 +263,9 @@ export function parseRangeJob(data: unknown): RangeJob {
   const parsed = jobSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`not a bucketsync range job this worker can run (version ${JOB_VERSION}; is the worker older than the coordinator?): ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}`);
+    throw new Error(
+      `not a bucketsync range job this worker can run (version ${JOB_VERSION}; is the worker older than the coordinator?): ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}`,
+    );
   }
   return parsed.data as RangeJob;
 }
@@ -250,7 +281,8 @@ export function redisConnection(url: string, forWorker = false): ConnectionOptio
   } catch {
     throw new UsageError(`invalid --queue '${redactRedisUrl(url)}'; expected redis://host[:port][/db]`);
   }
-  if (u.protocol !== "redis:" && u.protocol !== "rediss:") throw new UsageError(`invalid --queue '${redactRedisUrl(url)}'; expected redis://host[:port][/db] or rediss://`);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:")
+    throw new UsageError(`invalid --queue '${redactRedisUrl(url)}'; expected redis://host[:port][/db] or rediss://`);
   if (!u.hostname) throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': no host`);
   const db = u.pathname && u.pathname !== "/" ? Number(u.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': the path must be a database number`);

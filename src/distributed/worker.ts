@@ -55,9 +55,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const id = `${hostname()}:${process.pid}`;
   const log = options.onLog ?? (() => undefined);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) throw new UsageError(`invalid --concurrency '${concurrency}'; expected a whole number from 1 to 4096`);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096)
+    throw new UsageError(`invalid --concurrency '${concurrency}'; expected a whole number from 1 to 4096`);
   const parallelRanges = options.parallelRanges ?? 1;
-  if (!Number.isInteger(parallelRanges) || parallelRanges < 1 || parallelRanges > 256) throw new UsageError(`invalid --parallel-ranges '${parallelRanges}'; expected 1 to 256`);
+  if (!Number.isInteger(parallelRanges) || parallelRanges < 1 || parallelRanges > 256)
+    throw new UsageError(`invalid --parallel-ranges '${parallelRanges}'; expected 1 to 256`);
   const lockDuration = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
   if (!Number.isFinite(lockDuration) || lockDuration < 1000) throw new UsageError(`invalid --lock-duration; expected at least 1 second`);
   const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
@@ -73,7 +75,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
     const key = JSON.stringify([data.source, data.target, data.options.multipartThreshold, data.options.partSize]);
     let pair = pairs.get(key);
     if (!pair) {
-      const s3 = { ...(data.options.multipartThreshold !== undefined && { multipartThreshold: data.options.multipartThreshold }), ...(data.options.partSize !== undefined && { partSize: data.options.partSize }) };
+      const s3 = {
+        ...(data.options.multipartThreshold !== undefined && { multipartThreshold: data.options.multipartThreshold }),
+        ...(data.options.partSize !== undefined && { partSize: data.options.partSize }),
+      };
       const connection = (side?: S3ConnectionOptions) => ({ maxSockets: concurrency * parallelRanges, ...options.connection, ...side });
       pair = (async () => ({
         source: await opener.open(data.source, { s3, connection: connection(options.sourceConnection) }),
@@ -117,8 +122,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         listParallelism: options.listParallelism ?? 1,
         signal: controller.signal,
         onEvent: (event) => {
-          if (event.type === "copy") progress.copied++, (progress.bytes += event.size);
-          else if (event.type === "update") progress.updated++, (progress.bytes += event.size);
+          if (event.type === "copy") (progress.copied++, (progress.bytes += event.size));
+          else if (event.type === "update") (progress.updated++, (progress.bytes += event.size));
           else if (event.type === "skip") progress.skipped++;
           else if (event.type === "error") {
             progress.failed++;
@@ -136,7 +141,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
       }
       if (result.fatal) throw new Error(`${result.fatal.context}: ${result.fatal.message}`);
       if (result.summary.failed > 0) throw new Error(`${result.summary.failed} object(s) failed: ${firstErrors.join("; ")}`);
-      const done: RangeResult = { summary: result.summary, plannedDeletes: result.plannedDeletes ?? 0, sourceObjects: result.sourceObjects ?? 0, changedNothing: result.changedNothing, worker: id };
+      const done: RangeResult = {
+        summary: result.summary,
+        plannedDeletes: result.plannedDeletes ?? 0,
+        sourceObjects: result.sourceObjects ?? 0,
+        changedNothing: result.changedNothing,
+        worker: id,
+      };
       log({ type: "range-done", ...tag, summary: result.summary, plannedDeletes: done.plannedDeletes, durationMs: Date.now() - started });
       return done;
     } catch (err) {

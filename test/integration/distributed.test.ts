@@ -119,7 +119,10 @@ const summaryOf = (stdout: string) => {
 async function status(queue = queueName) {
   const r = await runCli(["status", "--queue", REDIS, "--queue-name", queue, "--json"], { endpoint: false });
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as { workers: number; runs: { runId: string; state: string; ranges: number; pending: number; running: number; done: number; failed: number; summary?: { deleted: number } }[] };
+  return JSON.parse(r.stdout) as {
+    workers: number;
+    runs: { runId: string; state: string; ranges: number; pending: number; running: number; done: number; failed: number; summary?: { deleted: number } }[];
+  };
 }
 
 describe("distributed sync over Redis with worker processes", () => {
@@ -134,8 +137,14 @@ describe("distributed sync over Redis with worker processes", () => {
     src = await bucket("dsrc");
     dst = await bucket("ddst");
     // ~10 top-level prefixes so the key space splits; a few awkward keys travel as range bounds.
-    for (let p = 0; p < 10; p++) for (let i = 0; i < 300; i++) sourceKeys.push(`d${p}/obj-${String(i).padStart(5, "0")}${i % 50 === 0 ? "-é \u{1F600}" : ""}.txt`);
-    await putMany(client, src, sourceKeys.map((k) => [k, content(k)]), 48);
+    for (let p = 0; p < 10; p++)
+      for (let i = 0; i < 300; i++) sourceKeys.push(`d${p}/obj-${String(i).padStart(5, "0")}${i % 50 === 0 ? "-é \u{1F600}" : ""}.txt`);
+    await putMany(
+      client,
+      src,
+      sourceKeys.map((k) => [k, content(k)]),
+      48,
+    );
     // Target: extras that must be deleted exactly once (inside ranges, before the first and after
     // the last folder), excluded keys that must survive, stale copies to update, equal ones to skip.
     extras.push("0-before-everything", "d3/obj-00007.txt.old", "d9/zz-gone", "zz-after-everything/x");
@@ -151,7 +160,21 @@ describe("distributed sync over Redis with worker processes", () => {
     try {
       const a = worker(["--concurrency", "2"], `http://127.0.0.1:${slow.port}`);
       await a.waitFor(/ready on queue/);
-      const coordinator = spawnCli(["sync", `s3://${src}`, `s3://${dst}`, "--queue", REDIS, "--queue-name", queueName, "--shards", "12", "--delete", "--exclude", "keep/*", "--json"]);
+      const coordinator = spawnCli([
+        "sync",
+        `s3://${src}`,
+        `s3://${dst}`,
+        "--queue",
+        REDIS,
+        "--queue-name",
+        queueName,
+        "--shards",
+        "12",
+        "--delete",
+        "--exclude",
+        "keep/*",
+        "--json",
+      ]);
       // Its first range (before the first folder) is empty; kill it in the second, which holds 300 keys.
       const started = await a.waitFor(/range (?!1\/)(\d+)\/(\d+) started .*\[(bs-[0-9a-f-]+)\]/);
       const killedJob = started[3]!;
@@ -210,7 +233,21 @@ describe("distributed sync over Redis with worker processes", () => {
       assert.match(text.stdout, /ranges: 11 total, 0 pending, 0 running, 11 done, 0 failed/);
 
       // Running the same command again changes nothing.
-      const again = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--queue", REDIS, "--queue-name", queueName, "--shards", "12", "--delete", "--exclude", "keep/*", "--json"]);
+      const again = await runCli([
+        "sync",
+        `s3://${src}`,
+        `s3://${dst}`,
+        "--queue",
+        REDIS,
+        "--queue-name",
+        queueName,
+        "--shards",
+        "12",
+        "--delete",
+        "--exclude",
+        "keep/*",
+        "--json",
+      ]);
       assert.equal(again.code, 0, again.stderr);
       const s2 = summaryOf(again.stdout);
       assert.deepEqual([s2.copied, s2.updated, s2.deleted, s2.failed, s2.skipped], [0, 0, 0, 0, sourceKeys.length]);
@@ -225,9 +262,18 @@ describe("distributed sync over Redis with worker processes", () => {
     const q2 = `${queueName}-resume`;
     const s2 = await bucket("rsrc");
     const d2 = await bucket("rdst");
-    const keys = Array.from({ length: 200 }, (_, i) => `f${i % 4}/k${i}`);
-    await putMany(client, s2, keys.map((k) => [k, content(k)]));
-    await putMany(client, d2, [["f1/gone", "x"], ["f3/gone", "x"], ["zz/gone", "x"]]);
+    // More than one listing page, or the sampler does not split at all.
+    const keys = Array.from({ length: 1200 }, (_, i) => `f${i % 4}/k${i}`);
+    await putMany(
+      client,
+      s2,
+      keys.map((k) => [k, content(k)]),
+    );
+    await putMany(client, d2, [
+      ["f1/gone", "x"],
+      ["f3/gone", "x"],
+      ["zz/gone", "x"],
+    ]);
     const args = ["sync", `s3://${s2}`, `s3://${d2}`, "--queue", REDIS, "--queue-name", q2, "--shards", "8", "--delete", "--json"];
 
     // No worker on this queue yet: the coordinator enqueues and waits; kill it there.
@@ -254,7 +300,7 @@ describe("distributed sync over Redis with worker processes", () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout + again.stderr, /resuming run [0-9a-f]{16}: 5 of 5 range\(s\) were already done/);
     const s = summaryOf(again.stdout);
-    assert.deepEqual([s.copied, s.deleted, s.failed], [200, 3, 0], "the run's totals: copies by the worker, deletes by this coordinator");
+    assert.deepEqual([s.copied, s.deleted, s.failed], [1200, 3, 0], "the run's totals: copies by the worker, deletes by this coordinator");
     assert.deepEqual(await finishedTimes(q2), finishedBefore, "finished ranges were not redone");
     assert.equal((w.stdout.match(/done in/g) ?? []).length, rangesRun);
     assert.deepEqual(await keys2(d2), [...keys].sort(compareKeys));
@@ -267,15 +313,25 @@ describe("a range that fails", () => {
     const q3 = `${queueName}-fail`;
     const s3 = await bucket("fsrc");
     const d3 = await bucket("fdst");
-    await putMany(client, s3, Array.from({ length: 90 }, (_, i) => [`g${i % 3}/k${i}`, "v"] as [string, string]));
-    await putMany(client, d3, [["g0/gone", "x"], ["g2/gone", "x"]]);
+    await putMany(
+      client,
+      s3,
+      Array.from({ length: 1050 }, (_, i) => [`g${i % 3}/k${i}`, "v"] as [string, string]),
+    );
+    await putMany(client, d3, [
+      ["g0/gone", "x"],
+      ["g2/gone", "x"],
+    ]);
     const args = ["sync", `s3://${s3}`, `s3://${d3}`, "--queue", REDIS, "--queue-name", q3, "--shards", "4", "--delete", "--json"];
     // This worker runs as user B, who may not read user A's buckets: every range fails, three times.
     const wrong = spawnCli(["worker", "--queue", REDIS, "--queue-name", q3, "--lock-duration", "3"], env.endpoint, "b");
     const failedRun = await runCli(args);
     await stopWorker(wrong as ReturnType<typeof worker>);
     assert.equal(failedRun.code, 1, failedRun.stdout + failedRun.stderr);
-    const events = failedRun.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const events = failedRun.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     assert.equal(events.filter((e) => e.type === "error" && e.code === "RangeFailed").length, 4, failedRun.stdout);
     assert.equal(events.filter((e) => e.type === "delete").length, 0);
     assert.match(summaryLine(failedRun.stdout).deletesWithheld ?? "", /deletes not run: 4 of 4 range\(s\) failed/);
@@ -287,8 +343,8 @@ describe("a range that fails", () => {
     const again = await runCli(args);
     await stopWorker(right as ReturnType<typeof worker>);
     assert.equal(again.code, 0, again.stdout + again.stderr);
-    assert.deepEqual([summaryOf(again.stdout).copied, summaryOf(again.stdout).deleted], [90, 2]);
-    assert.equal((await keys2(d3)).length, 90);
+    assert.deepEqual([summaryOf(again.stdout).copied, summaryOf(again.stdout).deleted], [1050, 2]);
+    assert.equal((await keys2(d3)).length, 1050);
   });
 });
 

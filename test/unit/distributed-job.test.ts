@@ -3,9 +3,19 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { compareKeys } from "../../src/core/keys.js";
 import { UsageError, type KeyRange } from "../../src/core/types.js";
-import { jobIdOf, jobOptionsFrom, parseRangeJob, rangesForShards, redactRedisUrl, redisConnection, runKeyOf, type RangeJob } from "../../src/distributed/job.js";
+import {
+  jobIdOf,
+  jobOptionsFrom,
+  parseRangeJob,
+  rangesForShards,
+  redactRedisUrl,
+  redisConnection,
+  runKeyOf,
+  type RangeJob,
+} from "../../src/distributed/job.js";
 
-const inRange = (key: string, r: KeyRange) => (r.startAfter === undefined || compareKeys(key, r.startAfter) > 0) && (r.endAt === undefined || compareKeys(key, r.endAt) <= 0);
+const inRange = (key: string, r: KeyRange) =>
+  (r.startAfter === undefined || compareKeys(key, r.startAfter) > 0) && (r.endAt === undefined || compareKeys(key, r.endAt) <= 0);
 
 test("the run key depends on source, target and what the workers do, not on machine settings", () => {
   const base = { source: "s3://a/", target: "s3://b/", delete: true, acl: "public-read" as const, filters: [{ type: "exclude" as const, pattern: "*.tmp" }] };
@@ -44,7 +54,10 @@ test("the run key depends on source, target and what the workers do, not on mach
 test("job ids are deterministic per run, generation and range, and valid BullMQ custom ids", () => {
   const ranges = rangesForShards(["m", "c", "x/"], 12);
   const ids = ranges.map((r) => jobIdOf("0123456789abcdef", 1, r));
-  assert.deepEqual(ids, ranges.map((r) => jobIdOf("0123456789abcdef", 1, { ...r })));
+  assert.deepEqual(
+    ids,
+    ranges.map((r) => jobIdOf("0123456789abcdef", 1, { ...r })),
+  );
   assert.equal(new Set(ids).size, ranges.length);
   for (const id of ids) {
     assert.doesNotMatch(id, /:/);
@@ -91,6 +104,8 @@ test("a worker accepts only range jobs of its version", () => {
   assert.throws(() => parseRangeJob({ ...job, options: { ...job.options, someFutureOption: true } }), /someFutureOption/);
   // The coordinator refuses sync options it cannot hand to workers rather than dropping them.
   assert.throws(() => jobOptionsFrom({ source: "s3://a/", target: "s3://b/", someNewOption: 1 } as never), /not supported by distributed sync/);
+  assert.throws(() => jobOptionsFrom({ source: "s3://a/", target: "s3://b/", at: Date.now() }), /--at is not supported/);
+  assert.doesNotThrow(() => jobOptionsFrom({ source: "s3://a/", target: "s3://b/", allVersions: false }));
   const withAttributes = jobOptionsFrom({ source: "s3://a/", target: "s3://b/", attributes: { minSize: 10, contentType: undefined }, verify: "strict" });
   assert.deepEqual(parseRangeJob({ ...job, options: withAttributes }).options, { ...withAttributes });
   assert.deepEqual(withAttributes.attributes, { minSize: 10 });
