@@ -2,10 +2,11 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/types.js";
 import type { SyncEvent } from "../executor/events.js";
-import { distributedSync, type DistributedProgress } from "../distributed/coordinator.js";
-import { DEFAULT_QUEUE_NAME, redactRedisUrl } from "../distributed/job.js";
-import { queueStatus, type RunStatus } from "../distributed/status.js";
-import { runWorker, DEFAULT_LOCK_DURATION_MS, type WorkerLogEvent } from "../distributed/worker.js";
+// BullMQ and ioredis load only when a queue command runs: every other command starts faster.
+import type { DistributedProgress } from "../distributed/coordinator.js";
+import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, redactRedisUrl } from "../distributed/job.js";
+import type { RunStatus } from "../distributed/status.js";
+import type { WorkerLogEvent } from "../distributed/worker.js";
 import type { SyncOptions, SyncResult } from "../sync.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, parseWholeNumber, sideConnectionFrom } from "./options.js";
 import type { ProgressDisplay } from "./progress.js";
@@ -41,6 +42,7 @@ export async function runDistributedSync(
       `run ${p.runId}#${p.generation} ${p.phase === "deletes" ? "deletes: every range done, deleting" : `ranges: ${p.done}/${p.ranges} done, ${p.running} running, ${p.pending} pending, ${p.failed} failed`}; ` +
         `${p.workers} worker(s); ${p.copied} copied, ${p.updated} updated, ${p.skipped} unchanged, ${p.failedObjects} failed, ${humanBytes(p.bytes)}`,
     );
+  const { distributedSync } = await import("../distributed/coordinator.js");
   const result = await distributedSync({
     ...options,
     queue: flags.queue as string,
@@ -121,6 +123,7 @@ Example:
           break;
       }
     };
+    const { runWorker } = await import("../distributed/worker.js");
     const handle = await runWorker({
       queue: flags.queue as string,
       queueName: flags.queueName as string | undefined,
@@ -156,6 +159,7 @@ Example:
   statusCmd.action(async (flags: Record<string, unknown>) => {
     let status;
     try {
+      const { queueStatus } = await import("../distributed/status.js");
       status = await queueStatus({ queue: flags.queue as string, queueName: flags.queueName as string | undefined, runId: flags.run as string | undefined });
     } catch (err) {
       if (err instanceof UsageError) throw err;

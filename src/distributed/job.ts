@@ -16,6 +16,9 @@ import type { FilterRule } from "../planner/filters.js";
 import { rangesFromSplitPoints } from "../planner/ranges.js";
 import type { SyncOptions } from "../sync.js";
 
+/** How long a worker holds a range before BullMQ considers it stalled (worker --lock-duration). */
+export const DEFAULT_LOCK_DURATION_MS = 30_000;
+
 /** Payload format version; a worker refuses jobs of another version (without retrying them). */
 export const JOB_VERSION = 1;
 export const DEFAULT_QUEUE_NAME = "bucketsync";

@@ -3,6 +3,7 @@
  * over each range with its own credential chain and connection settings. It copies; it never
  * deletes (it counts the deletes its range needs and reports them to the coordinator).
  */
+import { DEFAULT_LOCK_DURATION_MS } from "./job.js";
 import { hostname } from "node:os";
 import { UnrecoverableError, WaitingError, Worker, type Job } from "bullmq";
 import { UsageError, type ObjectStore } from "../core/types.js";
@@ -48,7 +49,7 @@ export interface WorkerHandle {
   close(): Promise<void>;
 }
 
-export const DEFAULT_LOCK_DURATION_MS = 30_000;
+export { DEFAULT_LOCK_DURATION_MS };
 
 /** Starts a worker; resolves once it is connected and taking jobs. */
 export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
