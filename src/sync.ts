@@ -166,7 +166,6 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
   return { source, target };
 }
 
-/** Plans the actions that would make the target listing match the source listing, as a stream. */
 /** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
 function planOptionsFor(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean, compare?: CompareRule): PlanOptions {
   const attributes = options.attributes ?? {};
