@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { applyAcl } from "../acl.js";
-import { jobFilters, loadConfig, resolveLocation, type Config, type JobConfig } from "../config/config.js";
+import type { Config, JobConfig } from "../config/config.js";
+import { DEFAULT_CONFIG_FILE, jobFilters, resolveLocation } from "../config/resolve.js";
+import { existsSync } from "node:fs";
 import { redactSecrets } from "../core/errors.js";
 import { CANNED_ACLS, UsageError, type CannedAcl } from "../core/types.js";
 import type { SyncEvent } from "../executor/events.js";
@@ -21,7 +23,7 @@ import {
   parseWholeNumber,
   sideConnectionFrom,
 } from "./options.js";
-import { ProgressDisplay } from "./progress.js";
+import type { ProgressDisplay } from "./progress.js";
 import { parseTimeBound } from "../planner/attributes.js";
 import { eventRenderer } from "./render.js";
 import { JsonLines, RunReport } from "./report.js";
@@ -179,7 +181,7 @@ async function runSync(
   const errStream = io.err as NodeJS.WriteStream;
   const progress =
     errStream.isTTY && !flags.json && !flags.quiet && flags.progress !== false && !flags.queue
-      ? new ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing")
+      ? new (await import("./progress.js")).ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing")
       : undefined;
   const render = eventRenderer({
     json: !!flags.json,
@@ -245,7 +247,12 @@ export function buildProgram(io: RunIO, setExit: (code: number) => void): Comman
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s), outputError: () => undefined });
-  const config = () => loadConfig(program.opts().config as string | undefined);
+  // The YAML and schema libraries load only when there is a config file to read.
+  const config = async (): Promise<Config> => {
+    const path = program.opts().config as string | undefined;
+    if (path === undefined && !existsSync(DEFAULT_CONFIG_FILE)) return { remotes: {}, jobs: {} };
+    return (await import("../config/config.js")).loadConfig(path);
+  };
   program.addHelpText(
     "after",
     `
@@ -279,7 +286,7 @@ Examples:
   bucketsync sync ./public s3://site/www --acl public-read --delete`,
   );
   syncCmd.action(async (src: string, dst: string, flags: Flags) => {
-    setExit(await runSync(io, { source: src, target: dst, flags, filters: syncFilters, config: config() }));
+    setExit(await runSync(io, { source: src, target: dst, flags, filters: syncFilters, config: await config() }));
   });
 
   const runFilters: FilterRule[] = [];
@@ -289,7 +296,7 @@ Examples:
     .argument("<job>", "job name (see 'bucketsync jobs')");
   addSyncOptions(runCmd, runFilters);
   runCmd.action(async (name: string, flags: Flags) => {
-    const cfg = config();
+    const cfg = await config();
     const job = cfg.jobs[name];
     if (!job) {
       const known = Object.keys(cfg.jobs);
@@ -302,8 +309,8 @@ Examples:
     .command("jobs")
     .description("list the jobs and remotes of the config file")
     .option("--json", "print JSON")
-    .action((flags: { json?: boolean }) => {
-      const cfg = config();
+    .action(async (flags: { json?: boolean }) => {
+      const cfg = await config();
       if (flags.json) {
         io.out.write(JSON.stringify({ remotes: cfg.remotes, jobs: cfg.jobs }) + "\n");
         return;
@@ -335,7 +342,7 @@ Examples:
   addConnectionOptions(checkCmd);
   addSideConnectionOptions(checkCmd);
   checkCmd.action(async (srcArg: string, dstArg: string, flags: Flags) => {
-    const cfg = config();
+    const cfg = await config();
     const src = resolveLocation(srcArg, cfg);
     const dst = resolveLocation(dstArg, cfg);
     const evidence = flags.report ? new JsonLines(flags.report) : undefined;
@@ -386,7 +393,7 @@ Examples:
   addConnectionOptions(aclApply);
   aclApply.addHelpText("after", `\nExample:\n  bucketsync acl apply s3://acme-staging/images --acl public-read --include "*.png"`);
   aclApply.action(async (locationArg: string, flags: Flags) => {
-    const loc = resolveLocation(locationArg, config());
+    const loc = resolveLocation(locationArg, await config());
     const started = Date.now();
     const result = await applyAcl({
       location: loc.url,

@@ -38,9 +38,7 @@ export class StoreOpener {
 
   async close(): Promise<void> {
     for (const pending of this.connections.values()) {
-      const conn = await pending;
-      conn.client.destroy();
-      await conn.lean.close();
+      await (await pending).close();
     }
     this.connections.clear();
   }

@@ -1,8 +1,7 @@
 import http from "node:http";
 import https from "node:https";
-import { S3Client } from "@aws-sdk/client-s3";
-import { fromNodeProviderChain } from "@aws-sdk/credential-providers";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { AwsCredentialIdentity } from "@aws-sdk/types";
 import { LeanS3Client } from "./lean-client.js";
 
@@ -25,8 +24,19 @@ export interface S3ConnectionOptions {
   requestTimeoutMs?: number;
 }
 
+/**
+ * The full SDK loads on first use only: a sync between buckets needs just the lean client, and
+ * loading @aws-sdk/client-s3 costs ~0.2 s of CPU at every start.
+ */
+let sdk: Promise<typeof import("@aws-sdk/client-s3")> | undefined;
+export function sdkModule(): Promise<typeof import("@aws-sdk/client-s3")> {
+  return (sdk ??= import("@aws-sdk/client-s3"));
+}
+
 export interface S3Connection {
-  client: S3Client;
+  /** The SDK client, created on first use (head, get, put, multipart, tags, ACLs, versions). */
+  sdkClient(): Promise<S3Client>;
+  close(): Promise<void>;
   /** The hot calls (list, copy, delete) without the SDK's per-request overhead. */
   lean: LeanS3Client;
   /** Two stores can copy server-side only when they share this: same endpoint and identity. */
@@ -38,26 +48,30 @@ export async function connectS3(options: S3ConnectionOptions): Promise<S3Connect
   const region = await resolveRegion(options);
   const forcePathStyle = options.forcePathStyle ?? options.endpointUrl !== undefined;
   // One credential provider for both clients: resolved once, refreshed by the SDK's chain.
-  const credentials = options.credentials ?? fromNodeProviderChain(options.profile ? { profile: options.profile } : {});
+  const credentials = options.credentials ?? defaultProvider(options.profile ? { profile: options.profile } : {});
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 10_000 };
-  const client = new S3Client({
-    region,
-    endpoint: options.endpointUrl,
-    forcePathStyle,
-    credentials,
-    // Follows 301s to the bucket's real region on AWS.
-    followRegionRedirects: true,
-    // aws-chunked uploads with trailing checksums break radosgw, MinIO versions and other S3-compatible servers.
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 1, // the executor retries by error class; the SDK must not multiply that
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent(agentOptions),
-      httpsAgent: new https.Agent(agentOptions),
-      connectionTimeout: 10_000,
-      requestTimeout: options.requestTimeoutMs ?? 120_000,
-    }),
-  });
+  let client: Promise<S3Client> | undefined;
+  const makeClient = async () => {
+    const { NodeHttpHandler } = await import("@smithy/node-http-handler");
+    return new (await sdkModule()).S3Client({
+      region,
+      endpoint: options.endpointUrl,
+      forcePathStyle,
+      credentials,
+      // Follows 301s to the bucket's real region on AWS.
+      followRegionRedirects: true,
+      // aws-chunked uploads with trailing checksums break radosgw, MinIO versions and other S3-compatible servers.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: 1, // the executor retries by error class; the SDK must not multiply that
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+        connectionTimeout: 10_000,
+        requestTimeout: options.requestTimeoutMs ?? 120_000,
+      }),
+    });
+  };
   const identity = JSON.stringify([options.endpointUrl ?? "aws", options.profile ?? "", options.credentials?.accessKeyId ?? ""]);
   const lean = new LeanS3Client({
     endpoint: options.endpointUrl,
@@ -67,13 +81,23 @@ export async function connectS3(options: S3ConnectionOptions): Promise<S3Connect
     connections: options.maxSockets ?? 64,
     requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
   });
-  return { client, lean, identity, endpointUrl: options.endpointUrl };
+  return {
+    sdkClient: () => (client ??= makeClient()),
+    close: async () => {
+      if (client) (await client).destroy();
+      await lean.close();
+    },
+    lean,
+    identity,
+    endpointUrl: options.endpointUrl,
+  };
 }
 
 /** Region: flag, then the SDK's chain (environment, profile); us-east-1 when none is set. */
 async function resolveRegion(options: S3ConnectionOptions): Promise<string> {
   if (options.region) return options.region;
-  const probe = new S3Client(options.profile ? { profile: options.profile } : {});
+  if (!options.profile && (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)) return (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)!;
+  const probe = new (await sdkModule()).S3Client(options.profile ? { profile: options.profile } : {});
   try {
     return await probe.config.region();
   } catch {

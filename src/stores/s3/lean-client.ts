@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentity, Provider } from "@aws-sdk/types";
-import { XMLBuilder } from "fast-xml-parser";
 import { parseS3Xml, type S3Xml } from "./xml.js";
 import { Agent } from "undici";
 
@@ -54,7 +53,11 @@ export class S3ResponseError extends Error {
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-const builder = new XMLBuilder({ ignoreAttributes: true, processEntities: true });
+// The XML builder for DeleteObjects bodies loads on the first delete only.
+let builder: Promise<{ build(o: unknown): string }> | undefined;
+function deleteBodyBuilder() {
+  return (builder ??= import("fast-xml-parser").then(({ XMLBuilder }) => new XMLBuilder({ ignoreAttributes: true, processEntities: true })));
+}
 
 /** RFC 3986 encoding, as SigV4 and S3 paths need it (encodeURIComponent leaves !'()* alone). */
 export function encodeRfc3986(value: string): string {
@@ -119,7 +122,7 @@ export class LeanS3Client {
 
   /** DeleteObjects in quiet mode: returns only the keys that failed. */
   async deleteObjects(bucket: string, keys: string[]): Promise<{ key: string; code: string; message: string }[]> {
-    const xml = builder.build({ Delete: { Quiet: true, Object: keys.map((Key) => ({ Key })) } });
+    const xml = (await deleteBodyBuilder()).build({ Delete: { Quiet: true, Object: keys.map((Key) => ({ Key })) } });
     const body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>${xml}`);
     const res = await this.send(
       "POST",

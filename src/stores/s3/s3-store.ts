@@ -1,21 +1,5 @@
 import { Readable } from "node:stream";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  GetObjectTaggingCommand,
-  ListObjectVersionsCommand,
-  DeleteObjectCommand,
-  GetObjectAclCommand,
-  PutObjectAclCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  PutObjectTaggingCommand,
-  UploadPartCopyCommand,
-  type CompletedPart,
-} from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import type { CompletedPart } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../core/keys.js";
 import type {
   ObjectVersion,
@@ -31,7 +15,7 @@ import type {
   ObjectStore,
   WriteOptions,
 } from "../../core/types.js";
-import type { S3Connection } from "./client.js";
+import { sdkModule, type S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
 import { candidatePartSizes, multipartParts } from "../../integrity/etag.js";
 import { DEFAULT_RETRY, withRetry } from "../../core/retry.js";
@@ -70,10 +54,6 @@ export class S3Store implements ObjectStore {
     readonly options: S3StoreOptions = DEFAULT_S3_STORE_OPTIONS,
   ) {
     this.description = `s3://${bucket}/${prefix}`;
-  }
-
-  private get client() {
-    return this.connection.client;
   }
 
   /** Streams the listing page by page, fetching the next page while the caller works on this one. */
@@ -128,9 +108,9 @@ export class S3Store implements ObjectStore {
     let versionMarker: string | undefined;
     let pending: { key: string; versions: ObjectVersion[] } | undefined;
     for (;;) {
-      const page = await withRetry(() =>
-        this.client.send(
-          new ListObjectVersionsCommand({
+      const page = await withRetry(async () =>
+        (await this.connection.sdkClient()).send(
+          new (await sdkModule()).ListObjectVersionsCommand({
             Bucket: this.bucket,
             Prefix: this.prefix || undefined,
             EncodingType: "url",
@@ -176,7 +156,7 @@ export class S3Store implements ObjectStore {
 
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const out = await (await this.connection.sdkClient()).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
       return detailsOf(key, out);
     } catch (err) {
       if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey") return undefined;
@@ -185,7 +165,7 @@ export class S3Store implements ObjectStore {
   }
 
   async getAcl(key: string): Promise<AclPolicy> {
-    const out = await this.client.send(new GetObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    const out = await (await this.connection.sdkClient()).send(new (await sdkModule()).GetObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     const grants: AclGrant[] = [];
     for (const g of out.Grants ?? []) {
       const who = g.Grantee;
@@ -201,11 +181,13 @@ export class S3Store implements ObjectStore {
 
   async putAcl(key: string, acl: CannedAcl | AclPolicy): Promise<void> {
     if (typeof acl === "string") {
-      await this.client.send(new PutObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key, ACL: acl }));
+      await (await this.connection.sdkClient()).send(new (await sdkModule()).PutObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key, ACL: acl }));
       return;
     }
-    await this.client.send(
-      new PutObjectAclCommand({
+    await (
+      await this.connection.sdkClient()
+    ).send(
+      new (await sdkModule()).PutObjectAclCommand({
         Bucket: this.bucket,
         Key: this.prefix + key,
         AccessControlPolicy: {
@@ -232,7 +214,9 @@ export class S3Store implements ObjectStore {
     const parts = multipartParts(details.etag);
     if (parts === undefined || parts < 2) return undefined;
     try {
-      const first = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, PartNumber: 1 }));
+      const first = await (
+        await this.connection.sdkClient()
+      ).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, PartNumber: 1 }));
       const partSize = first.ContentLength;
       // radosgw 16 ignores partNumber and answers with the whole object: then the sizes do not fit.
       if (partSize && partSize >= MIN_PART_SIZE && Math.ceil(details.size / partSize) === parts) return { partSize, exact: true };
@@ -246,18 +230,28 @@ export class S3Store implements ObjectStore {
   /** Sets tags on a full key (no-op for none). */
   private async putTags(fullKey: string, tags: Record<string, string>): Promise<void> {
     if (Object.keys(tags).length === 0) return;
-    await this.client.send(
-      new PutObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }),
+    await (
+      await this.connection.sdkClient()
+    ).send(
+      new (await sdkModule()).PutObjectTaggingCommand({
+        Bucket: this.bucket,
+        Key: fullKey,
+        Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+      }),
     );
   }
 
   async tags(key: string): Promise<Record<string, string>> {
-    const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    const out = await (
+      await this.connection.sdkClient()
+    ).send(new (await sdkModule()).GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key!, t.Value ?? ""]));
   }
 
   async get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: versionId }));
+    const out = await (
+      await this.connection.sdkClient()
+    ).send(new (await sdkModule()).GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: versionId }));
     const details = detailsOf(key, out);
     if ((out.TagCount ?? 0) > 0) details.tags = await this.tags(key);
     return { body: out.Body as Readable, details };
@@ -276,14 +270,17 @@ export class S3Store implements ObjectStore {
       ...encryptionParams(opts),
     };
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
-      const out = await this.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: size, ContentMD5: opts.contentMd5 }));
+      const out = await (
+        await this.connection.sdkClient()
+      ).send(new (await sdkModule()).PutObjectCommand({ ...params, Body: body, ContentLength: size, ContentMD5: opts.contentMd5 }));
       return { etag: unquote(out.ETag) };
     }
     // The SDK's uploader: parts in flight bounded by queueSize, so memory stays partSize x queueSize.
     // Tags go through PutObjectTagging after the upload: some servers (radosgw 16) ignore
     // x-amz-tagging on CreateMultipartUpload.
+    const { Upload } = await import("@aws-sdk/lib-storage");
     const upload = new Upload({
-      client: this.client,
+      client: await this.connection.sdkClient(),
       params: { ...params, Tagging: undefined, Body: body },
       tags: props.tags ? Object.entries(props.tags).map(([Key, Value]) => ({ Key, Value })) : undefined,
       partSize: partSizeFor(size, this.options.partSize),
@@ -338,8 +335,10 @@ export class S3Store implements ObjectStore {
     const details = await from.head(sourceObject.key);
     if (!details) throw Object.assign(new Error(`source object vanished: ${sourceObject.key}`), { name: "NoSuchKey" });
     const tags = await from.tags(sourceObject.key);
-    const created = await this.client.send(
-      new CreateMultipartUploadCommand({
+    const created = await (
+      await this.connection.sdkClient()
+    ).send(
+      new (await sdkModule()).CreateMultipartUploadCommand({
         Bucket: this.bucket,
         Key: key,
         ACL: opts.acl,
@@ -363,9 +362,9 @@ export class S3Store implements ObjectStore {
         const start = index * partSize;
         const end = Math.min(size, start + partSize) - 1;
         const out = await withRetry(
-          () =>
-            this.client.send(
-              new UploadPartCopyCommand({
+          async () =>
+            (await this.connection.sdkClient()).send(
+              new (await sdkModule()).UploadPartCopyCommand({
                 Bucket: this.bucket,
                 Key: key,
                 UploadId: uploadId,
@@ -387,9 +386,15 @@ export class S3Store implements ObjectStore {
       const results = await Promise.allSettled(Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, worker));
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await (
+        await this.connection.sdkClient()
+      ).send(new (await sdkModule()).CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      await (
+        await this.connection.sdkClient()
+      )
+        .send(new (await sdkModule()).AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+        .catch(() => undefined);
       throw err;
     }
     await this.putTags(key, tags);
@@ -427,7 +432,7 @@ export function encodeCopySource(bucket: string, key: string, versionId?: string
 
 /** Writes a delete marker (a plain DELETE in a versioned bucket), for copying version histories. */
 export async function deleteCurrent(store: S3Store, key: string): Promise<void> {
-  await store.connection.client.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: store.prefix + key }));
+  await (await store.connection.sdkClient()).send(new (await sdkModule()).DeleteObjectCommand({ Bucket: store.bucket, Key: store.prefix + key }));
 }
 
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
