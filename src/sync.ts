@@ -167,7 +167,14 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
 }
 
 /** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
-function planOptionsFor(source: ObjectStore, target: ObjectStore, options: CommonOptions, withDeletes: boolean, compare?: CompareRule): PlanOptions {
+function planOptionsFor(
+  source: ObjectStore,
+  target: ObjectStore,
+  options: CommonOptions,
+  withDeletes: boolean,
+  compare?: CompareRule,
+  onSourceEntry?: () => void,
+): PlanOptions {
   const attributes = options.attributes ?? {};
   return {
     compare: compare ?? COMPARE_RULES[options.compare ?? "size-and-time"],
@@ -175,6 +182,7 @@ function planOptionsFor(source: ObjectStore, target: ObjectStore, options: Commo
     delete: withDeletes,
     sourceFilter: compileAttributeFilters(attributes, (key) => source.head(key)),
     targetFilter: compileAttributeFilters(attributes, (key) => target.head(key)),
+    onSourceEntry,
   };
 }
 
@@ -325,18 +333,18 @@ async function* actionStream(
   if (options.at !== undefined) {
     const versioned = requireS3(source, "--at");
     yield* plan(
-      counting(listingAt(versioned.listVersions(), options.at), onSourceObject),
+      listingAt(versioned.listVersions(), options.at),
       target.list(),
-      planOptionsFor(source, target, options, withDeletes, contentRule),
+      planOptionsFor(source, target, options, withDeletes, contentRule, onSourceObject),
     );
     return;
   }
   if (options.ranges) {
     yield* planInRanges(
       options.ranges,
-      (r) => counting(source.list(r), onSourceObject),
+      (r) => source.list(r),
       (r) => target.list(r),
-      planOptionsFor(source, target, options, withDeletes),
+      planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject),
       parallel,
     );
     return;
@@ -351,10 +359,10 @@ async function* actionStream(
       throw new ListingError("source", err);
     }
     if (points.length > 0) {
-      const planOptions = planOptionsFor(source, target, options, withDeletes);
+      const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
       yield* planInRanges(
         rangesFromSplitPoints(points),
-        (r) => counting(source.list(r), onSourceObject),
+        (r) => source.list(r),
         (r) => target.list(r),
         planOptions,
         parallel,
@@ -363,19 +371,12 @@ async function* actionStream(
     }
   }
   const paired = pairedListings(source, target, options);
-  yield* plan(counting(paired.source, onSourceObject), paired.target, planOptionsFor(source, target, options, withDeletes, paired.compare));
+  yield* plan(paired.source, paired.target, planOptionsFor(source, target, options, withDeletes, paired.compare, onSourceObject));
 }
 
 /** Both listings and the comparison rule; a local folder on either side adjusts them (see pairListings). */
 function pairedListings(source: ObjectStore, target: ObjectStore, options: CommonOptions) {
   return pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []), options.autoPartSize);
-}
-
-async function* counting<T>(items: AsyncIterable<T>, onItem: () => void): AsyncGenerator<T> {
-  for await (const item of items) {
-    onItem();
-    yield item;
-  }
 }
 
 export type { SyncEvent, SyncSummary };

@@ -19,6 +19,8 @@ export interface PlanOptions {
   /** Attribute filters per side (size, time, headers), applied after the key filter. */
   sourceFilter?: ObjectFilter;
   targetFilter?: ObjectFilter;
+  /** Called for every source entry listed (before filters): the empty-source guard counts them. */
+  onSourceEntry?: () => void;
 }
 
 /** A listing returned keys out of UTF-8 byte order: merging it would be a guess, so the run stops. */
@@ -34,35 +36,73 @@ export class ListingOrderError extends Error {
  * whatever the bucket size. Keys excluded by the filter produce nothing on either side.
  */
 export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: PlanOptions): AsyncGenerator<Action> {
-  // Order is checked before filtering, so a misordered excluded key still stops the run.
-  const src = filtered(ordered(source, "source"), options.filter, options.sourceFilter);
-  const dst = filtered(ordered(target, "target"), options.filter, options.targetFilter);
-  let s = await src.next();
-  let t = await dst.next();
-  while (!s.done || !t.done) {
-    const order = s.done ? 1 : t.done ? -1 : compareKeys(s.value.key, t.value.key);
-    if (order < 0) {
-      const so = s.value as ObjectInfo;
-      yield { type: "copy", key: so.key, source: so, reason: "new" };
-      s = await src.next();
-    } else if (order > 0) {
-      const to = t.value as ObjectInfo;
-      if (options.delete) yield { type: "delete", key: to.key, target: to, reason: "not in source" };
-      t = await dst.next();
-    } else {
-      const so = s.value as ObjectInfo;
-      const to = t.value as ObjectInfo;
-      const verdict = options.compare(so, to);
-      const type = verdict.copy ? "update" : "skip";
-      yield { type, key: so.key, source: so, target: to, reason: verdict.reason, ...(verdict.undecidable ? { undecidable: true } : {}) };
-      s = await src.next();
-      t = await dst.next();
+  const src = new Side(source, "source", options.filter, options.sourceFilter, options.onSourceEntry);
+  const dst = new Side(target, "target", options.filter, options.targetFilter);
+  try {
+    let s = await src.next();
+    let t = await dst.next();
+    while (s || t) {
+      const order = !s ? 1 : !t ? -1 : compareKeys(s.key, t.key);
+      if (order < 0) {
+        yield { type: "copy", key: s!.key, source: s!, reason: "new" };
+        s = await src.next();
+      } else if (order > 0) {
+        if (options.delete) yield { type: "delete", key: t!.key, target: t!, reason: "not in source" };
+        t = await dst.next();
+      } else {
+        const verdict = options.compare(s!, t!);
+        const type = verdict.copy ? "update" : "skip";
+        yield { type, key: s!.key, source: s!, target: t!, reason: verdict.reason, ...(verdict.undecidable ? { undecidable: true } : {}) };
+        s = await src.next();
+        t = await dst.next();
+      }
     }
+  } finally {
+    await Promise.all([src.close(), dst.close()]);
   }
 }
 
-async function* filtered(listing: AsyncIterable<ObjectInfo>, filter: KeyFilter, objectFilter?: ObjectFilter): AsyncGenerator<ObjectInfo> {
-  for await (const entry of listing) if (filter(entry.key) && (!objectFilter || (await objectFilter(entry)))) yield entry;
+/**
+ * One side of the merge: pulls the listing, stops on a key out of order (checked before
+ * filtering, so a misordered excluded key still stops the run), applies the key and attribute
+ * filters. A plain class, not a chain of generators: this runs once per key of both buckets.
+ */
+class Side {
+  private previous: string | undefined;
+  private readonly iterator: AsyncIterator<ObjectInfo>;
+
+  constructor(
+    listing: AsyncIterable<ObjectInfo>,
+    private readonly side: string,
+    private readonly filter: KeyFilter,
+    private readonly objectFilter?: ObjectFilter,
+    private readonly onEntry?: () => void,
+  ) {
+    this.iterator = listing[Symbol.asyncIterator]();
+  }
+
+  async next(): Promise<ObjectInfo | undefined> {
+    for (;;) {
+      let next: IteratorResult<ObjectInfo>;
+      try {
+        next = await this.iterator.next();
+      } catch (err) {
+        throw new ListingError(this.side, err);
+      }
+      if (next.done) return undefined;
+      const entry = next.value;
+      if (this.previous !== undefined && compareKeys(this.previous, entry.key) >= 0) throw new ListingOrderError(this.side, this.previous, entry.key);
+      this.previous = entry.key;
+      this.onEntry?.();
+      if (!this.filter(entry.key)) continue;
+      if (this.objectFilter && !(await this.objectFilter(entry))) continue;
+      return entry;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return?.()?.catch?.(() => undefined);
+  }
 }
 
 /** A listing failed part-way or at the start; `cause` is the store's error. */
@@ -73,23 +113,5 @@ export class ListingError extends Error {
     override readonly cause: unknown,
   ) {
     super(`${side} listing failed: ${(cause as Error)?.message ?? cause}`);
-  }
-}
-
-async function* ordered(listing: AsyncIterable<ObjectInfo>, side: string): AsyncGenerator<ObjectInfo> {
-  let previous: string | undefined;
-  const iterator = listing[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<ObjectInfo>;
-    try {
-      next = await iterator.next();
-    } catch (err) {
-      throw new ListingError(side, err);
-    }
-    if (next.done) return;
-    const entry = next.value;
-    if (previous !== undefined && compareKeys(previous, entry.key) >= 0) throw new ListingOrderError(side, previous, entry.key);
-    previous = entry.key;
-    yield entry;
   }
 }

@@ -23,41 +23,62 @@ export function rangesFromSplitPoints(points: readonly string[]): KeyRange[] {
  * Runs up to `parallel` async iterables at once and yields their items as they come, holding at
  * most one pending item per running source (backpressure: a source only advances when its item
  * was taken). Sources start in order as earlier ones finish. An error from any source is thrown
- * after the others are stopped.
+ * after the others are told to stop. Producers hand items over through a queue, so each item
+ * costs a couple of promises, not a race over every running source.
  */
 export async function* mergeConcurrently<T>(sources: Iterable<() => AsyncIterable<T>>, parallel: number): AsyncGenerator<T> {
   const pending = sources[Symbol.iterator]();
-  type Slot = { iterator: AsyncIterator<T>; next: Promise<{ slot: Slot; result: IteratorResult<T> }> };
-  const running = new Set<Slot>();
-  const arm = (slot: Slot) => {
-    slot.next = slot.iterator.next().then((result) => ({ slot, result }));
+  const ready: { item: T; release: () => void }[] = [];
+  let wake: (() => void) | undefined;
+  let failure: { error: unknown } | undefined;
+  let running = 0;
+  let stopped = false;
+  const signal = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const produce = async (iterable: AsyncIterable<T>) => {
+    try {
+      for await (const item of iterable) {
+        if (stopped) break;
+        await new Promise<void>((release) => {
+          ready.push({ item, release });
+          signal();
+        });
+        if (stopped) break;
+      }
+    } catch (error) {
+      failure ??= { error };
+    } finally {
+      running--;
+      if (!stopped && !failure) startNext();
+      signal();
+    }
   };
   const startNext = (): boolean => {
     const step = pending.next();
     if (step.done) return false;
-    const slot = { iterator: step.value()[Symbol.asyncIterator]() } as Slot;
-    arm(slot);
-    running.add(slot);
+    running++;
+    void produce(step.value());
     return true;
   };
   try {
-    while (running.size < parallel && startNext());
-    while (running.size > 0) {
-      const { slot, result } = await Promise.race([...running].map((s) => s.next));
-      if (result.done) {
-        running.delete(slot);
-        startNext();
+    while (running < parallel && startNext());
+    for (;;) {
+      if (failure) throw failure.error;
+      const next = ready.shift();
+      if (next) {
+        next.release();
+        yield next.item;
         continue;
       }
-      arm(slot);
-      yield result.value;
+      if (running === 0) return;
+      await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
-    // Stop the others (on error or when the consumer stops early) and keep their rejections handled.
-    for (const slot of running) {
-      slot.next.catch(() => undefined);
-      await slot.iterator.return?.().catch(() => undefined);
-    }
+    stopped = true;
+    for (const waiting of ready.splice(0)) waiting.release();
   }
 }
 
