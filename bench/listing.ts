@@ -24,6 +24,8 @@ export interface ListingOptions {
   peers: Peers;
   tmpDir: string;
   distDir: string;
+  /** Only these tool ids (BENCH_TOOLS). */
+  toolFilter?: string[];
   keys: number;
   bucket: string;
   /** Buckets this run creates and must delete. */
@@ -150,7 +152,7 @@ export async function runListingBench(o: ListingOptions): Promise<ListingResult>
 
   const runs: ListingRun[] = [];
   for (const endpoint of o.endpoints) {
-    for (const tool of LISTING_TOOLS) {
+    for (const tool of LISTING_TOOLS.filter((t) => !o.toolFilter || o.toolFilter.includes(t.id))) {
       const ctx: ToolContext = { server: o.server, distDir: o.distDir, endpoint, tmpDir: o.tmpDir, peers: o.peers };
       const spec = tool.command(bucket, empty, ctx);
       log(`listing: ${tool.label}, ${endpoint.network}`);

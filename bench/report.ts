@@ -89,13 +89,27 @@ export function ratioText(peerWall: number, baseWall: number): string {
   return "about the same";
 }
 
+/** A command line as a reader would type it: no temp paths, no absolute program paths, no port. */
+export function shortCommand(command: string): string {
+  return command
+    .replace(/\S*\/bench\/results\/tmp\/[^/\s]+\/dist\//g, "dist/")
+    .replace(/^\S*\/node /, "node ")
+    .replace(/^\S*\/(aws|rclone|s3cmd) /, "$1 ")
+    .replace(/(--config|-c) \S+/, "$1 TMPFILE")
+    .replace(/http:\/\/127\.0\.0\.1:\d+/g, "$ENDPOINT")
+    .replace(/bench-run-[a-z0-9]+-/g, "bench-");
+}
+
 /** "5,002 (PUT 5,000, GET 2)", with errors if any. */
 function requestsText(m: Measurement): string {
   if (m.serverRequests === null) return "–";
   const methods = Object.entries(m.serverRequestsByMethod).sort((a, b) => b[1] - a[1]);
   const detail = methods.length > 0 ? ` (${methods.map(([k, v]) => `${k} ${int(v)}`).join(", ")})` : "";
   const errors = m.serverRequestErrors ? `, **${int(m.serverRequestErrors)} errors**` : "";
-  return `${int(m.serverRequests)}${detail}${errors}`;
+  // Other clients of a shared server show up in radosgw's own counter (and in its CPU).
+  const all = m.serverRequestsAllClients;
+  const others = all !== null && all > m.serverRequests * 1.05 + 10 ? `; server total ${int(all)}` : "";
+  return `${int(m.serverRequests)}${detail}${errors}${others}`;
 }
 
 function status(run: RunRecord): string {
@@ -171,7 +185,7 @@ function listingTable(listing: ListingResult): string {
   for (const r of listing.runs) {
     if (seen.has(r.tool)) continue;
     seen.add(r.tool);
-    lines.push(`- ${r.toolLabel}: \`${r.command.replace(/--config \S+/, "--config TMP").replace(/http:\/\/127\.0\.0\.1:\d+/, "ENDPOINT")}\``);
+    lines.push(`- ${r.toolLabel}: \`${shortCommand(r.command)}\``);
   }
   return lines.join("\n");
 }
@@ -191,7 +205,7 @@ export function markdown(result: BenchResult): string {
   out.push(
     "Wall = elapsed time. Client CPU (user+sys of the tool's whole process tree) and peak RSS come from GNU time. " +
       "Server CPU = utime+stime of ceph-mon, ceph-osd and radosgw during the run. " +
-      "Requests = requests to the run's buckets in radosgw's access log, by HTTP method (PUT with a copy source is a CopyObject). " +
+      "Requests = requests to the run's buckets in radosgw's access log, by HTTP method (a CopyObject is a PUT); \"server total\" appears when radosgw served noticeably more requests meanwhile, i.e. other clients shared the server, and then server CPU includes their load too. " +
       "Other CPU = the machine's remaining busy time during the run (not client, server or proxy): large values mean other work disturbed the measurement. " +
       "Each command starts only once the machine is idle.",
   );
@@ -203,13 +217,13 @@ export function markdown(result: BenchResult): string {
   if (result.listing) out.push(listingTable(result.listing), "");
   out.push("### Setup");
   out.push("");
-  out.push("| Tool | Version | Settings |");
-  out.push("| --- | --- | --- |");
-  const settings = new Map<string, { label: string; settings: string }>();
-  for (const r of result.runs) if (!settings.has(r.tool)) settings.set(r.tool, { label: r.toolLabel, settings: r.settings });
+  out.push("| Tool | Version | Settings | Command (direct) |");
+  out.push("| --- | --- | --- | --- |");
+  const settings = new Map<string, { label: string; settings: string; command: string }>();
+  for (const r of result.runs) if (!settings.has(r.tool)) settings.set(r.tool, { label: r.toolLabel, settings: r.settings, command: shortCommand(r.measurement.command) });
   const versionFor = (tool: string) =>
     tool.startsWith("aws-cli") ? meta.versions.aws : tool.startsWith("rclone") ? meta.versions.rclone : tool === "s3cmd" ? meta.versions.s3cmd : tool === "bare-sdk" ? meta.versions.sdk : meta.versions.bucketsync;
-  for (const [tool, s] of settings) out.push(`| ${s.label} | ${versionFor(tool)} | ${s.settings} |`);
+  for (const [tool, s] of settings) out.push(`| ${s.label} | ${versionFor(tool)} | ${s.settings} | \`${s.command}\` |`);
   out.push("");
   out.push(`Node ${meta.versions.node}; ${meta.versions.sdk}. Seeding the source bucket took ${fmt(meta.seedSeconds, 1)} s; the whole benchmark took ${fmt(meta.totalSeconds / 60, 1)} min.`);
   if (meta.notes.length > 0) {

@@ -10,6 +10,8 @@
  *   BENCH_LIST_KEYS=100000  keys in the listing bucket (bench-list-100k, kept between runs)
  *   BENCH_TOOLS=a,b         only these tools (ids in bench/tools.ts), e.g. bucketsync,bare-sdk
  *   BENCH_NETWORKS=direct   only these networks (direct, proxy)
+ *   BENCH_RESULTS_DIR=dir   where to write latest.{md,json,svg}; by default bench/results/ for a complete
+ *                           run, else (BENCH_QUICK, BENCH_TOOLS, BENCH_NETWORKS, BENCH_SKIP_LISTING) the run's temp dir
  *   BENCH_TIMEOUT_S=900     per command; a command over it is killed and reported as timed out
  *   BENCH_QUIET_WAIT_S=30   before each measured command, wait up to this long for an idle machine
  *   BENCH_RETRY_NOISY=1     repeat a run disturbed by other work this many times; keep the least disturbed
@@ -353,7 +355,7 @@ async function main(): Promise<void> {
 
   let listing: ListingResult | null = null;
   if (!SKIP_LISTING) {
-    listing = await runListingBench({ server, probe, client, endpoints, proxyPid: proxy.pid, peers, tmpDir, distDir, keys: LIST_KEYS, bucket: LIST_BUCKET, created, accessLog, measure: measureQuietly });
+    listing = await runListingBench({ server, probe, client, endpoints, proxyPid: proxy.pid, peers, tmpDir, distDir, toolFilter: TOOL_FILTER, keys: LIST_KEYS, bucket: LIST_BUCKET, created, accessLog, measure: measureQuietly });
   }
 
   await deleteBucket(client, src);
@@ -389,7 +391,10 @@ async function main(): Promise<void> {
     runs,
     listing,
   };
-  const files = writeReports(result, RESULTS_DIR);
+  // Only a complete run replaces the published results; quick and filtered runs stay with their logs.
+  const complete = !QUICK && !TOOL_FILTER && NETWORKS.includes("direct") && NETWORKS.includes("proxy") && !SKIP_LISTING;
+  const outDir = process.env.BENCH_RESULTS_DIR ?? (complete ? RESULTS_DIR : join(tmpDir, "results"));
+  const files = writeReports(result, outDir);
   log(`wrote ${Object.values(files).map((f) => relative(REPO, f)).join(", ")} in ${(result.meta.totalSeconds / 60).toFixed(1)} min`);
   process.stdout.write("\n" + markdown(result));
 }
