@@ -11,7 +11,7 @@ import { compileFilters, type FilterRule } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
 import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
 import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
-import { planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
+import { planByFolders, planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
 import { StoreOpener } from "./stores/open.js";
@@ -317,10 +317,11 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
 export const DEFAULT_LIST_PARALLELISM = 16;
 
 /**
- * The plan as one stream of actions. Between two buckets the key space is split from a sample
- * of the source's keys and the ranges are merge-joined in parallel; otherwise (a local folder on
- * a side, or parallelism 1) one merge-join of the two paired listings. Splitting happens inside
- * the stream, so its errors surface as listing errors (no deletes), like any other.
+ * The plan as one stream of actions. Between two buckets the parts of the key space are
+ * merge-joined in parallel: folder by folder when both top levels are small, else key ranges
+ * split from a sample of the source's keys. Otherwise (a local folder on a side, or parallelism
+ * 1) one merge-join of the two paired listings. Splitting happens inside the stream, so its
+ * errors surface as listing errors (no deletes), like any other.
  */
 async function* actionStream(
   source: ObjectStore,
@@ -350,6 +351,17 @@ async function* actionStream(
     return;
   }
   if (source instanceof S3Store && target instanceof S3Store && parallel > 1) {
+    const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
+    // Folder by folder when the top levels are small and hold several folders (or none, and the
+    // whole listing is already in hand): every listing request then returns only keys it needs.
+    const [sourceTop, targetTop] = await Promise.all([
+      source.listTopLevel().catch((err) => Promise.reject(new ListingError("source", err))),
+      target.listTopLevel().catch((err) => Promise.reject(new ListingError("target", err))),
+    ]);
+    if (sourceTop && targetTop && new Set([...sourceTop.folders, ...targetTop.folders]).size !== 1) {
+      yield* planByFolders(sourceTop, targetTop, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
+      return;
+    }
     let points: string[];
     try {
       // Two ranges per listing slot: enough to keep them busy, few enough that each range spans
@@ -359,7 +371,6 @@ async function* actionStream(
       throw new ListingError("source", err);
     }
     if (points.length > 0) {
-      const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
       yield* planInRanges(
         rangesFromSplitPoints(points),
         (r) => source.list(r),

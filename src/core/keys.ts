@@ -1,3 +1,5 @@
+import type { KeyRange } from "./types.js";
+
 /**
  * The one key order of bucketsync: UTF-8 byte order, as S3's ListObjectsV2 returns keys.
  *
@@ -24,6 +26,17 @@ export function compareKeys(a: string, b: string): number {
 function utf8Rank(unit: number): number {
   if (unit >= 0xe000) return unit - 0x800;
   return unit + 0x2000;
+}
+
+/**
+ * Where `key` lies for a listing of `range`: -1 before it (skip), 0 inside, 1 past its end (a
+ * sorted listing stops there). For stores that cannot ask their backend for the range itself.
+ */
+export function positionInRange(key: string, range: KeyRange): -1 | 0 | 1 {
+  if (range.startAfter !== undefined && compareKeys(key, range.startAfter) <= 0) return -1;
+  if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) return 1;
+  if (range.prefix !== undefined && !key.startsWith(range.prefix)) return compareKeys(key, range.prefix) < 0 ? -1 : 1;
+  return 0;
 }
 
 /** Byte length of a key in UTF-8, which is how S3 measures its 1024-byte limit. */

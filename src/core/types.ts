@@ -44,6 +44,11 @@ export interface ObjectDetails extends ObjectInfo, Omit<ObjectProperties, "lastM
 export interface KeyRange {
   startAfter?: string;
   endAt?: string;
+  /**
+   * Only keys that start with this: one "folder" of the key space. S3 lists it with `Prefix`, so
+   * the listing ends where the folder does instead of reading a page past the range's end.
+   */
+  prefix?: string;
 }
 
 export const CANNED_ACLS = ["private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"] as const;

@@ -99,3 +99,47 @@ export function planInRanges(
     parallel,
   );
 }
+
+/** One side's top level: its folders (each ending in `/`) and the objects beside them, listed in full. */
+export interface TopLevel {
+  folders: readonly string[];
+  objects: readonly ObjectInfo[];
+}
+
+/**
+ * Plans a sync folder by folder, from both sides' top levels: the objects beside the folders
+ * (already in memory) as one merge-join, and every folder of either side as its own range, listed
+ * by prefix so each listing ends exactly where its folder does (no page read past a range's end).
+ * A side without a folder lists nothing for it, without asking the server: an empty target costs
+ * no listing requests at all.
+ */
+export function planByFolders(
+  source: TopLevel,
+  target: TopLevel,
+  listSource: (range: KeyRange) => AsyncIterable<ObjectInfo>,
+  listTarget: (range: KeyRange) => AsyncIterable<ObjectInfo>,
+  options: PlanOptions,
+  parallel: number,
+): AsyncGenerator<Action> {
+  const inSource = new Set(source.folders);
+  const inTarget = new Set(target.folders);
+  const folders = [...new Set([...source.folders, ...target.folders])].sort(compareKeys);
+  return mergeConcurrently(
+    [
+      () => plan(fromArray(source.objects), fromArray(target.objects), options),
+      ...folders.map(
+        (folder) => () =>
+          plan(
+            inSource.has(folder) ? listSource({ prefix: folder }) : fromArray([]),
+            inTarget.has(folder) ? listTarget({ prefix: folder }) : fromArray([]),
+            options,
+          ),
+      ),
+    ],
+    parallel,
+  );
+}
+
+async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { compareKeys } from "../../src/core/keys.js";
+import { compareKeys, positionInRange } from "../../src/core/keys.js";
 
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -37,4 +37,12 @@ test("equal keys compare as 0 and a prefix sorts first", () => {
   assert.equal(compareKeys("abc", "abc"), 0);
   assert.ok(compareKeys("ab", "abc") < 0);
   assert.ok(compareKeys("abc", "ab") > 0);
+});
+
+test("a key's place in a range: before it, inside, or past its end, folder prefixes included", () => {
+  const range = { startAfter: "a/b", endAt: "a/y", prefix: "a/" };
+  assert.deepEqual(["a", "a/a", "a/b", "a/c", "a/y", "a/z", "a0", "b/c"].map((k) => positionInRange(k, range)), [-1, -1, -1, 0, 0, 1, 1, 1]);
+  // "a.txt" sorts before every "a/..." key and "a0" after them all: a folder is one contiguous block.
+  assert.deepEqual(["a.txt", "a/", "a/\u{1F600}", "a0"].map((k) => positionInRange(k, { prefix: "a/" })), [-1, 0, 0, 1]);
+  assert.equal(positionInRange("anything", {}), 0);
 });

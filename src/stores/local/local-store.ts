@@ -6,7 +6,7 @@ import { join, resolve, sep } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import mime from "mime";
-import { compareKeys } from "../../core/keys.js";
+import { compareKeys, positionInRange } from "../../core/keys.js";
 import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 import { UsageError } from "../../core/types.js";
 import { PATH_CONFLICT, UNSAFE_KEY, isTempName, keyError, keyPath, requireKeyPath, tempName } from "./keys.js";
@@ -71,8 +71,9 @@ export class LocalStore implements ObjectStore {
     if (!rootStat.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: "ENOTDIR" });
     for await (const entry of this.walk(this.root, "", [devIno(rootStat)], range.startAfter)) {
       // Keys come in order, so the first one past the end ends the listing.
-      if (range.endAt !== undefined && compareKeys(entry.key, range.endAt) > 0) return;
-      yield entry;
+      const position = positionInRange(entry.key, range);
+      if (position > 0) return;
+      if (position === 0) yield entry;
     }
   }
 

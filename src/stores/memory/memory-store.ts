@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
-import { compareKeys } from "../../core/keys.js";
+import { compareKeys, positionInRange } from "../../core/keys.js";
 import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 
 interface StoredObject {
@@ -48,8 +48,9 @@ export class MemoryStore implements ObjectStore {
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
     const keys = [...this.objects.keys()].sort(compareKeys);
     for (const key of keys) {
-      if (range.startAfter !== undefined && compareKeys(key, range.startAfter) <= 0) continue;
-      if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) break;
+      const position = positionInRange(key, range);
+      if (position < 0) continue;
+      if (position > 0) break;
       const { details } = this.objects.get(key)!;
       yield { key, size: details.size, lastModified: details.lastModified, etag: details.etag };
     }

@@ -58,10 +58,11 @@ export class S3Store implements ObjectStore {
 
   /** Streams the listing page by page, fetching the next page while the caller works on this one. */
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
+    const prefix = this.prefix + (range.prefix ?? "");
     const startAfter = range.startAfter !== undefined ? this.prefix + range.startAfter : undefined;
     // Each page is retried on its own: one 503 must not end a listing of millions of keys.
     const fetchPage = (continuationToken?: string) =>
-      withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: this.prefix || undefined, startAfter, continuationToken }));
+      withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter, continuationToken }));
     let pending: Promise<ListPage> | undefined = fetchPage();
     while (pending) {
       const page: ListPage = await pending;
@@ -69,11 +70,36 @@ export class S3Store implements ObjectStore {
       // Keep a prefetch the caller never awaits (it stopped early) from becoming an unhandled rejection.
       pending?.catch(() => undefined);
       for (const entry of page.objects) {
-        const key = decodeListedKey(entry.key).slice(this.prefix.length);
-        if (range.endAt !== undefined && compareKeys(key, range.endAt) > 0) return;
-        yield { key, size: entry.size, lastModified: entry.lastModified, etag: entry.etag, storageClass: entry.storageClass };
+        const info = this.infoOf(entry);
+        if (range.endAt !== undefined && compareKeys(info.key, range.endAt) > 0) return;
+        yield info;
       }
     }
+  }
+
+  /**
+   * The top level of this prefix from delimiter listings: its folders (relative, each ending in
+   * `/`) and the objects beside them. Undefined when it takes more than `maxPages` pages, so what
+   * is held in memory stays bounded.
+   */
+  async listTopLevel(maxPages = 5): Promise<{ folders: string[]; objects: ObjectInfo[] } | undefined> {
+    const folders: string[] = [];
+    const objects: ObjectInfo[] = [];
+    let continuationToken: string | undefined;
+    for (let pages = 0; pages < maxPages; pages++) {
+      const page = await withRetry(() =>
+        this.connection.lean.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", continuationToken }),
+      );
+      for (const p of page.prefixes) folders.push(decodeListedKey(p).slice(this.prefix.length));
+      for (const entry of page.objects) objects.push(this.infoOf(entry));
+      if (!page.nextToken) return { folders, objects };
+      continuationToken = page.nextToken;
+    }
+    return undefined;
+  }
+
+  private infoOf(entry: ListPage["objects"][number]): ObjectInfo {
+    return { key: decodeListedKey(entry.key).slice(this.prefix.length), size: entry.size, lastModified: entry.lastModified, etag: entry.etag, storageClass: entry.storageClass };
   }
 
   /**
