@@ -4,7 +4,7 @@ import { UsageError } from "../core/types.js";
 import type { SyncEvent } from "../executor/events.js";
 // BullMQ and ioredis load only when a queue command runs: every other command starts faster.
 import type { DistributedProgress } from "../distributed/coordinator.js";
-import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, redactRedisUrl } from "../distributed/job.js";
+import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, redactRedisUrl } from "../distributed/defaults.js";
 import type { RunStatus } from "../distributed/status.js";
 import type { WorkerLogEvent } from "../distributed/worker.js";
 import type { SyncOptions, SyncResult } from "../sync.js";

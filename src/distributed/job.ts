@@ -16,12 +16,11 @@ import type { FilterRule } from "../planner/filters.js";
 import { rangesFromSplitPoints } from "../planner/ranges.js";
 import type { SyncOptions } from "../sync.js";
 
-/** How long a worker holds a range before BullMQ considers it stalled (worker --lock-duration). */
-export const DEFAULT_LOCK_DURATION_MS = 30_000;
+export { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, redactRedisUrl } from "./defaults.js";
+import { redactRedisUrl } from "./defaults.js";
 
 /** Payload format version; a worker refuses jobs of another version (without retrying them). */
 export const JOB_VERSION = 1;
-export const DEFAULT_QUEUE_NAME = "bucketsync";
 export const JOB_NAME = "range";
 /** Redis keys of run records and coordinator locks: `bucketsync:<queue name>:run:<run key>`. */
 export const KEY_PREFIX = "bucketsync";
@@ -300,11 +299,6 @@ export function redisConnection(url: string, forWorker = false): ConnectionOptio
     connectTimeout: 10_000,
     ...(forWorker ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 2 }),
   };
-}
-
-/** The URL without its password, for messages. */
-export function redactRedisUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => `${scheme}${auth.includes(":") ? `${auth.split(":")[0]}:***` : "***"}@`);
 }
 
 export function runRecordKey(queueName: string, runKey: string): string {

@@ -97,12 +97,11 @@ export async function connectS3(options: S3ConnectionOptions): Promise<S3Connect
 async function resolveRegion(options: S3ConnectionOptions): Promise<string> {
   if (options.region) return options.region;
   if (!options.profile && (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)) return (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)!;
-  const probe = new (await sdkModule()).S3Client(options.profile ? { profile: options.profile } : {});
+  // The SDK's own region loader, without loading the SDK's S3 client (about 60 ms of every start).
+  const { loadConfig, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS } = await import("@smithy/core/config");
   try {
-    return await probe.config.region();
+    return (await loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, profile: options.profile })()) || "us-east-1";
   } catch {
     return "us-east-1";
-  } finally {
-    probe.destroy();
   }
 }
