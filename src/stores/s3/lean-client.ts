@@ -7,11 +7,47 @@ import { createRequire } from "node:module";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
 
 // undici's entry point loads ~110 modules (fetch, WebSocket, caches): 75 ms of every start. The
-// agent and its request call alone load in 25 ms. undici is pinned to an exact version in
-// package.json because these paths are inside the package.
-const requireCjs = createRequire(import.meta.url);
-const Agent: typeof UndiciAgent = requireCjs("undici/lib/dispatcher/agent.js");
-const request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> = requireCjs("undici/lib/api/api-request.js");
+// agent alone loads in 25 ms. undici is pinned to an exact version in package.json because this
+// path is inside the package.
+const Agent: typeof UndiciAgent = createRequire(import.meta.url)("undici/lib/dispatcher/agent.js");
+
+interface BufferedResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/**
+ * One request through undici's dispatcher (its documented handler API), the response body
+ * collected into one Buffer. S3's answers here are small and read whole, so this skips the
+ * stream that undici's request() builds for every response.
+ */
+function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions): Promise<BufferedResponse> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let headers: BufferedResponse["headers"] = {};
+    let chunks: Buffer[] = [];
+    agent.dispatch(options, {
+      // Present so undici takes this for its current handler API (it checks for this method).
+      onRequestStart() {},
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        // Called again after a 1xx informational response: keep only the final one.
+        status = statusCode;
+        headers = responseHeaders;
+        chunks = [];
+      },
+      onResponseData(_controller, chunk) {
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        resolve({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+      },
+      onResponseError(_controller, error) {
+        reject(error);
+      },
+    });
+  });
+}
 
 /**
  * A lean S3 client for the hot calls of a sync: ListObjectsV2, CopyObject, DeleteObjects.
@@ -159,7 +195,7 @@ export class LeanS3Client {
     query: Record<string, string>,
     headers: Record<string, string>,
     body?: Buffer,
-  ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
+  ): Promise<BufferedResponse> {
     for (let redirects = 0; ; redirects++) {
       const region = this.bucketRegions.get(bucket) ?? this.options.region;
       const { protocol, hostname, port, path } = this.address(bucket, key, region);
@@ -180,21 +216,20 @@ export class LeanS3Client {
       const qs = Object.entries(query)
         .map(([k, v]) => (v === "" ? encodeRfc3986(k) : `${encodeRfc3986(k)}=${encodeRfc3986(v)}`))
         .join("&");
-      const res = await request.call(this.agent, {
+      const res = await dispatchBuffered(this.agent, {
         origin: `${protocol}//${signed.hostname}${port ? `:${port}` : ""}`,
         path: qs ? `${path}?${qs}` : path,
         method: method as "GET",
         headers: signed.headers,
         body,
       });
-      const data = Buffer.from(await res.body.arrayBuffer());
-      if (res.statusCode < 300) return { status: res.statusCode, body: data, headers: res.headers };
+      if (res.status < 300) return res;
       const movedTo = res.headers["x-amz-bucket-region"];
-      if (res.statusCode === 301 && typeof movedTo === "string" && movedTo !== region && redirects === 0 && !this.endpoint) {
+      if (res.status === 301 && typeof movedTo === "string" && movedTo !== region && redirects === 0 && !this.endpoint) {
         this.bucketRegions.set(bucket, movedTo);
         continue;
       }
-      throw errorFromBody(data, res.statusCode);
+      throw errorFromBody(res.body, res.status);
     }
   }
 
