@@ -11,7 +11,8 @@ import { compileFilters, type FilterRule } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
 import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
 import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
-import { planByFolders, planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
+import { planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
+import { planFolderSplit, splitByFolders } from "./planner/folders.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
 import { StoreOpener } from "./stores/open.js";
@@ -318,8 +319,8 @@ export const DEFAULT_LIST_PARALLELISM = 16;
 
 /**
  * The plan as one stream of actions. Between two buckets the parts of the key space are
- * merge-joined in parallel: folder by folder when both top levels are small, else key ranges
- * split from a sample of the source's keys. Otherwise (a local folder on a side, or parallelism
+ * merge-joined in parallel: folder by folder (see splitByFolders) when both top levels are small,
+ * else key ranges split from a sample of the source's keys. Otherwise (a local folder on a side, or parallelism
  * 1) one merge-join of the two paired listings. Splitting happens inside the stream, so its
  * errors surface as listing errors (no deletes), like any other.
  */
@@ -352,14 +353,17 @@ async function* actionStream(
   }
   if (source instanceof S3Store && target instanceof S3Store && parallel > 1) {
     const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
-    // Folder by folder when the top levels are small and hold several folders (or none, and the
-    // whole listing is already in hand): every listing request then returns only keys it needs.
-    const [sourceTop, targetTop] = await Promise.all([
-      source.listTopLevel().catch((err) => Promise.reject(new ListingError("source", err))),
-      target.listTopLevel().catch((err) => Promise.reject(new ListingError("target", err))),
-    ]);
-    if (sourceTop && targetTop && new Set([...sourceTop.folders, ...targetTop.folders]).size !== 1) {
-      yield* planByFolders(sourceTop, targetTop, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
+    // Folder by folder where the folders allow it: every listing request then returns only keys
+    // it needs, and a folder one side lacks costs that side nothing.
+    const levelsOf = (store: S3Store, side: string) => (folder: string) =>
+      // The top level may take a few pages; a folder's level one, else it is split by key instead.
+      store.listLevel(folder, folder === "" ? 5 : 1).catch((err) => Promise.reject(new ListingError(side, err)));
+    const split = await splitByFolders(levelsOf(source, "source"), levelsOf(target, "target"), {
+      parallel,
+      splitFolder: (folder) => source.probeSplitPoints(folder).catch((err) => Promise.reject(new ListingError("source", err))),
+    });
+    if (split) {
+      yield* planFolderSplit(split, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
       return;
     }
     let points: string[];

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mergeConcurrently, planByFolders, planInRanges, rangesFromSplitPoints, type TopLevel } from "../../src/planner/ranges.js";
+import { mergeConcurrently, planInRanges, rangesFromSplitPoints } from "../../src/planner/ranges.js";
 import { plan, type Action } from "../../src/planner/planner.js";
 import { sizeAndTime } from "../../src/planner/compare.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
@@ -26,43 +26,6 @@ test("ranged planning yields exactly the actions of one merge-join, whatever the
       const whole = (await collect(plan(source.list(), target.list(), options))).map(describe).sort();
       const ranged = (await collect(planInRanges(rangesFromSplitPoints(points), (r) => source.list(r), (r) => target.list(r), options, parallel))).map(describe).sort();
       assert.deepEqual(ranged, whole);
-    }),
-    { numRuns: 300 },
-  );
-});
-
-/** What a delimiter listing of the store returns: its folders and the objects beside them. */
-async function topLevelOf(store: MemoryStore): Promise<TopLevel> {
-  const folders = new Set<string>();
-  const objects = [];
-  for await (const o of store.list()) {
-    const slash = o.key.indexOf("/");
-    if (slash >= 0) folders.add(o.key.slice(0, slash + 1));
-    else objects.push(o);
-  }
-  return { folders: [...folders], objects };
-}
-
-test("planning folder by folder yields exactly the actions of one merge-join, and lists no folder a side lacks", async () => {
-  const keyArb = fc.string({ unit: fc.constantFrom("a", "b", "/", "-", ".", "\u{1F600}", "\uE000"), minLength: 1, maxLength: 5 });
-  await fc.assert(
-    fc.asyncProperty(fc.uniqueArray(keyArb, { maxLength: 40 }), fc.uniqueArray(keyArb, { maxLength: 40 }), fc.integer({ min: 1, max: 4 }), async (src, dst, parallel) => {
-      const source = new MemoryStore("s");
-      const target = new MemoryStore("t");
-      for (const k of src) source.set(k, `s${k}`);
-      for (const k of dst) target.set(k, `t${k}`);
-      const options = { compare: sizeAndTime, filter: () => true, delete: true };
-      const whole = (await collect(plan(source.list(), target.list(), options))).map(describe).sort();
-      const [sourceTop, targetTop] = [await topLevelOf(source), await topLevelOf(target)];
-      const listedFolders: string[] = [];
-      const lister = (store: MemoryStore, top: TopLevel) => (r: { prefix?: string }) => {
-        assert.ok(r.prefix && top.folders.includes(r.prefix), `listed ${r.prefix} on a side without it`);
-        listedFolders.push(r.prefix);
-        return store.list(r);
-      };
-      const byFolder = (await collect(planByFolders(sourceTop, targetTop, lister(source, sourceTop), lister(target, targetTop), options, parallel))).map(describe).sort();
-      assert.deepEqual(byFolder, whole);
-      assert.equal(listedFolders.length, sourceTop.folders.length + targetTop.folders.length);
     }),
     { numRuns: 300 },
   );

@@ -78,24 +78,36 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * The top level of this prefix from delimiter listings: its folders (relative, each ending in
-   * `/`) and the objects beside them. Undefined when it takes more than `maxPages` pages, so what
-   * is held in memory stays bounded.
+   * One level of the key space from delimiter listings: the folders directly under `folder`
+   * (relative, each ending in `/`) and the objects beside them. Undefined when it takes more than
+   * `maxPages` pages, so what is held in memory stays bounded.
    */
-  async listTopLevel(maxPages = 5): Promise<{ folders: string[]; objects: ObjectInfo[] } | undefined> {
+  async listLevel(folder = "", maxPages = 5): Promise<{ folders: string[]; objects: ObjectInfo[] } | undefined> {
     const folders: string[] = [];
     const objects: ObjectInfo[] = [];
+    const prefix = this.prefix + folder;
     let continuationToken: string | undefined;
     for (let pages = 0; pages < maxPages; pages++) {
-      const page = await withRetry(() =>
-        this.connection.lean.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", continuationToken }),
-      );
+      const page = await withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, delimiter: "/", continuationToken }));
       for (const p of page.prefixes) folders.push(decodeListedKey(p).slice(this.prefix.length));
       for (const entry of page.objects) objects.push(this.infoOf(entry));
       if (!page.nextToken) return { folders, objects };
       continuationToken = page.nextToken;
     }
     return undefined;
+  }
+
+  /**
+   * Keys inside `folder` to split its listing at: the first key after each of a set of probe
+   * characters (cheap one-key listings, in parallel), relative and sorted.
+   */
+  async probeSplitPoints(folder = ""): Promise<string[]> {
+    const prefix = this.prefix + folder;
+    const probes = await Promise.all(
+      PROBE_CHARS.map((c) => withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter: prefix + c, maxKeys: 1 }))),
+    );
+    const points = probes.flatMap((p) => p.objects.map((o) => this.infoOf(o).key));
+    return [...new Set(points)].sort(compareKeys);
   }
 
   private infoOf(entry: ListPage["objects"][number]): ObjectInfo {
@@ -110,18 +122,13 @@ export class S3Store implements ObjectStore {
    */
   async splitPoints(maxPoints: number): Promise<string[]> {
     const client = this.connection.lean;
-    const lean = { listPage: (...args: Parameters<typeof client.listPage>) => withRetry(() => client.listPage(...args)) };
     // A prefix that fits in one page is listed faster in one request than split.
-    const first = await lean.listPage(this.bucket, { prefix: this.prefix || undefined, maxKeys: 1000 });
+    const first = await withRetry(() => client.listPage(this.bucket, { prefix: this.prefix || undefined, maxKeys: 1000 }));
     if (!first.nextToken) return [];
-    const top = await lean.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 });
+    const top = await withRetry(() => client.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 }));
     const folders = top.prefixes.map((p) => decodeListedKey(p).slice(this.prefix.length));
     if (folders.length >= 2) return evenly(folders, maxPoints);
-    const probes = await Promise.all(
-      PROBE_CHARS.map((c) => lean.listPage(this.bucket, { prefix: this.prefix || undefined, startAfter: this.prefix + (folders[0] ?? "") + c, maxKeys: 1 })),
-    );
-    const points = probes.flatMap((p) => p.objects.map((o) => decodeListedKey(o.key).slice(this.prefix.length)));
-    return evenly([...new Set(points)].sort(compareKeys), maxPoints);
+    return evenly(await this.probeSplitPoints(folders[0] ?? ""), maxPoints);
   }
 
   /**
