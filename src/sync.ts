@@ -360,7 +360,8 @@ async function* actionStream(
       store.listLevel(folder, folder === "" ? 5 : 1).catch((err) => Promise.reject(new ListingError(side, err)));
     const split = await splitByFolders(levelsOf(source, "source"), levelsOf(target, "target"), {
       parallel,
-      splitFolder: (folder) => source.probeSplitPoints(folder).catch((err) => Promise.reject(new ListingError("source", err))),
+      // Two ranges per listing slot, as for a whole bucket below.
+      splitFolder: (folder) => source.probeSplitPoints(folder, 2 * parallel - 1).catch((err) => Promise.reject(new ListingError("source", err))),
     });
     if (split) {
       yield* planFolderSplit(split, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);

@@ -98,16 +98,16 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * Keys inside `folder` to split its listing at: the first key after each of a set of probe
-   * characters (cheap one-key listings, in parallel), relative and sorted.
+   * At most `maxPoints` keys inside `folder` to split its listing at, from the first key after
+   * each of a set of probe characters (cheap one-key listings, in parallel); relative and sorted.
    */
-  async probeSplitPoints(folder = ""): Promise<string[]> {
+  async probeSplitPoints(folder: string, maxPoints: number): Promise<string[]> {
     const prefix = this.prefix + folder;
     const probes = await Promise.all(
       PROBE_CHARS.map((c) => withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter: prefix + c, maxKeys: 1 }))),
     );
     const points = probes.flatMap((p) => p.objects.map((o) => this.infoOf(o).key));
-    return [...new Set(points)].sort(compareKeys);
+    return evenly([...new Set(points)].sort(compareKeys), maxPoints);
   }
 
   private infoOf(entry: ListPage["objects"][number]): ObjectInfo {
@@ -128,7 +128,7 @@ export class S3Store implements ObjectStore {
     const top = await withRetry(() => client.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 }));
     const folders = top.prefixes.map((p) => decodeListedKey(p).slice(this.prefix.length));
     if (folders.length >= 2) return evenly(folders, maxPoints);
-    return evenly(await this.probeSplitPoints(folders[0] ?? ""), maxPoints);
+    return this.probeSplitPoints(folders[0] ?? "", maxPoints);
   }
 
   /**
