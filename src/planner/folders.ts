@@ -2,7 +2,7 @@ import { compareKeys } from "../core/keys.js";
 import type { KeyRange, ObjectInfo } from "../core/types.js";
 import { runPool } from "../executor/pool.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
-import { mergeConcurrently, rangesFromSplitPoints } from "./ranges.js";
+import { mergeConcurrently, rangesFromSplitPoints, type RangeLister } from "./ranges.js";
 
 /** One level of one side under a folder: the folders directly in it and the objects beside them. */
 export interface Level {
@@ -102,7 +102,10 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
   if (folders.size < parallel) {
     const large = [...folders].filter(([, f]) => f.large && f.inSource).map(([name]) => name);
     await runPool(fromArray(large), parallel, async (name) => {
-      points.set(name, (await options.splitFolder(name)).filter((point) => point.startsWith(name)));
+      points.set(
+        name,
+        (await options.splitFolder(name)).filter((point) => point.startsWith(name)),
+      );
     });
   }
   for (const name of [...folders.keys()].sort(compareKeys)) {
@@ -119,8 +122,8 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
  */
 export function planFolderSplit(
   split: FolderSplit,
-  listSource: (range: KeyRange) => AsyncIterable<ObjectInfo>,
-  listTarget: (range: KeyRange) => AsyncIterable<ObjectInfo>,
+  listSource: RangeLister,
+  listTarget: RangeLister,
   options: PlanOptions,
   parallel: number,
 ): AsyncGenerator<Action> {

@@ -2,6 +2,9 @@ import { compareKeys } from "../core/keys.js";
 import type { KeyRange, ObjectInfo } from "../core/types.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
 
+/** Lists one side's keys within a range. */
+export type RangeLister = (range: KeyRange) => AsyncIterable<ObjectInfo>;
+
 /**
  * Turns sorted split points into contiguous ranges covering every key exactly once:
  * (-inf, p1], (p1, p2], ..., (pn, +inf). A split point may itself be a key (it then belongs to
@@ -89,8 +92,8 @@ export async function* mergeConcurrently<T>(sources: Iterable<() => AsyncIterabl
  */
 export function planInRanges(
   ranges: readonly KeyRange[],
-  listSource: (range: KeyRange) => AsyncIterable<ObjectInfo>,
-  listTarget: (range: KeyRange) => AsyncIterable<ObjectInfo>,
+  listSource: RangeLister,
+  listTarget: RangeLister,
   options: PlanOptions,
   parallel: number,
 ): AsyncGenerator<Action> {

@@ -2,13 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { planFolderSplit, splitByFolders, type LevelLister } from "../../src/planner/folders.js";
-import { plan, type Action } from "../../src/planner/planner.js";
-import { sizeAndTime } from "../../src/planner/compare.js";
 import type { KeyRange, ObjectInfo } from "../../src/core/types.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
-import { collect } from "../helpers/memory.js";
-
-const describe = (a: Action) => `${a.type} ${a.key}`;
+import { collect, describeAction as describe, storePair } from "../helpers/memory.js";
 
 /** A delimiter listing of one level of a memory store; undefined past `maxEntries` (too large to hold). */
 function levels(store: MemoryStore, keys: string[], maxEntries: number, asked: string[]): LevelLister {
@@ -39,19 +35,23 @@ test("a folder split plans exactly the actions of one merge-join, and never list
     fc.asyncProperty(
       fc.uniqueArray(keyArb, { maxLength: 50 }),
       fc.uniqueArray(keyArb, { maxLength: 50 }),
-      fc.record({ parallel: fc.integer({ min: 1, max: 8 }), maxEntries: fc.integer({ min: 1, max: 12 }), maxFolders: fc.integer({ min: 1, max: 30 }), maxLoose: fc.integer({ min: 0, max: 40 }) }),
+      fc.record({
+        parallel: fc.integer({ min: 1, max: 8 }),
+        maxEntries: fc.integer({ min: 1, max: 12 }),
+        maxFolders: fc.integer({ min: 1, max: 30 }),
+        maxLoose: fc.integer({ min: 0, max: 40 }),
+      }),
       async (src, dst, o) => {
-        const source = new MemoryStore("s");
-        const target = new MemoryStore("t");
-        for (const k of src) source.set(k, `s${k}`);
-        for (const k of dst) target.set(k, `t${k}`);
-        const options = { compare: sizeAndTime, filter: () => true, delete: true };
-        const whole = (await collect(plan(source.list(), target.list(), options))).map(describe).sort();
+        const { source, target, options, whole } = await storePair(src, dst);
         const asked: string[] = [];
         const split = await splitByFolders(levels(source, src, o.maxEntries, asked), levels(target, dst, o.maxEntries, asked), {
           ...o,
           // Every other key inside the folder, as a sample.
-          splitFolder: async (folder) => src.filter((k) => k.startsWith(folder)).sort().filter((_, i) => i % 2 === 0),
+          splitFolder: async (folder) =>
+            src
+              .filter((k) => k.startsWith(folder))
+              .sort()
+              .filter((_, i) => i % 2 === 0),
         });
         if (!split) {
           // Only when a top level is too large.
@@ -72,7 +72,12 @@ test("a folder split plans exactly the actions of one merge-join, and never list
 
 test("descends into a lone folder and splits a folder too large to list by key", async () => {
   const source = new MemoryStore("s");
-  const keys = [...Array.from({ length: 30 }, (_, i) => `logs/2025/${String(i).padStart(2, "0")}`), ...Array.from({ length: 30 }, (_, i) => `logs/2026/${i}`), "logs/readme", "top"];
+  const keys = [
+    ...Array.from({ length: 30 }, (_, i) => `logs/2025/${String(i).padStart(2, "0")}`),
+    ...Array.from({ length: 30 }, (_, i) => `logs/2026/${i}`),
+    "logs/readme",
+    "top",
+  ];
   for (const k of keys) source.set(k, "x");
   const target = new MemoryStore("t");
   const asked: string[] = [];
@@ -81,7 +86,10 @@ test("descends into a lone folder and splits a folder too large to list by key",
     splitFolder: async (folder) => (folder === "logs/2025/" ? ["logs/2025/09", "logs/2025/19", "elsewhere"] : []),
   });
   assert.ok(split);
-  assert.deepEqual(split.looseSource.map((o) => o.key), ["logs/readme", "top"]);
+  assert.deepEqual(
+    split.looseSource.map((o) => o.key),
+    ["logs/readme", "top"],
+  );
   assert.deepEqual(
     split.parts.map((p) => [p.range, p.inSource, p.inTarget]),
     [

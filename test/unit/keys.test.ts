@@ -26,9 +26,13 @@ test("compareKeys agrees with Buffer.compare on arbitrary unicode strings", () =
     { numRuns: 5000 },
   );
   fc.assert(
-    fc.property(fc.string({ unit: fc.constantFrom("a", "/", "-", ".", "\uE000", "\uFFFF", "\u{10000}", "\u{1F600}", "é") }), fc.string({ unit: fc.constantFrom("a", "/", "\u{1F600}", "\uFFFD") }), (a, b) => {
-      assert.equal(Math.sign(compareKeys(a, b)), Math.sign(byteOrder(a, b)));
-    }),
+    fc.property(
+      fc.string({ unit: fc.constantFrom("a", "/", "-", ".", "\uE000", "\uFFFF", "\u{10000}", "\u{1F600}", "é") }),
+      fc.string({ unit: fc.constantFrom("a", "/", "\u{1F600}", "\uFFFD") }),
+      (a, b) => {
+        assert.equal(Math.sign(compareKeys(a, b)), Math.sign(byteOrder(a, b)));
+      },
+    ),
     { numRuns: 5000 },
   );
 });
@@ -41,8 +45,14 @@ test("equal keys compare as 0 and a prefix sorts first", () => {
 
 test("a key's place in a range: before it, inside, or past its end, folder prefixes included", () => {
   const range = { startAfter: "a/b", endAt: "a/y", prefix: "a/" };
-  assert.deepEqual(["a", "a/a", "a/b", "a/c", "a/y", "a/z", "a0", "b/c"].map((k) => positionInRange(k, range)), [-1, -1, -1, 0, 0, 1, 1, 1]);
+  assert.deepEqual(
+    ["a", "a/a", "a/b", "a/c", "a/y", "a/z", "a0", "b/c"].map((k) => positionInRange(k, range)),
+    [-1, -1, -1, 0, 0, 1, 1, 1],
+  );
   // "a.txt" sorts before every "a/..." key and "a0" after them all: a folder is one contiguous block.
-  assert.deepEqual(["a.txt", "a/", "a/\u{1F600}", "a0"].map((k) => positionInRange(k, { prefix: "a/" })), [-1, 0, 0, 1]);
+  assert.deepEqual(
+    ["a.txt", "a/", "a/\u{1F600}", "a0"].map((k) => positionInRange(k, { prefix: "a/" })),
+    [-1, 0, 0, 1],
+  );
   assert.equal(positionInRange("anything", {}), 0);
 });

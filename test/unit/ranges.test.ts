@@ -2,12 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { mergeConcurrently, planInRanges, rangesFromSplitPoints } from "../../src/planner/ranges.js";
-import { plan, type Action } from "../../src/planner/planner.js";
-import { sizeAndTime } from "../../src/planner/compare.js";
-import { MemoryStore } from "../../src/stores/memory/memory-store.js";
-import { collect } from "../helpers/memory.js";
-
-const describe = (a: Action) => `${a.type} ${a.key}`;
+import { collect, describeAction as describe, storePair } from "../helpers/memory.js";
 
 test("ranges from split points cover the key space once: (-inf,p1], (p1,p2], (p2,+inf)", () => {
   assert.deepEqual(rangesFromSplitPoints([]), [{}]);
@@ -17,16 +12,29 @@ test("ranges from split points cover the key space once: (-inf,p1], (p1,p2], (p2
 test("ranged planning yields exactly the actions of one merge-join, whatever the split points", async () => {
   const keyArb = fc.string({ unit: fc.constantFrom("a", "b", "/", "-", ".", "\u{1F600}", "\uE000"), minLength: 1, maxLength: 4 });
   await fc.assert(
-    fc.asyncProperty(fc.uniqueArray(keyArb, { maxLength: 40 }), fc.uniqueArray(keyArb, { maxLength: 40 }), fc.array(keyArb, { maxLength: 6 }), fc.integer({ min: 1, max: 4 }), async (src, dst, points, parallel) => {
-      const source = new MemoryStore("s");
-      const target = new MemoryStore("t");
-      for (const k of src) source.set(k, `s${k}`);
-      for (const k of dst) target.set(k, `t${k}`);
-      const options = { compare: sizeAndTime, filter: () => true, delete: true };
-      const whole = (await collect(plan(source.list(), target.list(), options))).map(describe).sort();
-      const ranged = (await collect(planInRanges(rangesFromSplitPoints(points), (r) => source.list(r), (r) => target.list(r), options, parallel))).map(describe).sort();
-      assert.deepEqual(ranged, whole);
-    }),
+    fc.asyncProperty(
+      fc.uniqueArray(keyArb, { maxLength: 40 }),
+      fc.uniqueArray(keyArb, { maxLength: 40 }),
+      fc.array(keyArb, { maxLength: 6 }),
+      fc.integer({ min: 1, max: 4 }),
+      async (src, dst, points, parallel) => {
+        const { source, target, options, whole } = await storePair(src, dst);
+        const ranged = (
+          await collect(
+            planInRanges(
+              rangesFromSplitPoints(points),
+              (r) => source.list(r),
+              (r) => target.list(r),
+              options,
+              parallel,
+            ),
+          )
+        )
+          .map(describe)
+          .sort();
+        assert.deepEqual(ranged, whole);
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -34,15 +42,16 @@ test("ranged planning yields exactly the actions of one merge-join, whatever the
 test("mergeConcurrently runs at most `parallel` sources and propagates errors", async () => {
   let running = 0;
   let peak = 0;
-  const source = (n: number) => async function* () {
-    running++;
-    peak = Math.max(peak, running);
-    for (let i = 0; i < n; i++) {
-      await new Promise((r) => setImmediate(r));
-      yield i;
-    }
-    running--;
-  };
+  const source = (n: number) =>
+    async function* () {
+      running++;
+      peak = Math.max(peak, running);
+      for (let i = 0; i < n; i++) {
+        await new Promise((r) => setImmediate(r));
+        yield i;
+      }
+      running--;
+    };
   const items = await collect(mergeConcurrently([source(3), source(5), source(2), source(4)], 2));
   assert.equal(items.length, 14);
   assert.ok(peak <= 2, `peak ${peak}`);

@@ -24,7 +24,10 @@ test("a cut-off or malformed response throws, and the next one still parses whol
   assert.throws(() => parseS3Xml(`<a><b></a>`, []));
   const again = parseS3Xml(whole, ["Contents"]);
   assert.equal(again.fields.get("IsTruncated"), "false");
-  assert.deepEqual(again.records.get("Contents")?.map((r) => r.Key), ["k1", "k2"]);
+  assert.deepEqual(
+    again.records.get("Contents")?.map((r) => r.Key),
+    ["k1", "k2"],
+  );
   // Responses after one another do not leak fields or records into each other.
   const copy = parseS3Xml(`<CopyObjectResult><ETag>e1</ETag></CopyObjectResult>`, []);
   assert.deepEqual([copy.root, [...copy.fields], copy.records.size], ["CopyObjectResult", [["ETag", "e1"]], 0]);
