@@ -8,7 +8,8 @@ export class AdaptiveLimit {
   private active = 0;
   private successes = 0;
   private waiters: (() => void)[] = [];
-  private lastDecrease = 0;
+  /** Counts decreases; a request carries the epoch it was sent in. */
+  private epoch = 0;
 
   constructor(private readonly max: number) {
     this.limit = max;
@@ -18,9 +19,11 @@ export class AdaptiveLimit {
     return this.limit;
   }
 
-  async acquire(): Promise<void> {
+  /** Waits for a free slot; returns the epoch to hand to onThrottle if this request is throttled. */
+  async acquire(): Promise<number> {
     while (this.active >= this.limit) await new Promise<void>((resolve) => this.waiters.push(resolve));
     this.active++;
+    return this.epoch;
   }
 
   release(): void {
@@ -37,10 +40,13 @@ export class AdaptiveLimit {
     }
   }
 
-  /** Halves the limit, at most once per 500 ms so one burst of 503s is one decrease. */
-  onThrottle(now = Date.now()): void {
-    if (now - this.lastDecrease < 500) return;
-    this.lastDecrease = now;
+  /**
+   * Halves the limit, once per round of requests: a throttle of a request sent before the last
+   * decrease reports the load that decrease already answered (TCP halves once per round trip).
+   */
+  onThrottle(sentInEpoch: number): void {
+    if (sentInEpoch < this.epoch) return;
+    this.epoch++;
     this.successes = 0;
     this.limit = Math.max(1, Math.floor(this.limit / 2));
   }

@@ -1,5 +1,5 @@
 import { classifyError, classifyListingFailure, type ErrorInfo } from "../core/errors.js";
-import type { ObjectStore, WriteOptions } from "../core/types.js";
+import type { ObjectStore } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
 import { DeleteSpool } from "./delete-spool.js";
 import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
@@ -59,9 +59,6 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   let succeeded = 0;
   const limit = new AdaptiveLimit(Math.max(1, opts.concurrency));
   const transferer = new Transferer(opts.source, opts.target, (message) => opts.onEvent({ type: "warning", message }));
-  const onRetry = (info: ErrorInfo) => {
-    if (isThrottle(info)) limit.onThrottle();
-  };
   const stop = () => fatal !== undefined || opts.signal?.aborted === true;
 
   const handle = async (action: Action): Promise<void> => {
@@ -86,9 +83,21 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     }
     let verification: Verification | undefined;
     if (!opts.dryRun) {
-      await limit.acquire();
+      // Each attempt takes a slot of its own and the backoff between attempts holds none: after a
+      // burst of 503s the retries queue behind the lowered limit instead of all retrying at once.
+      const attempt = async () => {
+        const epoch = await limit.acquire();
+        try {
+          return await transferer.transfer(action.source, { ...opts.write, signal: opts.signal });
+        } catch (err) {
+          if (isThrottle(classifyError(err))) limit.onThrottle(epoch);
+          throw err;
+        } finally {
+          limit.release();
+        }
+      };
       try {
-        verification = await withRetry(() => transferer.transfer(action.source, { ...opts.write, signal: opts.signal }), retry, opts.signal, onRetry);
+        verification = await withRetry(attempt, retry, opts.signal);
         succeeded++;
         limit.onSuccess();
       } catch (err) {
@@ -101,8 +110,6 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         summary.failed++;
         opts.onEvent({ type: "error", key: action.key, action: action.type, code: info.code, message: info.message });
         return;
-      } finally {
-        limit.release();
       }
       changed = true;
       // A copy whose bytes provably differ is a failure, never a silent success; under --verify

@@ -40,7 +40,10 @@ async function snapshot(b: string): Promise<Map<string, string>> {
 }
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const show = (r: CliResult) => `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 4000)}\n--- stdout (tail)\n${r.stdout.slice(-2000)}`;
+const show = (r: CliResult) => {
+  const errors = r.stdout.split("\n").filter((line) => line.includes('"type":"error"'));
+  return `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 4000)}\n--- error events\n${errors.slice(0, 10).join("\n")}\n--- stdout (tail)\n${r.stdout.slice(-2000)}`;
+};
 
 describe("sync through a proxy that faults 10% of requests", () => {
   test("503 SlowDown, 500 InternalError, connection resets and responses held past --timeout: the target ends exactly equal to the source", async () => {

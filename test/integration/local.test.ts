@@ -293,7 +293,8 @@ describe("interrupted downloads", () => {
       let partial: string | undefined;
       while (!partial && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
-        partial = readdirSync(path).find((n) => /^\.bucketsync-[0-9a-f]{12}\.tmp$/.test(n) && statSync(join(path, n)).size > 0);
+        // small.txt's temporary file may be renamed between readdir and stat: look again next round.
+        partial = readdirSync(path).find((n) => /^\.bucketsync-[0-9a-f]{12}\.tmp$/.test(n) && (statSync(join(path, n), { throwIfNoEntry: false })?.size ?? 0) > 0);
       }
       assert.ok(partial, "a temporary file appeared while downloading");
       child.kill("SIGKILL");

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execute } from "../../src/executor/executor.js";
+import { AdaptiveLimit } from "../../src/executor/adaptive-limit.js";
 import type { SyncEvent } from "../../src/executor/events.js";
 import { DeleteSpool } from "../../src/executor/delete-spool.js";
 import { plan } from "../../src/planner/planner.js";
@@ -115,4 +116,24 @@ test("delete spool: spills to a temporary file past its memory limit and keeps o
   assert.deepEqual(batches.map((b) => b.map((d) => d.key)), [["k0", "k1", "k2", "k3"], ["k4", "k5", "k6", "k7"], ["k8", "k9"]]);
   assert.equal(spool.bytes, 45);
   spool.dispose();
+});
+
+test("adaptive limit: a burst of throttles halves once; throttles of requests sent after the decrease halve again", async () => {
+  const limit = new AdaptiveLimit(64);
+  const firstRound = await Promise.all(Array.from({ length: 64 }, () => limit.acquire()));
+  for (const epoch of firstRound) limit.onThrottle(epoch);
+  assert.equal(limit.current, 32, "64 throttles from one round are one signal");
+  for (let i = 0; i < 64; i++) limit.release();
+  const secondRound = await Promise.all(Array.from({ length: 32 }, () => limit.acquire()));
+  let waited = false;
+  const extra = limit.acquire().then(() => (waited = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(waited, false, "a 33rd request waits for a slot");
+  for (const epoch of secondRound) limit.onThrottle(epoch);
+  assert.equal(limit.current, 16);
+  for (let i = 0; i < 32; i++) limit.release();
+  await extra;
+  // Additive increase: one more slot after a full window of successes.
+  for (let i = 0; i < 16; i++) limit.onSuccess();
+  assert.equal(limit.current, 17);
 });
