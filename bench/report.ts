@@ -43,6 +43,8 @@ export interface ListingResult {
   keys: number;
   prefixes: number;
   seed: { reused: boolean; seconds: number | null; putsPerS: number | null; concurrency: number };
+  /** Runs per tool and network; each row shows the median one. */
+  repeats: number;
   runs: ListingRun[];
 }
 
@@ -122,7 +124,8 @@ function status(run: RunRecord): string {
     else parts.push(`**MISMATCH: ${run.objectsAfter === null ? "?" : int(run.objectsAfter)} of ${int(run.expectedObjects)}**`);
   } else {
     if (run.rewritten !== null) parts.push(run.rewritten === 0 ? "0 rewritten ✓" : `**${int(run.rewritten)} rewritten**`);
-    if (run.objectsAfter !== null && run.objectsAfter !== run.expectedObjects) parts.push(`**MISMATCH: ${int(run.objectsAfter)} of ${int(run.expectedObjects)}**`);
+    if (run.objectsAfter !== null && run.objectsAfter !== run.expectedObjects)
+      parts.push(`**MISMATCH: ${int(run.objectsAfter)} of ${int(run.expectedObjects)}**`);
   }
   return parts.join(", ");
 }
@@ -166,13 +169,21 @@ function listingTable(listing: ListingResult): string {
   ];
   for (const r of listing.runs) {
     const m = r.measurement;
-    const result = m.timedOut ? "**TIMED OUT**" : !m.ok ? `**FAILED (exit ${m.exitCode})**` : r.keys === listing.keys ? `${int(r.keys)} keys ✓` : `**${int(r.keys)} keys of ${int(listing.keys)}**`;
+    const result = m.timedOut
+      ? "**TIMED OUT**"
+      : !m.ok
+        ? `**FAILED (exit ${m.exitCode})**`
+        : r.keys === listing.keys
+          ? `${int(r.keys)} keys ✓`
+          : `**${int(r.keys)} keys of ${int(listing.keys)}**`;
     lines.push(
       `| ${r.toolLabel} | ${r.network === "direct" ? "direct" : "20 ms RTT"} | ${fmt(m.wallS, 2)} | ${m.ok ? int(Math.round(r.keysPerS)) : "–"} | ${fmt(m.clientCpuS, 2)} | ${fmt(m.peakRssMiB, 0)} | ${fmt(m.serverCpuS, 2)} | ${requestsText(m)} | ${result} | ${fmt(m.otherCpuS, 2)} |`,
     );
   }
   const s = listing.seed;
   lines.push("");
+  if (listing.repeats > 1)
+    lines.push(`Each row is the median of ${listing.repeats} runs, taken in rounds over all tools (the range of each is in the notes below).`, "");
   lines.push(
     s.reused
       ? `The listing bucket was reused from an earlier run (it already held ${int(listing.keys)} keys).`
@@ -220,12 +231,23 @@ export function markdown(result: BenchResult): string {
   out.push("| Tool | Version | Settings | Command (direct) |");
   out.push("| --- | --- | --- | --- |");
   const settings = new Map<string, { label: string; settings: string; command: string }>();
-  for (const r of result.runs) if (!settings.has(r.tool)) settings.set(r.tool, { label: r.toolLabel, settings: r.settings, command: shortCommand(r.measurement.command) });
+  for (const r of result.runs)
+    if (!settings.has(r.tool)) settings.set(r.tool, { label: r.toolLabel, settings: r.settings, command: shortCommand(r.measurement.command) });
   const versionFor = (tool: string) =>
-    tool.startsWith("aws-cli") ? meta.versions.aws : tool.startsWith("rclone") ? meta.versions.rclone : tool === "s3cmd" ? meta.versions.s3cmd : tool === "bare-sdk" ? meta.versions.sdk : meta.versions.bucketsync;
+    tool.startsWith("aws-cli")
+      ? meta.versions.aws
+      : tool.startsWith("rclone")
+        ? meta.versions.rclone
+        : tool === "s3cmd"
+          ? meta.versions.s3cmd
+          : tool === "bare-sdk"
+            ? meta.versions.sdk
+            : meta.versions.bucketsync;
   for (const [tool, s] of settings) out.push(`| ${s.label} | ${versionFor(tool)} | ${s.settings} | \`${s.command}\` |`);
   out.push("");
-  out.push(`Node ${meta.versions.node}; ${meta.versions.sdk}. Seeding the source bucket took ${fmt(meta.seedSeconds, 1)} s; the whole benchmark took ${fmt(meta.totalSeconds / 60, 1)} min.`);
+  out.push(
+    `Node ${meta.versions.node}; ${meta.versions.sdk}. Seeding the source bucket took ${fmt(meta.seedSeconds, 1)} s; the whole benchmark took ${fmt(meta.totalSeconds / 60, 1)} min.`,
+  );
   if (meta.notes.length > 0) {
     out.push("");
     out.push("Notes:");
@@ -237,7 +259,9 @@ export function markdown(result: BenchResult): string {
   for (const r of runNotes) for (const n of r.notes) out.push(`- ${r.toolLabel}, ${r.phase === "full" ? "full copy" : "no-op"}, ${r.network}: ${n}`);
   for (const r of listingNotes) for (const n of r.notes) out.push(`- ${r.toolLabel}, listing, ${r.network}: ${n}`);
   out.push("");
-  out.push(`Reproduce: \`npm run bench\` (\`BENCH_N=${meta.objects}\`; \`BENCH_QUICK=1\` for a 500-object smoke run; \`BENCH_SKIP_LISTING=1\` to skip the listing part).`);
+  out.push(
+    `Reproduce: \`npm run bench\` (\`BENCH_N=${meta.objects}\`; \`BENCH_QUICK=1\` for a 500-object smoke run; \`BENCH_SKIP_LISTING=1\` to skip the listing part).`,
+  );
   return out.join("\n") + "\n";
 }
 
@@ -328,7 +352,9 @@ export function svg(result: BenchResult): string {
   const gap = 22;
   let y = 44;
   const parts: string[] = [];
-  parts.push(`<text x="16" y="26" font-size="17" font-weight="bold">bucketsync vs peers: ${int(result.meta.objects)} objects of ${esc(result.meta.objectSize)}, radosgw on 127.0.0.1, ${result.meta.machine.cpus} shared CPUs (${esc(result.meta.date.slice(0, 10))})</text>`);
+  parts.push(
+    `<text x="16" y="26" font-size="17" font-weight="bold">bucketsync vs peers: ${int(result.meta.objects)} objects of ${esc(result.meta.objectSize)}, radosgw on 127.0.0.1, ${result.meta.machine.cpus} shared CPUs (${esc(result.meta.date.slice(0, 10))})</text>`,
+  );
   for (const p of panels) {
     parts.push(`<text x="16" y="${y + 18}" font-size="14" font-weight="bold">${esc(p.title)}</text>`);
     y += titleH;
@@ -348,7 +374,9 @@ export function svg(result: BenchResult): string {
       parts.push(`<text x="${labelW - 8}" y="${ry + 15}" font-size="12" text-anchor="end"${r.bold ? ' font-weight="bold"' : ""}>${esc(r.label)}</text>`);
       const w = r.value === null ? 0 : Math.max(1, r.value * scale);
       if (r.value !== null) parts.push(`<rect x="${labelW}" y="${ry + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${r.color}" rx="2"/>`);
-      parts.push(`<text x="${(labelW + w + 6).toFixed(1)}" y="${ry + 15}" font-size="11" fill="${r.value === null ? "#dc2626" : "#0f172a"}"${r.bold ? ' font-weight="bold"' : ""}>${esc(r.text)}</text>`);
+      parts.push(
+        `<text x="${(labelW + w + 6).toFixed(1)}" y="${ry + 15}" font-size="11" fill="${r.value === null ? "#dc2626" : "#0f172a"}"${r.bold ? ' font-weight="bold"' : ""}>${esc(r.text)}</text>`,
+      );
     });
     y += plotH + axisH + gap;
   }

@@ -8,6 +8,7 @@
  *   BENCH_N=5000            objects of 1 KiB to sync (BENCH_QUICK=1: 500, and 10,000 keys to list)
  *   BENCH_SKIP_LISTING=1    skip the listing benchmark
  *   BENCH_LIST_KEYS=100000  keys in the listing bucket (bench-list-100k, kept between runs)
+ *   BENCH_LIST_REPEATS=3    listing runs per tool and network; the median is reported
  *   BENCH_TOOLS=a,b         only these tools (ids in bench/tools.ts), e.g. bucketsync,bare-sdk
  *   BENCH_NETWORKS=direct   only these networks (direct, proxy)
  *   BENCH_RESULTS_DIR=dir   where to write latest.{md,json,svg}; by default bench/results/ for a complete

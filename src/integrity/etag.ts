@@ -4,6 +4,15 @@ import { Transform, type TransformCallback } from "node:stream";
 const PLAIN_MD5 = /^[0-9a-f]{32}$/i;
 const MULTIPART = /^([0-9a-f]{32})-(\d+)$/i;
 
+/** An ETag without its quotes (S3 quotes them in headers and XML; radosgw not always); undefined when empty. */
+export function unquoteEtag(etag: string | undefined): string | undefined {
+  if (etag === undefined || etag === "") return undefined;
+  // Hot in listings (once per key): no regular expression.
+  const start = etag.charCodeAt(0) === 34 ? 1 : 0;
+  const end = etag.length > start && etag.charCodeAt(etag.length - 1) === 34 ? etag.length - 1 : etag.length;
+  return start === 0 && end === etag.length ? etag : etag.slice(start, end);
+}
+
 /** True when an ETag is the MD5 of the content (single-part upload without SSE-KMS/SSE-C). */
 export function isPlainMd5(etag: string | undefined): boolean {
   return etag !== undefined && PLAIN_MD5.test(etag);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { candidatePartSizes, ContentHasher, multipartEtag, multipartParts } from "../../src/integrity/etag.js";
+import { candidatePartSizes, ContentHasher, multipartEtag, multipartParts, unquoteEtag } from "../../src/integrity/etag.js";
 import { verifyServerCopy, verifyStreamed } from "../../src/integrity/verify.js";
 
 const MiB = 1024 * 1024;
@@ -61,4 +61,14 @@ test("streamed copies: bytes checked against the source, the target checked agai
   assert.equal(verifyStreamed({ ...base, sourceEtag: sum, targetEtag: "0cc175b9c0f1b6a831c399e269772661" }).status, "mismatch", "corrupted write");
   assert.equal(verifyStreamed({ ...base, bytes: 999, sourceEtag: sum }).status, "mismatch", "short read");
   assert.equal(verifyStreamed({ ...base, sourceEtag: "kms-etag", targetEtag: sum }).status, "unverifiable");
+});
+
+test("ETags lose their quotes whichever way the server sends them", () => {
+  assert.equal(unquoteEtag('"9dd4e461268c8034f5c8564e155c67a6"'), "9dd4e461268c8034f5c8564e155c67a6");
+  assert.equal(unquoteEtag("9dd4e461268c8034f5c8564e155c67a6-3"), "9dd4e461268c8034f5c8564e155c67a6-3");
+  assert.equal(unquoteEtag('"abc'), "abc");
+  assert.equal(unquoteEtag('abc"'), "abc");
+  assert.equal(unquoteEtag('"'), "");
+  assert.equal(unquoteEtag(""), undefined);
+  assert.equal(unquoteEtag(undefined), undefined);
 });

@@ -3,6 +3,7 @@ import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentity, Provider } from "@aws-sdk/types";
 import { parseS3Xml, type S3Xml } from "./xml.js";
+import { unquoteEtag } from "../../integrity/etag.js";
 import { createRequire } from "node:module";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
 
@@ -145,7 +146,7 @@ export class LeanS3Client {
       key: c.Key ?? "",
       size: Number(c.Size ?? 0),
       lastModified: Date.parse(c.LastModified ?? ""),
-      etag: c.ETag ? c.ETag.replace(/^"|"$/g, "") : undefined,
+      etag: unquoteEtag(c.ETag),
       storageClass: c.StorageClass,
     }));
     const truncated = result.fields.get("IsTruncated") === "true";
@@ -161,7 +162,7 @@ export class LeanS3Client {
     if (result.root === "Error") throw errorFromXml(result, 200);
     const etag = result.fields.get("ETag");
     const sse = res.headers["x-amz-server-side-encryption"];
-    return { etag: typeof etag === "string" && etag !== "" ? etag.replace(/^"|"$/g, "") : undefined, sse: typeof sse === "string" ? sse : undefined };
+    return { etag: typeof etag === "string" ? unquoteEtag(etag) : undefined, sse: typeof sse === "string" ? sse : undefined };
   }
 
   /** DeleteObjects in quiet mode: returns only the keys that failed. */

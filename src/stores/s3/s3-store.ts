@@ -17,7 +17,7 @@ import type {
 } from "../../core/types.js";
 import { sdkModule, type S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
-import { candidatePartSizes, multipartParts } from "../../integrity/etag.js";
+import { candidatePartSizes, multipartParts, unquoteEtag } from "../../integrity/etag.js";
 import { DEFAULT_RETRY, withRetry } from "../../core/retry.js";
 
 export const MiB = 1024 * 1024;
@@ -159,7 +159,7 @@ export class S3Store implements ObjectStore {
             versionId: v.VersionId ?? "null",
             size: v.Size ?? 0,
             lastModified: v.LastModified?.getTime() ?? 0,
-            etag: unquote(v.ETag),
+            etag: unquoteEtag(v.ETag),
             deleteMarker: false,
           },
         })),
@@ -306,7 +306,7 @@ export class S3Store implements ObjectStore {
       const out = await (
         await this.connection.sdkClient()
       ).send(new (await sdkModule()).PutObjectCommand({ ...params, Body: body, ContentLength: size, ContentMD5: opts.contentMd5 }));
-      return { etag: unquote(out.ETag) };
+      return { etag: unquoteEtag(out.ETag) };
     }
     // The SDK's uploader: parts in flight bounded by queueSize, so memory stays partSize x queueSize.
     // Tags go through PutObjectTagging after the upload: some servers (radosgw 16) ignore
@@ -325,7 +325,7 @@ export class S3Store implements ObjectStore {
     try {
       const done = await upload.done();
       // radosgw answers CompleteMultipartUpload with an empty ETag; HEAD has the right one.
-      const etag = unquote((done as { ETag?: string }).ETag) ?? (await this.head(key))?.etag;
+      const etag = unquoteEtag((done as { ETag?: string }).ETag) ?? (await this.head(key))?.etag;
       return { etag, parts: Math.ceil(size / partSizeFor(size, this.options.partSize)) };
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
@@ -470,13 +470,11 @@ export async function deleteCurrent(store: S3Store, key: string): Promise<void> 
 
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
 export function decodeListedKey(key: string): string {
+  // Most keys need no decoding at all; the check is cheaper than decodeURIComponent.
+  if (key.indexOf("%") < 0 && key.indexOf("+") < 0) return key;
   return decodeURIComponent(key.replace(/\+/g, " "));
 }
 
-function unquote(etag: string | undefined): string | undefined {
-  if (etag === undefined || etag === "") return undefined;
-  return etag.replace(/^"|"$/g, "");
-}
 
 function quote(etag: string | undefined): string | undefined {
   if (etag === undefined) return undefined;
@@ -497,7 +495,7 @@ type HeadLike = {
 
 /** An object's details from a HEAD or GET response. */
 function detailsOf(key: string, out: HeadLike & { ContentLength?: number; LastModified?: Date; ETag?: string }): ObjectDetails {
-  return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified?.getTime() ?? 0, etag: unquote(out.ETag), ...propertiesOf(out) };
+  return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified?.getTime() ?? 0, etag: unquoteEtag(out.ETag), ...propertiesOf(out) };
 }
 
 function propertiesOf(out: HeadLike): ObjectProperties {

@@ -16,6 +16,7 @@ export interface S3Xml {
  */
 export function parseS3Xml(text: string, recordTags: readonly string[]): S3Xml {
   const out: S3Xml = { root: "", fields: new Map(), records: new Map() };
+  const isRecord = new Set(recordTags);
   const parser = new SaxesParser();
   let depth = 0;
   let record: Record<string, string> | undefined;
@@ -25,7 +26,7 @@ export function parseS3Xml(text: string, recordTags: readonly string[]): S3Xml {
     depth++;
     if (depth === 1) out.root = tag.name;
     else if (depth === 2) {
-      if (recordTags.includes(tag.name)) {
+      if (isRecord.has(tag.name)) {
         record = {};
         let list = out.records.get(tag.name);
         if (!list) out.records.set(tag.name, (list = []));
