@@ -91,6 +91,20 @@ describe("every listing layout gives the exact target", () => {
     assert.deepEqual([s.copied, s.deleted, s.skipped], [1499, 3, 1]);
     assert.deepEqual(await keys(client, dst), [...source].sort(compareKeys));
   });
+
+  // More than five pages of objects beside the folders: the key space is split by sampling instead.
+  test("a top level too wide to hold in memory is split by sampled key ranges and synced exactly", async () => {
+    const src = await bucket("wide-s");
+    const dst = await bucket("wide-d");
+    const source = [...Array.from({ length: 5100 }, (_, i) => `k${String(i).padStart(5, "0")}`), "a/1", "z/1"];
+    await putMany(client, src, source.map((k) => [k, "x"]), 64);
+    await putMany(client, dst, ["k00007", "k99999-stale", "m/1"].map((k) => [k, "x"]));
+    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = summaryOf(r.stdout);
+    assert.deepEqual([s.copied, s.deleted, s.skipped, s.failed], [source.length - 1, 2, 1, 0]);
+    assert.deepEqual(await keys(client, dst), [...source].sort(compareKeys));
+  });
 });
 
 describe("change detection", () => {
