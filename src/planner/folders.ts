@@ -2,7 +2,7 @@ import { compareKeys } from "../core/keys.js";
 import type { KeyRange, ObjectInfo } from "../core/types.js";
 import { runPool } from "../executor/pool.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
-import { mergeConcurrently, rangesFromSplitPoints, type RangeLister } from "./ranges.js";
+import { evenly, mergeConcurrently, rangesFromSplitPoints, type RangeLister } from "./ranges.js";
 
 /** One level of one side under a folder: the folders directly in it and the objects beside them. */
 export interface Level {
@@ -55,7 +55,8 @@ const NO_LEVEL: Level = { folders: [], objects: [] };
  * Starts from both top levels and, while there are fewer folders than listings to run, descends
  * one level into every folder at once (`logs/` -> `logs/2025/`, `logs/2026/`), keeping the
  * objects found beside the folders. A folder whose level is too large to list in memory is split
- * into key ranges from a sample of its keys instead. Undefined when a top level is too large: the
+ * into key ranges from a sample of its keys instead, and one whose subfolders are too many to
+ * list one by one is split at its children's names. Undefined when a top level is too large: the
  * caller then splits the whole key space by sampling.
  *
  * Every key lies in exactly one part or among the loose objects, and a side without a folder is
@@ -69,6 +70,9 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
   const looseTarget = [...targetTop.objects];
   let folders = new Map<string, Folder>();
   addFolders(folders, sourceTop.folders, targetTop.folders);
+  /** Split points inside a folder that stays whole although it is big. */
+  const points = new Map<string, string[]>();
+  const maxPoints = 2 * parallel - 1;
 
   for (let depth = 0; depth < maxDepth && folders.size < parallel; depth++) {
     const open = [...folders].filter(([, f]) => !f.large);
@@ -90,15 +94,23 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
         foundTarget.push(...t.objects);
       }
     }
-    // Finer than this costs more requests (and memory) than the parallelism it buys.
-    if (next.size > maxFolders || looseSource.length + foundSource.length > maxLoose || looseTarget.length + foundTarget.length > maxLoose) break;
+    // Finer than this costs more requests (and memory) than the parallelism it buys. The folders
+    // stay whole, split at their children's names instead (`data/` with 100 subfolders becomes
+    // ranges within `data/`, not one chain of pages).
+    if (next.size > maxFolders || looseSource.length + foundSource.length > maxLoose || looseTarget.length + foundTarget.length > maxLoose) {
+      for (const [name, [s, t]] of levels) {
+        if (!s || !t) continue;
+        const children = [...s.folders, ...t.folders, ...s.objects.map((o) => o.key), ...t.objects.map((o) => o.key)];
+        points.set(name, evenly([...new Set(children)].sort(compareKeys), maxPoints));
+      }
+      break;
+    }
     folders = next;
     looseSource.push(...foundSource);
     looseTarget.push(...foundTarget);
   }
 
   const parts: FolderPart[] = [];
-  const points = new Map<string, string[]>();
   if (folders.size < parallel) {
     const large = [...folders].filter(([, f]) => f.large && f.inSource).map(([name]) => name);
     await runPool(fromArray(large), parallel, async (name) => {
@@ -130,12 +142,36 @@ export function planFolderSplit(
   return mergeConcurrently(
     [
       () => plan(fromArray(split.looseSource), fromArray(split.looseTarget), options),
-      ...split.parts.map(
-        (part) => () => plan(part.inSource ? listSource(part.range) : fromArray([]), part.inTarget ? listTarget(part.range) : fromArray([]), options),
-      ),
+      ...split.parts.map((part) => () => plan(listPart(part, part.inSource, listSource), listPart(part, part.inTarget, listTarget), options)),
     ],
     parallel,
   );
+}
+
+/** One side's listing of a part: nothing where the side lacks the folder, and never nothing for a folder it reported. */
+function listPart(part: FolderPart, onThisSide: boolean, list: RangeLister): AsyncIterable<ObjectInfo> {
+  if (!onThisSide) return fromArray([]);
+  const whole = part.range.startAfter === undefined && part.range.endAt === undefined;
+  return whole ? nonEmpty(list(part.range), part.range.prefix!) : list(part.range);
+}
+
+/**
+ * A folder the server reported must list at least one key. If it lists none, the folder's name
+ * was misreported (some servers return folder names unencoded under encoding-type=url) and this
+ * side would look empty there: with --delete the other side's keys would go. Or it was emptied
+ * meanwhile; either way the listing stops and nothing is deleted.
+ */
+async function* nonEmpty(listing: AsyncIterable<ObjectInfo>, folder: string): AsyncGenerator<ObjectInfo> {
+  let any = false;
+  for await (const o of listing) {
+    any = true;
+    yield o;
+  }
+  if (!any)
+    throw Object.assign(new Error(`invalid listing: the folder ${JSON.stringify(folder)} was reported but lists no keys`), {
+      name: "InvalidResponse",
+      Code: "InvalidResponse",
+    });
 }
 
 function addFolders(into: Map<string, Folder>, source: readonly string[], target: readonly string[]): void {

@@ -22,6 +22,12 @@ export function rangesFromSplitPoints(points: readonly string[]): KeyRange[] {
   return ranges;
 }
 
+/** At most `max` items, spread evenly over the sorted input. */
+export function evenly<T>(sorted: readonly T[], max: number): T[] {
+  if (sorted.length <= max) return [...sorted];
+  return Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
+}
+
 /**
  * Runs up to `parallel` async iterables at once and yields their items as they come, holding at
  * most one pending item per running source (backpressure: a source only advances when its item

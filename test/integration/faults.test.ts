@@ -333,6 +333,20 @@ describe("a listing that fails part-way", () => {
     assert.deepEqual(await snapshot(dst), before, "the target is untouched");
   });
 
+  test("a listing page that says it is truncated but gives no continuation token is not the end: nothing deleted", async () => {
+    const dst = await bucket("lt-d");
+    await putMany(client, dst, srcKeys.map((k) => [k, `v ${k}`]));
+    const before = await snapshot(dst);
+    // Every source listing answers one key and "more to come", with no way to get it.
+    const cut = `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>obj%2F00000</Key><Size>9</Size><ETag>"x"</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>`;
+    const p = await proxy({ rule: (req) => (req.operation === "ListObjectsV2" && req.bucket === src ? { status: 200, body: cut, contentType: "application/xml" } : undefined) });
+    const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(r.stderr, /source listing.*NextContinuationToken/, show(r));
+    assert.equal(p.count("DeleteObjects"), 0, "no delete request was sent");
+    assert.deepEqual(await snapshot(dst), before, "the target is untouched");
+  });
+
   test("target listing fails part-way: exit non-zero, nothing deleted", async () => {
     const dst = await bucket("lft-d");
     const targetKeys = Array.from({ length: 1500 }, (_, i) => `aaa/${String(i).padStart(5, "0")}`);

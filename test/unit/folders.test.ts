@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { planFolderSplit, splitByFolders, type LevelLister } from "../../src/planner/folders.js";
 import type { KeyRange, ObjectInfo } from "../../src/core/types.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
+import { sizeAndTime } from "../../src/planner/compare.js";
 import { collect, describeAction as describe, storePair } from "../helpers/memory.js";
 
 /** A delimiter listing of one level of a memory store; undefined past `maxEntries` (too large to hold). */
@@ -101,4 +102,42 @@ test("descends into a lone folder and splits a folder too large to list by key",
   );
   // The empty target was asked for its top level only.
   assert.deepEqual(asked.filter((f) => f === "").length, 2);
+});
+
+test("a folder with too many subfolders to list one by one is split at their names", async () => {
+  const keys = Array.from({ length: 100 }, (_, i) => `data/${String(i).padStart(3, "0")}/k`);
+  const source = new MemoryStore("s");
+  for (const k of keys) source.set(k, "x");
+  const asked: string[] = [];
+  const split = await splitByFolders(levels(source, keys, 1000, asked), levels(new MemoryStore("t"), [], 1000, asked), {
+    parallel: 4,
+    splitFolder: async () => assert.fail("no folder is too large to list"),
+  });
+  assert.ok(split);
+  assert.equal(split.parts.length, 8, "2 ranges per listing slot");
+  assert.ok(split.parts.every((p) => p.range.prefix === "data/" && p.inSource && !p.inTarget));
+  assert.deepEqual(split.parts[0]!.range, { prefix: "data/", endAt: "data/012/" });
+});
+
+test("a folder that was reported but lists no keys stops the plan (a misreported name must not read as empty)", async () => {
+  const source = new MemoryStore("s");
+  source.set("a b/x", "x");
+  const target = new MemoryStore("t");
+  target.set("a+b/x", "x");
+  // The source's server named its folder "a+b/" although its keys are "a b/..." (a server that
+  // leaves folder names unencoded under encoding-type=url): listed under that name it is empty.
+  const split = { looseSource: [], looseTarget: [], parts: [{ range: { prefix: "a+b/" }, inSource: true, inTarget: true }] };
+  const options = { compare: sizeAndTime, filter: () => true, delete: true };
+  await assert.rejects(
+    collect(
+      planFolderSplit(
+        split,
+        (r) => source.list(r),
+        (r) => target.list(r),
+        options,
+        2,
+      ),
+    ),
+    /the folder "a\+b\/" was reported but lists no keys/,
+  );
 });

@@ -150,8 +150,11 @@ export class LeanS3Client {
       storageClass: c.StorageClass,
     }));
     const truncated = result.fields.get("IsTruncated") === "true";
+    const nextToken = truncated ? result.fields.get("NextContinuationToken") : undefined;
+    // A truncated page without a way on must never read as the end of the listing.
+    if (truncated && !nextToken) throw new S3ResponseError("InvalidResponse", 502, "listing page is truncated but has no NextContinuationToken");
     const prefixes: string[] = (result.records.get("CommonPrefixes") ?? []).map((p) => p.Prefix ?? "");
-    return { objects, prefixes, nextToken: truncated ? result.fields.get("NextContinuationToken") : undefined };
+    return { objects, prefixes, nextToken };
   }
 
   /** CopyObject; returns the new object's ETag from the CopyObjectResult. */

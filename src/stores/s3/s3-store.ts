@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type { CompletedPart } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../core/keys.js";
+import { evenly } from "../../planner/ranges.js";
 import type {
   ObjectVersion,
   WriteResult,
@@ -72,6 +73,8 @@ export class S3Store implements ObjectStore {
       for (const entry of page.objects) {
         const info = this.infoOf(entry);
         if (range.endAt !== undefined && compareKeys(info.key, range.endAt) > 0) return;
+        // The part a key is planned in depends on the server honouring Prefix: check it.
+        if (range.prefix !== undefined && !info.key.startsWith(range.prefix)) throw invalidListing(`key ${JSON.stringify(info.key)} is outside the requested prefix ${JSON.stringify(range.prefix)}`);
         yield info;
       }
     }
@@ -89,7 +92,15 @@ export class S3Store implements ObjectStore {
     let continuationToken: string | undefined;
     for (let pages = 0; pages < maxPages; pages++) {
       const page = await withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, delimiter: "/", continuationToken }));
-      for (const p of page.prefixes) folders.push(decodeListedKey(p).slice(this.prefix.length));
+      for (const p of page.prefixes) {
+        // Folder names decide which keys each side lists, so a wrongly encoded one (some servers
+        // return them raw under encoding-type=url) must stop the listing, not mislead it.
+        const full = decodeListedKey(p);
+        if (!full.startsWith(prefix) || full.length <= prefix.length || !full.endsWith("/")) {
+          throw invalidListing(`folder ${JSON.stringify(p)} is not a folder of ${JSON.stringify(prefix)}`);
+        }
+        folders.push(full.slice(this.prefix.length));
+      }
       for (const entry of page.objects) objects.push(this.infoOf(entry));
       if (!page.nextToken) return { folders, objects };
       continuationToken = page.nextToken;
@@ -443,11 +454,6 @@ export class S3Store implements ObjectStore {
 // Probe characters for sampling flat key spaces: digits, letters, and a few common separators.
 const PROBE_CHARS = [..."-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"];
 
-/** At most `max` items, spread evenly over the sorted input. */
-function evenly(sorted: string[], max: number): string[] {
-  if (sorted.length <= max) return sorted;
-  return Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
-}
 
 /** Parts of at least `preferred` bytes, grown so no object needs more than 10,000 parts. */
 export function partSizeFor(size: number, preferred: number): number {
@@ -469,6 +475,10 @@ export async function deleteCurrent(store: S3Store, key: string): Promise<void> 
 }
 
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
+function invalidListing(message: string): Error {
+  return Object.assign(new Error(`invalid listing: ${message}`), { name: "InvalidResponse", Code: "InvalidResponse" });
+}
+
 export function decodeListedKey(key: string): string {
   // Most keys need no decoding at all; the check is cheaper than decodeURIComponent.
   if (key.indexOf("%") < 0 && key.indexOf("+") < 0) return key;
