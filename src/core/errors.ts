@@ -120,3 +120,13 @@ export function classifyListingFailure(err: unknown): ErrorInfo & { context: str
   }
   return { ...classifyError(err), context: "listing" };
 }
+
+/** A listing response that cannot be right (retried like any invalid response; never read as the end of a listing). */
+export function invalidListing(message: string): Error {
+  return Object.assign(new Error(`invalid listing: ${message}`), { name: "InvalidResponse", Code: "InvalidResponse" });
+}
+
+/** A folder the store itself reported that then lists no key: its name was misreported (see KeyRange.expectKeys). */
+export function emptyReportedFolder(folder: string): Error {
+  return invalidListing(`the folder ${JSON.stringify(folder)} was reported but lists no keys`);
+}

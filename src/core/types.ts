@@ -49,6 +49,12 @@ export interface KeyRange {
    * the listing ends where the folder does instead of reading a page past the range's end.
    */
   prefix?: string;
+  /**
+   * The store reported `prefix` as a folder, so listing it must find a key. One that finds none
+   * throws: a misreported folder name (some servers return them unencoded under
+   * encoding-type=url) must not make this side look empty there, or --delete would act on it.
+   */
+  expectKeys?: boolean;
 }
 
 export const CANNED_ACLS = ["private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"] as const;

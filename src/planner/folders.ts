@@ -148,30 +148,11 @@ export function planFolderSplit(
   );
 }
 
-/** One side's listing of a part: nothing where the side lacks the folder, and never nothing for a folder it reported. */
+/** One side's listing of a part: nothing where the side lacks the folder; a whole folder it reported must list a key. */
 function listPart(part: FolderPart, onThisSide: boolean, list: RangeLister): AsyncIterable<ObjectInfo> {
   if (!onThisSide) return fromArray([]);
   const whole = part.range.startAfter === undefined && part.range.endAt === undefined;
-  return whole ? nonEmpty(list(part.range), part.range.prefix!) : list(part.range);
-}
-
-/**
- * A folder the server reported must list at least one key. If it lists none, the folder's name
- * was misreported (some servers return folder names unencoded under encoding-type=url) and this
- * side would look empty there: with --delete the other side's keys would go. Or it was emptied
- * meanwhile; either way the listing stops and nothing is deleted.
- */
-async function* nonEmpty(listing: AsyncIterable<ObjectInfo>, folder: string): AsyncGenerator<ObjectInfo> {
-  let any = false;
-  for await (const o of listing) {
-    any = true;
-    yield o;
-  }
-  if (!any)
-    throw Object.assign(new Error(`invalid listing: the folder ${JSON.stringify(folder)} was reported but lists no keys`), {
-      name: "InvalidResponse",
-      Code: "InvalidResponse",
-    });
+  return list(whole ? { ...part.range, expectKeys: true } : part.range);
 }
 
 function addFolders(into: Map<string, Folder>, source: readonly string[], target: readonly string[]): void {

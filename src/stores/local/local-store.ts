@@ -7,6 +7,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import mime from "mime";
 import { compareKeys, positionInRange } from "../../core/keys.js";
+import { emptyReportedFolder } from "../../core/errors.js";
 import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 import { UsageError } from "../../core/types.js";
 import { PATH_CONFLICT, UNSAFE_KEY, isTempName, keyError, keyPath, requireKeyPath, tempName } from "./keys.js";
@@ -67,14 +68,22 @@ export class LocalStore implements ObjectStore {
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
     const rootStat = await statIfExists(this.root);
     // A missing target lists as empty; it is created by the first write.
-    if (!rootStat) return;
+    if (!rootStat) {
+      if (range.expectKeys) throw emptyReportedFolder(range.prefix ?? "");
+      return;
+    }
     if (!rootStat.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: "ENOTDIR" });
+    let any = false;
     for await (const entry of this.walk(this.root, "", [devIno(rootStat)], range.startAfter)) {
       // Keys come in order, so the first one past the end ends the listing.
       const position = positionInRange(entry.key, range);
-      if (position > 0) return;
-      if (position === 0) yield entry;
+      if (position > 0) break;
+      if (position === 0) {
+        any = true;
+        yield entry;
+      }
     }
+    if (range.expectKeys && !any) throw emptyReportedFolder(range.prefix ?? "");
   }
 
   /** Keys under `dir` (whose keys start with `prefix`) greater than `startAfter`, in key order. */

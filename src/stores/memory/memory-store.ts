@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
 import { compareKeys, positionInRange } from "../../core/keys.js";
+import { emptyReportedFolder } from "../../core/errors.js";
 import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 
 interface StoredObject {
@@ -47,13 +48,16 @@ export class MemoryStore implements ObjectStore {
 
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
     const keys = [...this.objects.keys()].sort(compareKeys);
+    let any = false;
     for (const key of keys) {
       const position = positionInRange(key, range);
       if (position < 0) continue;
       if (position > 0) break;
+      any = true;
       const { details } = this.objects.get(key)!;
       yield { key, size: details.size, lastModified: details.lastModified, etag: details.etag };
     }
+    if (range.expectKeys && !any) throw emptyReportedFolder(range.prefix ?? "");
   }
 
   async head(key: string): Promise<ObjectDetails | undefined> {

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type { CompletedPart } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../core/keys.js";
+import { emptyReportedFolder, invalidListing } from "../../core/errors.js";
 import { evenly } from "../../planner/ranges.js";
 import type {
   ObjectVersion,
@@ -65,11 +66,13 @@ export class S3Store implements ObjectStore {
     const fetchPage = (continuationToken?: string) =>
       withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter, continuationToken }));
     let pending: Promise<ListPage> | undefined = fetchPage();
+    let any = false;
     while (pending) {
       const page: ListPage = await pending;
       pending = page.nextToken ? fetchPage(page.nextToken) : undefined;
       // Keep a prefetch the caller never awaits (it stopped early) from becoming an unhandled rejection.
       pending?.catch(() => undefined);
+      any ||= page.objects.length > 0;
       for (const entry of page.objects) {
         const info = this.infoOf(entry);
         if (range.endAt !== undefined && compareKeys(info.key, range.endAt) > 0) return;
@@ -78,6 +81,7 @@ export class S3Store implements ObjectStore {
         yield info;
       }
     }
+    if (range.expectKeys && !any) throw emptyReportedFolder(range.prefix ?? "");
   }
 
   /**
@@ -475,9 +479,6 @@ export async function deleteCurrent(store: S3Store, key: string): Promise<void> 
 }
 
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
-function invalidListing(message: string): Error {
-  return Object.assign(new Error(`invalid listing: ${message}`), { name: "InvalidResponse", Code: "InvalidResponse" });
-}
 
 export function decodeListedKey(key: string): string {
   // Most keys need no decoding at all; the check is cheaper than decodeURIComponent.
