@@ -11,7 +11,7 @@ import { compileFilters, type FilterRule } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
 import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
 import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
-import { planInRanges, rangesFromSplitPoints } from "./planner/ranges.js";
+import { planInRanges, rangesFromSplitPoints, splitPointsFor } from "./planner/ranges.js";
 import { planFolderSplit, splitByFolders } from "./planner/folders.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
@@ -319,10 +319,10 @@ export const DEFAULT_LIST_PARALLELISM = 16;
 
 /**
  * The plan as one stream of actions. Between two buckets the parts of the key space are
- * merge-joined in parallel: folder by folder (see splitByFolders) when both top levels are small,
- * else key ranges split from a sample of the source's keys. Otherwise (a local folder on a side, or parallelism
- * 1) one merge-join of the two paired listings. Splitting happens inside the stream, so its
- * errors surface as listing errors (no deletes), like any other.
+ * merge-joined in parallel: folder by folder (see splitByFolders) when both top levels are
+ * small, else key ranges split from a sample of the source's keys. Otherwise (a local folder on
+ * a side, or parallelism 1) one merge-join of the two paired listings. Splitting happens inside
+ * the stream, so its errors surface as listing errors (no deletes), like any other.
  */
 async function* actionStream(
   source: ObjectStore,
@@ -360,8 +360,7 @@ async function* actionStream(
       store.listLevel(folder, folder === "" ? 5 : 1).catch((err) => Promise.reject(new ListingError(side, err)));
     const split = await splitByFolders(levelsOf(source, "source"), levelsOf(target, "target"), {
       parallel,
-      // Two ranges per listing slot, as for a whole bucket below.
-      splitFolder: (folder) => source.probeSplitPoints(folder, 2 * parallel - 1).catch((err) => Promise.reject(new ListingError("source", err))),
+      splitFolder: (folder, maxPoints) => source.probeSplitPoints(folder, maxPoints).catch((err) => Promise.reject(new ListingError("source", err))),
     });
     if (split) {
       yield* planFolderSplit(split, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
@@ -369,9 +368,7 @@ async function* actionStream(
     }
     let points: string[];
     try {
-      // Two ranges per listing slot: enough to keep them busy, few enough that each range spans
-      // many pages (every range costs a request per side even when it turns out small).
-      points = await source.splitPoints(2 * parallel - 1);
+      points = await source.splitPoints(splitPointsFor(parallel));
     } catch (err) {
       throw new ListingError("source", err);
     }

@@ -2,7 +2,7 @@ import { compareKeys } from "../core/keys.js";
 import type { KeyRange, ObjectInfo } from "../core/types.js";
 import { runPool } from "../executor/pool.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
-import { evenly, mergeConcurrently, rangesFromSplitPoints, type RangeLister } from "./ranges.js";
+import { evenly, mergeConcurrently, rangesFromSplitPoints, splitPointsFor, type RangeLister } from "./ranges.js";
 
 /** One level of one side under a folder: the folders directly in it and the objects beside them. */
 export interface Level {
@@ -31,7 +31,7 @@ export interface FolderSplitOptions {
   /** Listings run at once; the split aims for at least this many parts. */
   parallel: number;
   /** Split points inside a folder too large to descend into (its level did not fit in memory). */
-  splitFolder: (folder: string) => Promise<string[]>;
+  splitFolder: (folder: string, maxPoints: number) => Promise<string[]>;
   /** Levels to descend at most. */
   maxDepth?: number;
   /** Stop descending before the parts grow past this many (tiny folders cost a request each). */
@@ -72,7 +72,7 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
   addFolders(folders, sourceTop.folders, targetTop.folders);
   /** Split points inside a folder that stays whole although it is big. */
   const points = new Map<string, string[]>();
-  const maxPoints = 2 * parallel - 1;
+  const maxPoints = splitPointsFor(parallel);
 
   for (let depth = 0; depth < maxDepth && folders.size < parallel; depth++) {
     const open = [...folders].filter(([, f]) => !f.large);
@@ -116,7 +116,7 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
     await runPool(fromArray(large), parallel, async (name) => {
       points.set(
         name,
-        (await options.splitFolder(name)).filter((point) => point.startsWith(name)),
+        (await options.splitFolder(name, maxPoints)).filter((point) => point.startsWith(name)),
       );
     });
   }

@@ -22,6 +22,15 @@ export function rangesFromSplitPoints(points: readonly string[]): KeyRange[] {
   return ranges;
 }
 
+/**
+ * Split points to aim for with `parallel` listing slots: two ranges per slot, enough to keep them
+ * busy, few enough that each range spans many pages (every range costs a request per side even
+ * when it turns out small).
+ */
+export function splitPointsFor(parallel: number): number {
+  return 2 * parallel - 1;
+}
+
 /** At most `max` items, spread evenly over the sorted input. */
 export function evenly<T>(sorted: readonly T[], max: number): T[] {
   if (sorted.length <= max) return [...sorted];
