@@ -3,7 +3,7 @@ import { classifyError, classifyListingFailure, type ErrorInfo } from "./core/er
 import { CANNED_ACLS, UsageError, type CannedAcl } from "./core/types.js";
 import { runPool } from "./executor/pool.js";
 import { DEFAULT_RETRY, withRetry } from "./core/retry.js";
-import { compileFilters, type FilterRule } from "./planner/filters.js";
+import { compileFilters, includeOnlyMessage, includesThatSelectNothing, type FilterRule } from "./planner/filters.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
 
@@ -33,6 +33,10 @@ export async function applyAcl(options: AclApplyOptions): Promise<AclApplyResult
   const location = parseLocation(options.location);
   if (location.kind !== "s3") throw new UsageError("acl apply works on s3:// locations");
   const filter = compileFilters(options.filters ?? []);
+  // Setting an ACL is a change of exposure: an --include that selects nothing must not make
+  // every object under the prefix public.
+  const useless = includesThatSelectNothing(options.filters ?? []);
+  if (useless.length > 0) throw new UsageError(includeOnlyMessage(useless));
   const opener = new StoreOpener();
   const result: AclApplyResult = { applied: 0, failed: 0 };
   try {

@@ -1,5 +1,5 @@
 import { classifyListingFailure } from "./core/errors.js";
-import { locationsOverlap, parseLocation, type Location } from "./core/location.js";
+import { parseLocation, refuseOverlap, type Location } from "./core/location.js";
 import { CANNED_ACLS, UsageError, type WriteOptions, type CannedAcl, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
@@ -7,7 +7,7 @@ import type { TransferOptions } from "./executor/transfer.js";
 import type { VerifyMode } from "./integrity/verify.js";
 import type { RetryPolicy } from "./core/retry.js";
 import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
-import { compileFilters, type FilterRule } from "./planner/filters.js";
+import { compileFilters, includeOnlyMessage, includesThatSelectNothing, type FilterRule } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
 import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
 import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
@@ -103,6 +103,40 @@ function writeOptions(options: SyncOptions): TransferOptions {
   };
 }
 
+/** AWS S3's storage classes. */
+export const STORAGE_CLASSES = [
+  "STANDARD",
+  "REDUCED_REDUNDANCY",
+  "STANDARD_IA",
+  "ONEZONE_IA",
+  "INTELLIGENT_TIERING",
+  "GLACIER",
+  "DEEP_ARCHIVE",
+  "OUTPOSTS",
+  "GLACIER_IR",
+  "SNOW",
+  "EXPRESS_ONEZONE",
+];
+
+/**
+ * A run stopped by the target refusing its first write (see the executor's setup codes): name the
+ * options that shape every write, since every object would have repeated the same refusal.
+ */
+function explainRefusedWrite(result: ExecuteResult, options: SyncOptions): ExecuteResult {
+  const f = result.fatal;
+  if (!f || !["InvalidArgument", "InvalidStorageClass", "InvalidRequest", "InvalidEncryptionAlgorithmError", "NotImplemented"].includes(f.code)) return result;
+  const given = [
+    options.storageClass !== undefined && `--storage-class ${options.storageClass}`,
+    options.sse !== undefined && `--sse ${options.sse}`,
+    options.sseKmsKeyId !== undefined && "--sse-kms-key-id",
+    options.acl !== undefined && `--acl ${options.acl}`,
+    options.metadataDirective !== undefined && `--metadata-directive ${options.metadataDirective}`,
+  ].filter(Boolean);
+  if (given.length === 0) return result;
+  const message = `the target refused the first write (${f.message}), so every object would fail the same way; check ${given.join(", ")}`;
+  return { ...result, fatal: { ...f, message, context: "target" } };
+}
+
 /** Validates options that do not need the network; throws UsageError with a one-line message. */
 export function validateSyncOptions(options: SyncOptions): void {
   if (options.verify !== undefined && !["off", "on", "strict"].includes(options.verify))
@@ -118,8 +152,13 @@ export function validateSyncOptions(options: SyncOptions): void {
   if (options.metadataDirective === "COPY" && options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined)) {
     throw new UsageError("--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY");
   }
-  if (options.storageClass !== undefined && !/^[A-Z_]{2,40}$/.test(options.storageClass))
-    throw new UsageError(`invalid --storage-class '${options.storageClass}'`);
+  if (options.storageClass !== undefined) {
+    const onAws = (options.targetConnection?.endpointUrl ?? options.connection?.endpointUrl) === undefined;
+    // AWS has a fixed set; S3-compatible servers may define their own (Ceph placement classes).
+    if (!/^[A-Z0-9_]{2,40}$/.test(options.storageClass) || (onAws && !STORAGE_CLASSES.includes(options.storageClass))) {
+      throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
+    }
+  }
   if (options.acl !== undefined && !CANNED_ACLS.includes(options.acl)) {
     throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
   }
@@ -151,9 +190,7 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
   });
   const sourceConnection = connection(options.sourceConnection);
   const targetConnection = connection(options.targetConnection);
-  if (srcLoc && dstLoc && sourceConnection.endpointUrl === targetConnection.endpointUrl && locationsOverlap(srcLoc, dstLoc)) {
-    throw new UsageError(`source ${srcLoc.url} and target ${dstLoc.url} overlap; a sync would copy onto itself`);
-  }
+  if (srcLoc && dstLoc) await refuseOverlap(srcLoc, dstLoc, sourceConnection.endpointUrl, targetConnection.endpointUrl);
   await checkLocalLocations(srcLoc, dstLoc);
   const storeOptions = {
     s3: {
@@ -194,7 +231,9 @@ function planOptionsFor(
 export async function sync(options: SyncOptions): Promise<SyncResult> {
   validateSyncOptions(options);
   compileFilters(options.filters ?? []); // bad globs fail before any request
-  const opener = new StoreOpener();
+  const useless = includesThatSelectNothing(options.filters ?? []);
+  if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
+  const opener = new StoreOpener(options.signal);
   try {
     const { source, target } = await openPair(options, opener);
     if (options.allVersions) {
@@ -211,12 +250,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       });
       return { summary: run.summary, fatal: run.fatal, changedNothing: run.summary.copied === 0 || (options.dryRun ?? false) };
     }
-    if (target instanceof LocalStore && !options.dryRun) await target.ensureRoot();
     let sourceObjects = 0;
     let plannedDeletes = 0;
     const all = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
-    const result = await execute(actions, {
+    const executed = await execute(actions, {
       source,
       target,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
@@ -232,6 +270,10 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
           ? `the source ${source.description} lists no objects, so --delete would remove all ${planned} target objects; pass --force if that is what you want`
           : undefined,
     });
+    const result = explainRefusedWrite(executed, options);
+    // A missing target folder is created by the first write, or here once the run succeeded (an
+    // empty source still leaves the folder); a run that failed (no such bucket) leaves none.
+    if (target instanceof LocalStore && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
     return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
     await opener.close();
@@ -252,6 +294,8 @@ export interface CheckResult {
   inSync: boolean;
   differences: number;
   compared: number;
+  /** Objects on both sides whose content could not be compared (ETags cannot decide): compared by size and time only. */
+  undecidable: number;
   fatal?: { code: string; message: string; context: string };
 }
 
@@ -273,28 +317,36 @@ const COMPARED: Record<CompareMode, string> = {
   checksum: "ETag (MD5) where both are MD5s",
 };
 
+/**
+ * `check` proves equality, so it compares content by default (as rclone's check compares
+ * hashes): ETags where they decide, local files hashed; size and time only where they cannot,
+ * and those keys are counted apart (`undecidable`).
+ */
+export const CHECK_DEFAULT_COMPARE: CompareMode = "checksum";
+
 export async function check(options: CommonOptions & { onDifference?: (d: Difference) => void; onEvidence?: (e: Evidence) => void }): Promise<CheckResult> {
   validateSyncOptions(options);
   compileFilters(options.filters ?? []);
-  const opener = new StoreOpener();
+  const opener = new StoreOpener(options.signal);
   let differences = 0;
   let compared = 0;
+  let undecidable = 0;
+  const mode = options.compare ?? CHECK_DEFAULT_COMPARE;
+  const checkOptions = { ...options, compare: mode };
   try {
-    const { source, target } = await openPair(options, opener);
+    const { source, target } = await openPair(checkOptions, opener);
     const side = (o: ObjectInfo | undefined) => o && { size: o.size, etag: o.etag, lastModified: new Date(o.lastModified).toISOString() };
-    for await (const action of actionStream(source, target, options, true)) {
+    for await (const action of actionStream(source, target, checkOptions, true)) {
       compared++;
+      const undecided = (action.type === "skip" || action.type === "update") && action.undecidable === true;
+      if (undecided) undecidable++;
       const kind = action.type === "skip" ? "same" : action.type === "copy" ? "missing in target" : action.type === "update" ? "differs" : "not in source";
       if (options.onEvidence) {
         const both = action.type === "skip" || action.type === "update";
         options.onEvidence({
           key: action.key,
           result: kind,
-          compared: both
-            ? (action as { undecidable?: boolean }).undecidable
-              ? "size and time (ETags cannot decide)"
-              : COMPARED[options.compare ?? "size-and-time"]
-            : "presence",
+          compared: both ? (undecided ? "size and time (ETags cannot decide)" : COMPARED[mode]) : "presence",
           reason: action.reason,
           source: side(action.type === "delete" ? undefined : action.source),
           target: side(action.type === "copy" ? undefined : action.type === "delete" ? action.target : action.target),
@@ -304,11 +356,11 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
       differences++;
       options.onDifference?.({ key: action.key, kind, reason: action.reason });
     }
-    return { inSync: differences === 0, differences, compared };
+    return { inSync: differences === 0, differences, compared, undecidable };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const info = classifyListingFailure(err);
-    return { inSync: false, differences, compared, fatal: { code: info.code, message: info.message, context: info.context } };
+    return { inSync: false, differences, compared, undecidable, fatal: { code: info.code, message: info.message, context: info.context } };
   } finally {
     await opener.close();
   }

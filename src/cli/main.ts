@@ -4,11 +4,12 @@ import type { Config, JobConfig } from "../config/config.js";
 import { DEFAULT_CONFIG_FILE, jobFilters, resolveLocation } from "../config/resolve.js";
 import { existsSync } from "node:fs";
 import { redactSecrets } from "../core/errors.js";
+import { maskEndpoint } from "../core/endpoint.js";
 import { CANNED_ACLS, UsageError, type CannedAcl } from "../core/types.js";
 import type { SyncEvent } from "../executor/events.js";
 import type { CompareMode } from "../planner/compare.js";
-import type { FilterRule } from "../planner/filters.js";
-import { check, sync, type SyncOptions } from "../sync.js";
+import { includeOnlyMessage, includesThatSelectNothing, type FilterRule } from "../planner/filters.js";
+import { CHECK_DEFAULT_COMPARE, check, sync, type SyncOptions } from "../sync.js";
 import { completionScript } from "./completion.js";
 import { addDistributedCommands, addQueueOptions, runDistributedSync } from "./distributed.js";
 import {
@@ -25,7 +26,7 @@ import {
 } from "./options.js";
 import type { ProgressDisplay } from "./progress.js";
 import { parseTimeBound } from "../planner/attributes.js";
-import { eventRenderer } from "./render.js";
+import { eventRenderer, printableKey } from "./render.js";
 import { JsonLines, RunReport } from "./report.js";
 
 /** Exit codes: the contract scripts rely on. */
@@ -74,9 +75,9 @@ interface Flags {
   [side: string]: unknown;
 }
 
-function compareMode(flags: Flags): CompareMode {
+function compareMode(flags: Flags, fallback: CompareMode = "size-and-time"): CompareMode {
   if (flags.sizeOnly && flags.checksum) throw new UsageError("--size-only and --checksum cannot be used together");
-  return flags.sizeOnly ? "size-only" : flags.checksum ? "checksum" : "size-and-time";
+  return flags.sizeOnly ? "size-only" : flags.checksum ? "checksum" : fallback;
 }
 
 function addCompareOptions(command: Command): Command {
@@ -84,11 +85,12 @@ function addCompareOptions(command: Command): Command {
     .option("--size-only", "treat objects of the same size as equal")
     .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide)")
     .option("--auto-part-size", "with --checksum and a local side: hash files in the likely part size of a multipart ETag")
-    .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency"))
+    .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency", { min: 1, max: 4096 }))
     .option("--follow-symlinks", "follow symbolic links in local folders (default: skip them; loops are detected)")
     .option("--json", "print JSON lines: one event per action and a final summary")
     .option("-q, --quiet", "print only errors and the summary")
-    .option("-v, --verbose", "print every action with its reason, skips included");
+    .option("-v, --verbose", "print every action with its reason, skips included")
+    .option("--fail-on-warnings", "exit 3 when the run completed with warnings (copies that could not be verified; check: objects compared by size and time only)");
 }
 
 /** The flags of `sync` (and of `run`, where they override the job's settings). */
@@ -101,8 +103,8 @@ function addSyncOptions(command: Command, filters: FilterRule[]): Command {
     .option("--preserve-acl", "copy each source object's grants to its copy")
     .option("--max-delete <n>", "refuse all deletes when more than N are planned", parseWholeNumber("--max-delete"))
     .option("--force", "allow --delete to empty the target when the source lists no objects")
-    .option("--multipart-threshold <size>", "copy objects above this size in parts (default 5GiB)", parseSize("--multipart-threshold"))
-    .option("--part-size <size>", "part size for multipart copies and uploads (default 64MiB)", parseSize("--part-size"))
+    .option("--multipart-threshold <size>", "copy objects above this size in parts (default 5GiB)", parseSize("--multipart-threshold", { min: 1, max: 5 * 1024 ** 3, why: "expected 1 byte to 5 GiB" }))
+    .option("--part-size <size>", "part size for multipart copies and uploads (default 64MiB)", parseSize("--part-size", { min: 5 * 1024 ** 2, max: 5 * 1024 ** 3, why: "S3 takes parts from 5 MiB to 5 GiB" }))
     .option("--storage-class <class>", "storage class of every object written (STANDARD, STANDARD_IA, ...)")
     .addOption(new Option("--sse <algorithm>", "server-side encryption of objects written").choices(["AES256", "aws:kms"]))
     .option("--sse-kms-key-id <id>", "KMS key for --sse aws:kms")
@@ -193,7 +195,13 @@ async function runSync(
     // On a terminal, action lines print above the live progress line instead of through it.
     line: progress && (io.out as NodeJS.WriteStream).isTTY ? (text) => progress.log(text) : undefined,
   });
+  // Why copies could not be verified, counted by reason, for the closing warning.
+  const unverifiedReasons = new Map<string, number>();
   const onEvent = (event: SyncEvent) => {
+    if ((event.type === "copy" || event.type === "update") && event.verification?.startsWith("unverifiable: ")) {
+      const reason = event.verification.slice("unverifiable: ".length);
+      unverifiedReasons.set(reason, (unverifiedReasons.get(reason) ?? 0) + 1);
+    }
     progress?.onEvent(event);
     report?.onEvent(event);
     render(event);
@@ -220,14 +228,18 @@ async function runSync(
             : EXIT.failed
           : summary.failed > 0 || summary.deletesWithheld
             ? EXIT.failed
-            : summary.unverifiable > 0
+            : summary.unverifiable > 0 && flags.failOnWarnings
               ? EXIT.warnings
               : EXIT.ok;
     // A refused run (exit 2) changed nothing: its one error line is the whole story.
     if (code !== EXIT.usage) onEvent({ type: "summary", ...summary });
-    if (code === EXIT.warnings && !flags.json) {
+    // Copies that ETags cannot prove are complete copies (aws-cli and rclone exit 0 for them):
+    // a warning with the reason, and exit 3 only when asked for with --fail-on-warnings.
+    const unverifiedOk = summary.unverifiable - (flags.verify === "strict" ? summary.unverifiable : 0);
+    if (unverifiedOk > 0 && !flags.json && !flags.quiet) {
+      const [reason] = [...unverifiedReasons.entries()].sort((a, b) => b[1] - a[1]);
       io.err.write(
-        `warning: ${summary.unverifiable} copied object(s) could not be verified (multipart or non-MD5 ETags); -v or --report shows why; exit code 3\n`,
+        `warning: ${unverifiedOk} copied object(s) could not be verified${reason ? ` (${reason[0]}${unverifiedReasons.size > 1 ? ", and other reasons" : ""})` : ""}; -v or --report shows each${code === EXIT.warnings ? "; exit code 3 (--fail-on-warnings)" : ""}\n`,
       );
     }
     return code;
@@ -312,7 +324,10 @@ Examples:
     .action(async (flags: { json?: boolean }) => {
       const cfg = await config();
       if (flags.json) {
-        io.out.write(JSON.stringify({ remotes: cfg.remotes, jobs: cfg.jobs }) + "\n");
+        const remotes = Object.fromEntries(
+          Object.entries(cfg.remotes).map(([name, r]) => [name, r.endpoint ? { ...r, endpoint: maskEndpoint(r.endpoint) } : r]),
+        );
+        io.out.write(JSON.stringify({ remotes, jobs: cfg.jobs }) + "\n");
         return;
       }
       if (!cfg.file) io.err.write("bucketsync: no bucketsync.yaml here (use --config FILE)\n");
@@ -324,7 +339,7 @@ Examples:
       }
       for (const [name, remote] of Object.entries(cfg.remotes)) {
         io.out.write(
-          `remote ${name}: ${remote.url}${remote.profile ? ` (profile ${remote.profile})` : ""}${remote.endpoint ? ` at ${remote.endpoint}` : ""}\n`,
+          `remote ${name}: ${remote.url}${remote.profile ? ` (profile ${remote.profile})` : ""}${remote.endpoint ? ` at ${maskEndpoint(remote.endpoint)}` : ""}\n`,
         );
       }
     });
@@ -343,17 +358,27 @@ Examples:
   addSideConnectionOptions(checkCmd);
   checkCmd.action(async (srcArg: string, dstArg: string, flags: Flags) => {
     const cfg = await config();
+    const useless = includesThatSelectNothing(checkFilters);
+    if (useless.length > 0) io.err.write(`warning: ${includeOnlyMessage(useless)}\n`);
     const src = resolveLocation(srcArg, cfg);
     const dst = resolveLocation(dstArg, cfg);
     const evidence = flags.report ? new JsonLines(flags.report) : undefined;
+    const verbose = !!flags.verbose && !flags.quiet && !flags.json;
     const result = await check({
-      onEvidence: evidence && ((e) => evidence.write(e)),
+      onEvidence:
+        evidence || verbose
+          ? (e) => {
+              evidence?.write(e);
+              // -v: every object with its verdict and what decided it.
+              if (verbose) io.out.write(`${e.result}: ${printableKey(e.key)} (${e.reason}; compared ${e.compared})\n`);
+            }
+          : undefined,
       source: src.url,
       target: dst.url,
       connection: connectionFrom(flags),
       sourceConnection: { ...src.connection, ...sideConnectionFrom("source", flags) },
       targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
-      compare: compareMode(flags),
+      compare: compareMode(flags, CHECK_DEFAULT_COMPARE),
       filters: checkFilters,
       attributes: attributesFrom(flags),
       concurrency: flags.concurrency,
@@ -361,7 +386,7 @@ Examples:
       autoPartSize: !!flags.autoPartSize,
       onDifference: (d) => {
         if (flags.json) io.out.write(JSON.stringify({ type: "difference", ...d }) + "\n");
-        else if (!flags.quiet) io.out.write(`${d.kind}: ${d.key}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);
+        else if (!flags.quiet && !verbose) io.out.write(`${d.kind}: ${printableKey(d.key)}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);
       },
     });
     await evidence?.close();
@@ -370,12 +395,17 @@ Examples:
       setExit(EXIT.usage);
       return;
     }
-    if (flags.json) io.out.write(JSON.stringify({ type: "summary", inSync: result.inSync, differences: result.differences, compared: result.compared }) + "\n");
-    else
+    if (flags.json) {
       io.out.write(
-        result.inSync ? `in sync: ${result.compared} objects compared\n` : `${result.differences} difference(s) in ${result.compared} objects compared\n`,
+        JSON.stringify({ type: "summary", inSync: result.inSync, differences: result.differences, compared: result.compared, undecidable: result.undecidable }) + "\n",
       );
-    setExit(result.inSync ? EXIT.ok : EXIT.failed);
+    } else {
+      const head = result.inSync ? `in sync: ${result.compared} objects compared` : `${result.differences} difference(s) in ${result.compared} objects compared`;
+      // Keys compared by size and time only are never hidden inside "in sync".
+      const tail = result.undecidable > 0 ? `; ${result.undecidable} undecidable (content could not be compared, ETags cannot decide: compared by size and time only; -v or --report names them)` : "";
+      io.out.write(`${head}${tail}\n`);
+    }
+    setExit(result.inSync ? (result.undecidable > 0 && flags.failOnWarnings ? EXIT.warnings : EXIT.ok) : EXIT.failed);
   });
 
   const acl = program.command("acl").description("object ACLs");
@@ -386,12 +416,15 @@ Examples:
     .argument("<location>", "s3://bucket[/prefix] or remote:[path]")
     .addOption(new Option("--acl <canned>", "the canned ACL").choices(CANNED_ACLS as unknown as string[]).makeOptionMandatory())
     .option("--dry-run", "print what would change; change nothing")
-    .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency"))
+    .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency", { min: 1, max: 4096 }))
     .option("--json", "print JSON lines")
     .option("-q, --quiet", "print only errors and the summary");
   addFilterOptions(aclApply, aclFilters);
   addConnectionOptions(aclApply);
-  aclApply.addHelpText("after", `\nExample:\n  bucketsync acl apply s3://acme-staging/images --acl public-read --include "*.png"`);
+  aclApply.addHelpText(
+    "after",
+    `\nExample (only the .png files: exclude everything, then include them back):\n  bucketsync acl apply s3://acme-staging/images --acl public-read --exclude "*" --include "*.png"`,
+  );
   aclApply.action(async (locationArg: string, flags: Flags) => {
     const loc = resolveLocation(locationArg, await config());
     const started = Date.now();
@@ -467,11 +500,11 @@ export async function main(argv: string[], io: RunIO = { out: process.stdout, er
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
       // One line: commander's "(Did you mean ...?)" goes on the same line.
-      io.err.write(`bucketsync: ${err.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ")}\n`);
+      io.err.write(`bucketsync: ${redactSecrets(err.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " "))}\n`);
       return EXIT.usage;
     }
     if (err instanceof UsageError) {
-      io.err.write(`bucketsync: ${err.message}\n`);
+      io.err.write(`bucketsync: ${redactSecrets(err.message)}\n`);
       return EXIT.usage;
     }
     io.err.write(`bucketsync: unexpected error: ${redactSecrets((err as Error)?.stack ?? String(err))}\n`);

@@ -1,24 +1,40 @@
 import bytes from "bytes";
 import { Option, type Command } from "commander";
 import { UsageError } from "../core/types.js";
+import { checkEndpointUrl } from "../core/endpoint.js";
 import type { FilterRule } from "../planner/filters.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
 import { parseTimeBound, type AttributeFilters } from "../planner/attributes.js";
 
-/** Parses `8MB`, `5GiB`, `1048576` (units are powers of 1024, as in aws-cli). */
-export function parseSize(flag: string) {
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgtp]i?b?|b)?$/i;
+
+/**
+ * Parses `8MB`, `5GiB`, `1048576` (units are powers of 1024, as in aws-cli). The whole text must
+ * be a size: `10x` or `3 bananas` is an error, never 10 or 3 bytes. `range` bounds the value;
+ * every message quotes what the user typed.
+ */
+export function parseSize(flag: string, range: { min?: number; max?: number; why?: string } = {}) {
   return (value: string): number => {
-    const normalized = value.trim().replace(/iB$/i, "B");
-    const n = /^\d+$/.test(normalized) ? Number(normalized) : bytes.parse(normalized);
+    const m = SIZE.exec(value.trim());
+    // bytes.parse reads a leading number and ignores the rest, so the whole text is checked first.
+    const unit = (m?.[2] ?? "").toLowerCase().replace(/i?b$/, "").replace(/i$/, "");
+    const n = m ? bytes.parse(`${m[1]}${unit}b`) : null;
     if (n === null || !Number.isFinite(n) || n < 0) throw new UsageError(`invalid ${flag} '${value}'; expected a size such as 8MB or 1GiB`);
-    return n;
+    if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
+      throw new UsageError(`invalid ${flag} '${value}'; ${range.why ?? "out of range"}`);
+    }
+    return Math.floor(n);
   };
 }
 
-export function parseWholeNumber(flag: string) {
+export function parseWholeNumber(flag: string, range: { min?: number; max?: number } = {}) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`invalid ${flag} '${value}'; expected a whole number`);
-    return Number(value);
+    if (!/^\d+$/.test(value.trim())) throw new UsageError(`invalid ${flag} '${value}'; expected a whole number`);
+    const n = Number(value.trim());
+    if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
+      throw new UsageError(`invalid ${flag} '${value}'; expected a whole number from ${range.min ?? 0} to ${range.max ?? "any"}`);
+    }
+    return n;
   };
 }
 
@@ -62,17 +78,6 @@ export interface ConnectionFlags {
   timeout?: number;
 }
 
-function checkEndpoint(flag: string, value: string | undefined): void {
-  if (value === undefined) return;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`invalid ${flag} '${value}'; expected http(s)://host[:port]`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`invalid ${flag} '${value}'; expected http(s)://host[:port]`);
-  if (url.username || url.password) throw new UsageError(`${flag} must not contain credentials; use the AWS credential chain`);
-}
 
 /** Only the settings actually given, so per-side and config values can layer over each other. */
 function defined(o: S3ConnectionOptions): S3ConnectionOptions {
@@ -81,13 +86,13 @@ function defined(o: S3ConnectionOptions): S3ConnectionOptions {
 
 export function connectionFrom(opts: ConnectionFlags): S3ConnectionOptions {
   if (opts.timeout !== undefined && opts.timeout < 1) throw new UsageError(`invalid --timeout '${opts.timeout}'; expected seconds, at least 1`);
-  checkEndpoint("--endpoint-url", opts.endpointUrl);
+  checkEndpointUrl("--endpoint-url", opts.endpointUrl);
   return defined({ endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile, requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined });
 }
 
 export function sideConnectionFrom(side: "source" | "target", opts: Record<string, unknown>): S3ConnectionOptions {
   const endpointUrl = opts[`${side}EndpointUrl`] as string | undefined;
-  checkEndpoint(`--${side}-endpoint-url`, endpointUrl);
+  checkEndpointUrl(`--${side}-endpoint-url`, endpointUrl);
   return defined({ endpointUrl, region: opts[`${side}Region`] as string | undefined, profile: opts[`${side}Profile`] as string | undefined });
 }
 

@@ -26,18 +26,18 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
       case "update": {
         if (o.quiet) return;
         const why = o.verbose ? ` (${event.reason}${event.verification ? `; ${event.verification}` : ""})` : "";
-        line(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${event.key} to ${o.targetUrl}${event.key}${why}\n`);
+        line(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${printableKey(event.key)} to ${o.targetUrl}${printableKey(event.key)}${why}\n`);
         return;
       }
       case "delete":
         if (o.quiet) return;
-        line(`${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${event.key}${o.verbose ? ` (${event.reason})` : ""}\n`);
+        line(`${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${printableKey(event.key)}${o.verbose ? ` (${event.reason})` : ""}\n`);
         return;
       case "skip":
-        if (o.verbose) line(`skip: ${o.targetUrl}${event.key} (${event.reason})\n`);
+        if (o.verbose) line(`skip: ${o.targetUrl}${printableKey(event.key)} (${event.reason})\n`);
         return;
       case "error":
-        o.err.write(`error: ${event.action ? `${event.action} ` : ""}${event.key ?? ""}${event.key || event.action ? ": " : ""}${event.message}\n`);
+        o.err.write(`error: ${event.action ? `${event.action} ` : ""}${printableKey(event.key ?? "")}${event.key || event.action ? ": " : ""}${event.message}\n`);
         return;
       case "warning":
         o.err.write(`warning: ${event.message}\n`);
@@ -47,6 +47,17 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
         return;
     }
   };
+}
+
+/**
+ * A key as a terminal line shows it: control characters (newlines, tabs, escapes) spelled out
+ * as \n, \t or \xNN, so a key cannot break or fake an output line. JSON output is exact anyway.
+ */
+export function printableKey(key: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x00-\x1f\x7f]/.test(key)) return key;
+  // eslint-disable-next-line no-control-regex
+  return key.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
 }
 
 export function formatSummary(s: SyncSummary): string {

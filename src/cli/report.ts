@@ -28,6 +28,7 @@ export class RunReport {
           size: event.size,
           etag: event.etag,
           outcome: event.dryRun ? "dry-run" : "done",
+          ...("verification" in event && event.verification !== undefined && { verification: event.verification }),
         });
         return;
       case "skip":

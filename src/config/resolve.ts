@@ -1,3 +1,4 @@
+import { checkEndpointUrl } from "../core/endpoint.js";
 import { UsageError } from "../core/types.js";
 import type { FilterRule } from "../planner/filters.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
@@ -29,6 +30,7 @@ export function resolveLocation(arg: string, config: Config): ResolvedLocation {
       `unknown remote '${m[1]}'${known.length ? `; configured remotes: ${known.join(", ")}` : config.file ? "" : ` (no ${DEFAULT_CONFIG_FILE} found)`}`,
     );
   }
+  checkEndpointUrl(`endpoint of remote '${m[1]}'`, remote.endpoint);
   const sub = m[2]!.replace(/^\/+/, "");
   const base = remote.url.replace(/\/+$/, "");
   return {

@@ -1,3 +1,4 @@
+import { maskUrls } from "./endpoint.js";
 import { UsageError } from "./types.js";
 
 /** How the executor treats an error. */
@@ -13,6 +14,24 @@ export interface ErrorInfo {
   code: string;
   message: string;
   class: ErrorClass;
+  /**
+   * The connection to a server that answered before is gone (refused, reset, timed out): a
+   * restarting server or load balancer. Retried for a span of time (RetryPolicy.outageMs), not a
+   * count of tries, so a restart of several seconds is ridden out.
+   */
+  outage?: boolean;
+}
+
+/**
+ * What the S3 connection adds to the errors it throws (see stores/s3/client.ts): the endpoint
+ * (already masked) and whether that endpoint had answered any request before. An endpoint that
+ * never answered is a setup problem (exit 2); one that answered before is having an outage.
+ */
+export interface ConnectionContext {
+  $endpoint?: string;
+  $reachedBefore?: boolean;
+  /** Set by withRetry when a connection outage outlasted RetryPolicy.outageMs. */
+  $outageExhausted?: number;
 }
 
 const FATAL_CODES = new Set([
@@ -55,6 +74,10 @@ const NETWORK_CODES = new Set([
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
 ]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH"]);
+/** No answer at all: before an endpoint ever answered, these mean it cannot be used. */
+const SILENT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT", "ETIMEDOUT", "TimeoutError", "RequestTimeout"]);
+/** Errors of the connection itself (no HTTP answer), as opposed to an answer that says no. */
+const CONNECTION_CODES = new Set([...UNREACHABLE_CODES, ...SILENT_CODES, "ECONNRESET", "EPIPE", "ECONNABORTED", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
 
 /** Classifies an error from any store once, so every layer agrees on what it means. */
 export function classifyError(err: unknown): ErrorInfo {
@@ -70,7 +93,17 @@ export function classifyError(err: unknown): ErrorInfo {
     "Error";
   const message = cleanMessage(e, code, status);
   if (err instanceof UsageError) return { code: "UsageError", message, class: "fatal" };
-  if (UNREACHABLE_CODES.has(code)) return { code, message: `cannot reach the endpoint (${code})`, class: "fatal" };
+  const ctx = err as ConnectionContext | undefined;
+  const where = ctx?.$endpoint ? ` ${ctx.$endpoint}` : "";
+  if (ctx?.$outageExhausted !== undefined && CONNECTION_CODES.has(code)) {
+    return { code, message: `lost the connection to the endpoint${where} for ${Math.round(ctx.$outageExhausted / 1000)} s (${code})`, class: "fatal" };
+  }
+  if (status === undefined && CONNECTION_CODES.has(code)) {
+    if (ctx?.$reachedBefore) return { code, message: `connection to the endpoint${where} failed (${code})`, class: "retry", outage: true };
+    if (UNREACHABLE_CODES.has(code)) return { code, message: `cannot reach the endpoint${where} (${code})`, class: "fatal" };
+    // A server that accepts connections and never answers: say so instead of waiting forever.
+    if (ctx?.$endpoint && SILENT_CODES.has(code)) return { code, message: `the endpoint${where} does not answer (${code})`, class: "fatal" };
+  }
   if (FATAL_CODES.has(code)) return { code, message, class: "fatal" };
   if (RETRY_CODES.has(code) || NETWORK_CODES.has(code) || e?.$retryable) return { code, message, class: "retry" };
   if (status === 429 || (status !== undefined && status >= 500)) return { code, message, class: "retry" };
@@ -89,7 +122,7 @@ function cleanMessage(e: { message?: string } | undefined, code: string, status:
 
 /** Removes anything that looks like a credential from text that may reach a terminal or log. */
 export function redactSecrets(text: string): string {
-  return text
+  return maskUrls(text)
     .replace(/(AKIA|ASIA)[A-Z0-9]{12,}/g, "$1****")
     .replace(/(Credential=)[^,\s/]+/g, "$1****")
     .replace(/(Signature=)[0-9a-f]+/g, "$1****")

@@ -1,3 +1,4 @@
+import { couldBeSameServer } from "./endpoint.js";
 import { UsageError } from "./types.js";
 
 /** Where a sync side lives, parsed from the command line. */
@@ -21,13 +22,34 @@ export function parseLocation(arg: string): Location {
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   let prefix = slash < 0 ? "" : rest.slice(slash + 1);
   if (!BUCKET.test(bucket)) throw new UsageError(`invalid bucket name '${bucket}' in '${arg}'`);
+  // S3 keys are not paths: `..` would not go up but become part of every key written (`../x/f`,
+  // which no folder can hold), and `//` or `.` name prefixes that hardly ever hold anything.
+  const segments = prefix.replace(/\/$/, "").split("/");
+  if (prefix !== "") {
+    const bad = segments.find((s) => s === "" || s === "." || s === "..");
+    if (bad !== undefined) {
+      const what = bad === "" ? "an empty segment ('//')" : `a '${bad}' segment`;
+      throw new UsageError(`invalid location '${arg}': the prefix has ${what}; S3 keys are not paths, so it would be taken literally; write the prefix without it`);
+    }
+  }
   if (prefix !== "" && !prefix.endsWith("/")) prefix += "/";
   if (Buffer.byteLength(prefix) > 1024) throw new UsageError(`prefix in '${arg}' is longer than S3's 1024-byte key limit`);
   return { kind: "s3", bucket, prefix, url: `s3://${bucket}/${prefix}` };
 }
 
-/** True when two S3 locations share keys: same bucket and one prefix contains the other. */
+/** True when two S3 locations on one server share keys: same bucket and one prefix contains the other. */
 export function locationsOverlap(a: Location, b: Location): boolean {
-  if (a.kind !== "s3" || b.kind !== "s3" || a.bucket !== b.bucket) return false;
+  if (a.kind !== "s3" || b.kind !== "s3" || a.bucket.toLowerCase() !== b.bucket.toLowerCase()) return false;
   return a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix);
+}
+
+/**
+ * Refuses a source and target that share keys on what could be the same server: a sync would
+ * copy onto itself, and --delete would remove the source's objects. Endpoints are compared by
+ * what they name (see couldBeSameServer), never by spelling.
+ */
+export async function refuseOverlap(source: Location, target: Location, sourceEndpoint: string | undefined, targetEndpoint: string | undefined): Promise<void> {
+  if (source.kind !== "s3" || target.kind !== "s3" || !locationsOverlap(source, target)) return;
+  if (!(await couldBeSameServer(sourceEndpoint, targetEndpoint, [source.bucket, target.bucket]))) return;
+  throw new UsageError(`source ${source.url} and target ${target.url} overlap; a sync would copy onto itself`);
 }

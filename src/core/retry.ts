@@ -6,9 +6,16 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /**
+   * How long a lost connection to a server that answered before is retried (ms), whatever the
+   * number of tries: long enough to ride out a server or load balancer restart.
+   */
+  outageMs?: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 100, maxDelayMs: 10_000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 100, maxDelayMs: 10_000, outageMs: 60_000 };
+/** Backoff ceiling while a connection is down: try again often enough to notice the server is back. */
+const OUTAGE_MAX_DELAY_MS = 2_000;
 
 /**
  * Runs `fn`, retrying only errors classified "retry" (throttling, 5xx, dropped connections,
@@ -21,15 +28,30 @@ export async function withRetry<T>(
   signal?: AbortSignal,
   onRetry?: (info: ErrorInfo) => void,
 ): Promise<T> {
+  let outageSince: number | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       const info = classifyError(err);
-      if (attempt >= policy.attempts || signal?.aborted || info.class !== "retry") throw err;
+      if (signal?.aborted || info.class !== "retry") throw err;
+      if (info.outage) {
+        outageSince ??= Date.now();
+        const down = Date.now() - outageSince;
+        if (down >= (policy.outageMs ?? 0) && attempt >= policy.attempts) {
+          if (err && typeof err === "object") (err as { $outageExhausted?: number }).$outageExhausted = down;
+          throw err;
+        }
+      } else if (attempt >= policy.attempts) throw err;
       onRetry?.(info);
-      const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-      await sleep(Math.random() * ceiling);
+      const ceiling = Math.min(info.outage ? OUTAGE_MAX_DELAY_MS : policy.maxDelayMs, policy.baseDelayMs * 2 ** (Math.min(attempt, 30) - 1));
+      // Full jitter; during an outage at least half the ceiling, so thousands of waiting requests do not spin.
+      const delay = info.outage ? ceiling / 2 + (Math.random() * ceiling) / 2 : Math.random() * ceiling;
+      try {
+        await sleep(delay, undefined, signal ? { signal } : undefined);
+      } catch {
+        throw err; // interrupted while waiting: the last error stands
+      }
     }
   }
 }

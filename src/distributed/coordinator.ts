@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { Queue, type Job, type RedisClient } from "bullmq";
 import { classifyListingFailure, type ErrorInfo } from "../core/errors.js";
-import { locationsOverlap, parseLocation } from "../core/location.js";
+import { parseLocation, refuseOverlap } from "../core/location.js";
 import { UsageError, type KeyRange } from "../core/types.js";
 import { emptySummary, type SyncSummary } from "../executor/events.js";
 import { compileFilters } from "../planner/filters.js";
@@ -108,9 +108,7 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     throw new UsageError("a distributed sync needs s3:// locations on both sides: workers on other machines cannot see a local folder");
   }
   const sideConnection = (side?: SyncOptions["connection"]) => ({ maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection, ...side });
-  if (sideConnection(options.sourceConnection).endpointUrl === sideConnection(options.targetConnection).endpointUrl && locationsOverlap(src, dst)) {
-    throw new UsageError(`source ${src.url} and target ${dst.url} overlap; a sync would copy onto itself`);
-  }
+  await refuseOverlap(src, dst, sideConnection(options.sourceConnection).endpointUrl, sideConnection(options.targetConnection).endpointUrl);
   const shards = options.shards ?? DEFAULT_SHARDS;
   if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)
     throw new UsageError(`invalid --shards '${shards}'; expected a whole number from 1 to ${MAX_SHARDS}`);

@@ -40,6 +40,23 @@ export interface ExecuteResult {
 }
 
 const DELETE_BATCH = 1000;
+
+/**
+ * Codes that, before any copy succeeded, mean every other copy would fail the same way: the
+ * target refuses the run's write options (--storage-class, --sse, --acl) or the access.
+ */
+const SETUP_CODES = new Set(["AccessDenied", "InvalidArgument", "InvalidStorageClass", "InvalidRequest", "InvalidEncryptionAlgorithmError", "NotImplemented"]);
+
+/** Removes a copy that failed verification; says what happened, for the error event. */
+async function removeFailedCopy(target: ObjectStore, key: string, retry: RetryPolicy): Promise<string> {
+  try {
+    const failures = await withRetry(() => target.deleteMany([key]), retry);
+    if (failures.length === 0) return "the copy was removed, so the next run copies it again";
+    return `removing the copy failed (${failures[0]!.code}): delete it by hand`;
+  } catch (err) {
+    return `removing the copy failed (${classifyError(err).message}): delete it by hand`;
+  }
+}
 const DELETE_CONCURRENCY = 4;
 
 /**
@@ -102,8 +119,9 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         limit.onSuccess();
       } catch (err) {
         const info = classifyError(err);
-        // AccessDenied before anything succeeded is a setup problem, not one object's: say it once and stop.
-        if (info.class === "fatal" || (info.code === "AccessDenied" && succeeded === 0)) {
+        // An error every object will repeat (bad credentials, a refused write option, AccessDenied
+        // before anything succeeded) is a setup problem, not one object's: say it once and stop.
+        if (info.class === "fatal" || (succeeded === 0 && SETUP_CODES.has(info.code))) {
           fatal ??= { ...info, context: `${action.type} ${action.key}` };
           return;
         }
@@ -113,18 +131,21 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       }
       changed = true;
       // A copy whose bytes provably differ is a failure, never a silent success; under --verify
-      // strict so is one that cannot be proven.
+      // strict so is one that cannot be proven. The copy is removed (as rclone does with a
+      // corrupted transfer), so the next run sees the key as missing and copies it again instead
+      // of taking a bad copy for an up-to-date one.
       const strict = opts.write?.verify === "strict";
       if (verification?.status === "mismatch" || (strict && verification?.status === "unverifiable")) {
         if (verification.status === "mismatch") summary.mismatched++;
         else summary.unverifiable++;
         summary.failed++;
+        const removed = await removeFailedCopy(opts.target, action.key, retry);
         opts.onEvent({
           type: "error",
           key: action.key,
           action: action.type,
           code: verification.status === "mismatch" ? "VerifyMismatch" : "Unverifiable",
-          message: `copied, but ${verification.status === "mismatch" ? "verification failed" : "cannot be verified"}: ${verification.reason}`,
+          message: `copied, but ${verification.status === "mismatch" ? "verification failed" : "cannot be verified"}: ${verification.reason}; ${removed}`,
         });
         return;
       }
@@ -150,7 +171,8 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       shouldStop: stop,
       onSourceError: (err) => (fatal ??= classifyListingFailure(err)),
     });
-    if (opts.signal?.aborted && !fatal) fatal = { code: "Interrupted", message: "interrupted", class: "fatal", context: "run" };
+    // An interrupt aborts listings in flight: their errors are the interrupt's, not failures of their own.
+    if (opts.signal?.aborted) fatal = { code: "Interrupted", message: "interrupted", class: "fatal", context: "run" };
 
     if (spool.count > 0) {
       const withheld = fatal

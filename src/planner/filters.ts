@@ -33,3 +33,23 @@ export function compileFilters(rules: readonly FilterRule[]): KeyFilter {
     return included;
   };
 }
+
+/**
+ * Include rules that cannot narrow anything: under aws-cli's rules every key is included until
+ * a rule excludes it, so an --include with no --exclude before it changes nothing. Users who
+ * write `--include "*.png"` alone mean "only *.png"; they are told the form that says that.
+ */
+export function includesThatSelectNothing(rules: readonly FilterRule[]): FilterRule[] {
+  const out: FilterRule[] = [];
+  for (const rule of rules) {
+    if (rule.type === "exclude") break;
+    out.push(rule);
+  }
+  return out;
+}
+
+/** The one-line explanation for includesThatSelectNothing's result. */
+export function includeOnlyMessage(rules: readonly FilterRule[]): string {
+  const shown = rules.map((r) => `--include "${r.pattern}"`).join(" ");
+  return `${shown} narrows nothing on its own: every key is included until an --exclude removes it (aws-cli rules); to select only those keys write --exclude "*" ${shown}`;
+}

@@ -1,3 +1,4 @@
+import { canonicalEndpoint } from "../core/endpoint.js";
 import { parseLocation, type Location } from "../core/location.js";
 import type { ObjectStore } from "../core/types.js";
 import { LocalStore, type LocalStoreOptions } from "./local/local-store.js";
@@ -17,6 +18,9 @@ export interface StoreOptions {
 export class StoreOpener {
   private connections = new Map<string, Promise<S3Connection>>();
 
+  /** `signal`: the run's; aborting it stops listing requests in flight (writes finish). */
+  constructor(private readonly signal?: AbortSignal) {}
+
   async open(location: string | Location, options: StoreOptions = {}): Promise<ObjectStore> {
     const loc = typeof location === "string" ? parseLocation(location) : location;
     if (loc.kind === "s3") {
@@ -27,10 +31,10 @@ export class StoreOpener {
   }
 
   private connect(options: S3ConnectionOptions): Promise<S3Connection> {
-    const key = JSON.stringify([options.endpointUrl, options.region, options.profile, options.forcePathStyle, options.credentials?.accessKeyId]);
+    const key = JSON.stringify([canonicalEndpoint(options.endpointUrl), options.region, options.profile, options.forcePathStyle, options.credentials?.accessKeyId]);
     let conn = this.connections.get(key);
     if (!conn) {
-      conn = connectS3(options);
+      conn = connectS3(options, { signal: this.signal });
       this.connections.set(key, conn);
     }
     return conn;

@@ -265,15 +265,15 @@ describe("--report", () => {
     assert.equal(recs.length, 6, JSON.stringify(recs, null, 1));
     assert.deepEqual(
       byKey("new").map(({ time: _t, ...x }) => x),
-      [{ key: "new", action: "copy", reason: "new", size: 1, etag: md5("n"), outcome: "done" }],
+      [{ key: "new", action: "copy", reason: "new", size: 1, etag: md5("n"), outcome: "done", verification: "verified: ETag (MD5) equal" }],
     );
     assert.deepEqual(
       byKey("size").map(({ time: _t, ...x }) => x),
-      [{ key: "size", action: "update", reason: "size differs", size: 6, etag: md5("longer"), outcome: "done" }],
+      [{ key: "size", action: "update", reason: "size differs", size: 6, etag: md5("longer"), outcome: "done", verification: "verified: ETag (MD5) equal" }],
     );
     assert.deepEqual(
       byKey("newer").map(({ time: _t, ...x }) => x),
-      [{ key: "newer", action: "update", reason: "source newer", size: 4, etag: md5("bbbb"), outcome: "done" }],
+      [{ key: "newer", action: "update", reason: "source newer", size: 4, etag: md5("bbbb"), outcome: "done", verification: "verified: ETag (MD5) equal" }],
     );
     assert.deepEqual(
       byKey("extra").map(({ time: _t, ...x }) => x),

@@ -205,8 +205,8 @@ describe("multipart copies under faults", () => {
     let partCopies = 0;
     const p = await proxy({ rule: (req) => (req.operation === "UploadPartCopy" && ++partCopies % 3 === 0 ? "internal" : undefined) });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "5MB", "--part-size", "5MB"]);
-    // A single-part source copied in parts cannot be proven by ETags: exit 3 (warning), not 0.
-    assert.equal(r.code, 3, show(r));
+    // A single-part source copied in parts cannot be proven by ETags: a complete copy (exit 0) with a warning.
+    assert.equal(r.code, 0, show(r));
     assert.match(r.stderr, /could not be verified/);
     assert.ok(p.count("UploadPartCopy") >= 6, "copied in parts");
     const got = await client.send(new GetObjectCommand({ Bucket: dst, Key: "big/object.bin" }));

@@ -152,12 +152,32 @@ export async function checkLocalLocations(source: Location | undefined, target: 
   if (target?.kind === "local") {
     const st = await statFor(target.path, "target");
     if (st && !st.isDirectory()) throw new UsageError(`target '${target.path}' exists and is not a folder`);
+    // A missing target is created only once something is written, so a run that fails changes
+    // nothing; whether it can be created is checked now, on its nearest existing folder.
+    if (!st) await checkCreatable(target.path);
   }
   if (source?.kind === "local" && target?.kind === "local") {
     const [a, b] = [await realPath(source.path), await realPath(target.path)];
     if (contains(a, b) || contains(b, a)) {
       throw new UsageError(`source ${source.path} and target ${target.path} overlap (one folder is inside the other); a sync would copy onto itself`);
     }
+  }
+}
+
+async function checkCreatable(path: string): Promise<void> {
+  let dir = dirname(resolve(path));
+  for (;;) {
+    const st = await fs.stat(dir).catch(() => undefined);
+    if (st) {
+      if (!st.isDirectory()) throw new UsageError(`cannot create target folder '${path}': ${dir} is not a folder`);
+      await fs.access(dir, fs.constants.W_OK).catch(() => {
+        throw new UsageError(`cannot create target folder '${path}': ${dir} is not writable`);
+      });
+      return;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
   }
 }
 

@@ -3,7 +3,8 @@ import https from "node:https";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { AwsCredentialIdentity } from "@aws-sdk/types";
-import { LeanS3Client } from "./lean-client.js";
+import { LeanS3Client, type Reachability } from "./lean-client.js";
+import { canonicalEndpoint, maskEndpoint } from "../../core/endpoint.js";
 
 // The SDK warns on Node 20 that future releases need Node 22; we pin the SDK, so the warning
 // would only pollute users' terminals and --json streams.
@@ -22,6 +23,27 @@ export interface S3ConnectionOptions {
   maxSockets?: number;
   /** Request timeout in milliseconds (0 = none). */
   requestTimeoutMs?: number;
+}
+
+const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+/** How long a server that has never answered gets for its first answer. */
+export const FIRST_ANSWER_TIMEOUT_MS = 20_000;
+
+/** Whether an endpoint has answered yet; every error of the connection is annotated with it. */
+class EndpointReachability implements Reachability {
+  reached = false;
+  constructor(
+    private readonly endpoint: string,
+    readonly firstAnswerTimeoutMs: number,
+  ) {}
+  answered(): void {
+    this.reached = true;
+  }
+  annotate(err: unknown): unknown {
+    if (err && typeof err === "object") Object.assign(err, { $endpoint: this.endpoint, $reachedBefore: this.reached });
+    return err;
+  }
 }
 
 /**
@@ -44,16 +66,23 @@ export interface S3Connection {
   endpointUrl?: string;
 }
 
-export async function connectS3(options: S3ConnectionOptions): Promise<S3Connection> {
+export async function connectS3(given: S3ConnectionOptions, run: { signal?: AbortSignal } = {}): Promise<S3Connection> {
+  // One spelling per endpoint: `http://h:80/` and `http://h` are one server (and may copy server-side).
+  const options = { ...given, endpointUrl: canonicalEndpoint(given.endpointUrl) };
   const region = await resolveRegion(options);
   const forcePathStyle = options.forcePathStyle ?? options.endpointUrl !== undefined;
   // One credential provider for both clients: resolved once, refreshed by the SDK's chain.
   const credentials = options.credentials ?? defaultProvider(options.profile ? { profile: options.profile } : {});
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 10_000 };
+  const requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
+  const reachability = new EndpointReachability(
+    maskEndpoint(options.endpointUrl ?? `https://s3.${region}.amazonaws.com`),
+    Math.min(FIRST_ANSWER_TIMEOUT_MS, requestTimeoutMs || FIRST_ANSWER_TIMEOUT_MS),
+  );
   let client: Promise<S3Client> | undefined;
   const makeClient = async () => {
     const { NodeHttpHandler } = await import("@smithy/node-http-handler");
-    return new (await sdkModule()).S3Client({
+    const sdkClient = new (await sdkModule()).S3Client({
       region,
       endpoint: options.endpointUrl,
       forcePathStyle,
@@ -64,13 +93,33 @@ export async function connectS3(options: S3ConnectionOptions): Promise<S3Connect
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       maxAttempts: 1, // the executor retries by error class; the SDK must not multiply that
+      // The SDK's own warnings (e.g. on a failed streaming upload) would go to the console,
+      // through --json streams; every failure is reported by the executor instead.
+      logger: SILENT_LOGGER,
       requestHandler: new NodeHttpHandler({
         httpAgent: new http.Agent(agentOptions),
         httpsAgent: new https.Agent(agentOptions),
         connectionTimeout: 10_000,
-        requestTimeout: options.requestTimeoutMs ?? 120_000,
+        requestTimeout: requestTimeoutMs,
       }),
     });
+    // Any HTTP answer (errors included) proves the endpoint is there; a failure without one is
+    // annotated like the lean client's, so both classify the same way.
+    sdkClient.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          const out = await next(args);
+          reachability.answered();
+          return out;
+        } catch (err) {
+          if ((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode !== undefined) reachability.answered();
+          else reachability.annotate(err);
+          throw err;
+        }
+      },
+      { step: "deserialize", name: "bucketsyncReachability", priority: "low" },
+    );
+    return sdkClient;
   };
   const identity = JSON.stringify([options.endpointUrl ?? "aws", options.profile ?? "", options.credentials?.accessKeyId ?? ""]);
   const lean = new LeanS3Client({
@@ -79,7 +128,9 @@ export async function connectS3(options: S3ConnectionOptions): Promise<S3Connect
     forcePathStyle,
     credentials,
     connections: options.maxSockets ?? 64,
-    requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
+    requestTimeoutMs,
+    reachability,
+    signal: run.signal,
   });
   return {
     sdkClient: () => (client ??= makeClient()),

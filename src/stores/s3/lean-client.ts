@@ -23,14 +23,21 @@ interface BufferedResponse {
  * collected into one Buffer. S3's answers here are small and read whole, so this skips the
  * stream that undici's request() builds for every response.
  */
-function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions): Promise<BufferedResponse> {
+function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions, signal?: AbortSignal): Promise<BufferedResponse> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let headers: BufferedResponse["headers"] = {};
     let chunks: Buffer[] = [];
+    let unlisten = () => {};
     agent.dispatch(options, {
-      // Present so undici takes this for its current handler API (it checks for this method).
-      onRequestStart() {},
+      // Also what makes undici take this for its current handler API (it checks for this method).
+      onRequestStart(controller) {
+        if (!signal) return;
+        const abort = () => controller.abort(signal.reason ?? new Error("aborted"));
+        if (signal.aborted) return abort();
+        signal.addEventListener("abort", abort, { once: true });
+        unlisten = () => signal.removeEventListener("abort", abort);
+      },
       onResponseStart(_controller, statusCode, responseHeaders) {
         // Called again after a 1xx informational response: keep only the final one.
         status = statusCode;
@@ -41,9 +48,11 @@ function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions
         chunks.push(chunk);
       },
       onResponseEnd() {
+        unlisten();
         resolve({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
       },
       onResponseError(_controller, error) {
+        unlisten();
         reject(error);
       },
     });
@@ -67,6 +76,21 @@ export interface LeanClientOptions {
   credentials: AwsCredentialIdentity | Provider<AwsCredentialIdentity>;
   connections: number;
   requestTimeoutMs: number;
+  /** Learns of every answer and failure: see Reachability in client.ts. */
+  reachability?: Reachability;
+  /** Aborts listing requests in flight (an interrupted run stops listing at once; writes finish). */
+  signal?: AbortSignal;
+}
+
+/** What a client tells about whether its endpoint answers (see client.ts). */
+export interface Reachability {
+  /** True once the endpoint answered any request. */
+  readonly reached: boolean;
+  /** Before the first answer, a silent endpoint is given up on after this long (ms). */
+  readonly firstAnswerTimeoutMs: number;
+  answered(): void;
+  /** Adds the endpoint and whether it had answered before to an error of the connection. */
+  annotate(err: unknown): unknown;
 }
 
 export interface ListedObject {
@@ -140,7 +164,7 @@ export class LeanS3Client {
     if (params.delimiter) query.delimiter = params.delimiter;
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
     else if (params.startAfter) query["start-after"] = params.startAfter;
-    const res = await this.send("GET", bucket, undefined, query, {});
+    const res = await this.send("GET", bucket, undefined, query, {}, undefined, this.options.signal);
     const result = parseResult(res.body, "ListBucketResult", ["Contents", "CommonPrefixes"]);
     const objects: ListedObject[] = (result.records.get("Contents") ?? []).map((c) => ({
       key: c.Key ?? "",
@@ -199,6 +223,7 @@ export class LeanS3Client {
     query: Record<string, string>,
     headers: Record<string, string>,
     body?: Buffer,
+    signal?: AbortSignal,
   ): Promise<BufferedResponse> {
     for (let redirects = 0; ; redirects++) {
       const region = this.bucketRegions.get(bucket) ?? this.options.region;
@@ -220,13 +245,26 @@ export class LeanS3Client {
       const qs = Object.entries(query)
         .map(([k, v]) => (v === "" ? encodeRfc3986(k) : `${encodeRfc3986(k)}=${encodeRfc3986(v)}`))
         .join("&");
-      const res = await dispatchBuffered(this.agent, {
-        origin: `${protocol}//${signed.hostname}${port ? `:${port}` : ""}`,
-        path: qs ? `${path}?${qs}` : path,
-        method: method as "GET",
-        headers: signed.headers,
-        body,
-      });
+      const reach = this.options.reachability;
+      let res: BufferedResponse;
+      try {
+        res = await dispatchBuffered(
+          this.agent,
+          {
+            origin: `${protocol}//${signed.hostname}${port ? `:${port}` : ""}`,
+            path: qs ? `${path}?${qs}` : path,
+            method: method as "GET",
+            headers: signed.headers,
+            body,
+            // A server that never answered gets a short wait: a silent endpoint must not hang the run.
+            ...(reach && !reach.reached && { headersTimeout: reach.firstAnswerTimeoutMs }),
+          },
+          signal,
+        );
+      } catch (err) {
+        throw reach ? reach.annotate(err) : err;
+      }
+      reach?.answered();
       if (res.status < 300) return res;
       const movedTo = res.headers["x-amz-bucket-region"];
       if (res.status === 301 && typeof movedTo === "string" && movedTo !== region && redirects === 0 && !this.endpoint) {
