@@ -83,7 +83,7 @@ function compareMode(flags: Flags, fallback: CompareMode = "size-and-time"): Com
 function addCompareOptions(command: Command): Command {
   return command
     .option("--size-only", "treat objects of the same size as equal")
-    .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide)")
+    .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide); check does this by default")
     .option("--auto-part-size", "with --checksum and a local side: hash files in the likely part size of a multipart ETag")
     .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency", { min: 1, max: 4096 }))
     .option("--follow-symlinks", "follow symbolic links in local folders (default: skip them; loops are detected)")
@@ -271,11 +271,12 @@ export function buildProgram(io: RunIO, setExit: (code: number) => void): Comman
 Examples:
   bucketsync sync s3://acme-production s3://acme-staging --delete --acl public-read
   bucketsync sync ./site s3://acme-web/site --delete
-  bucketsync check s3://acme-production s3://acme-staging --checksum
+  bucketsync check s3://acme-production s3://acme-staging
   bucketsync run production-to-staging        (a job from bucketsync.yaml)
   bucketsync acl apply s3://acme-staging/images --acl public-read
 
-Exit codes: 0 success, 1 some objects failed or differ, 2 invalid input (nothing changed), 130 interrupted.
+Exit codes: 0 success, 1 some objects failed or differ, 2 invalid input (nothing changed),
+  3 completed with warnings (only with --fail-on-warnings), 130 interrupted.
 Run 'bucketsync help <command>' for a command's flags.`,
   );
 
@@ -347,7 +348,7 @@ Examples:
   const checkFilters: FilterRule[] = [];
   const checkCmd = program
     .command("check")
-    .description("compare SRC and DST without changing anything; exit 0 in sync, 1 when they differ, 2 on error")
+    .description("compare SRC and DST by content (ETags, local files hashed; size and time where ETags cannot decide) without changing anything; exit 0 in sync, 1 when they differ, 2 on error")
     .argument("<src>", "s3://bucket[/prefix], a local folder, or remote:[path]")
     .argument("<dst>", "s3://bucket[/prefix], a local folder, or remote:[path]");
   addCompareOptions(checkCmd);

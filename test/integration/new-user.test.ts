@@ -71,7 +71,9 @@ describe("1. the overlap guard compares what endpoints name, not how they are sp
   test("a target inside the source (x -> x/y) is refused: the bucket does not grow", async () => {
     const b = await bucket("ovl2");
     await putMany(client, b, [["x/a.txt", "a"], ["x/b.txt", "b"]]);
-    const r = await runCli(["sync", `s3://${b}/x`, `s3://${b}/x/y`, "--endpoint-url", `${endpoint().toUpperCase().replace("HTTP://", "http://")}/`], { endpoint: false });
+    const r = await runCli(["sync", `s3://${b}/x`, `s3://${b}/x/y`, "--source-endpoint-url", endpoint().replace("http://", "HTTP://"), "--target-endpoint-url", endpoint()], {
+      endpoint: false,
+    });
     assert.equal(r.code, 2, show(r));
     assert.deepEqual((await keys(client, b)).sort(), ["x/a.txt", "x/b.txt"]);
   });
