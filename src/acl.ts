@@ -1,7 +1,7 @@
 import { parseLocation } from "./core/location.js";
 import { classifyError, classifyListingFailure, type ErrorInfo } from "./core/errors.js";
 import { CANNED_ACLS, UsageError, type CannedAcl } from "./core/types.js";
-import { runPool } from "./executor/pool.js";
+import { runPool } from "./core/async.js";
 import { DEFAULT_RETRY, withRetry } from "./core/retry.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing, type FilterRule } from "./planner/filters.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";

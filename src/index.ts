@@ -23,6 +23,7 @@ export type { TransferOptions } from "./executor/transfer.js";
 export type { Verification, VerifyMode } from "./integrity/verify.js";
 export { applyAcl } from "./acl.js";
 export type { AclApplyOptions, AclApplyResult } from "./acl.js";
-export { loadConfig, resolveLocation } from "./config/config.js";
+export { loadConfig } from "./config/config.js";
+export { resolveLocation } from "./config/resolve.js";
 export type { Config, JobConfig, RemoteConfig } from "./config/config.js";
 export type { AttributeFilters } from "./planner/attributes.js";

@@ -1,25 +1,31 @@
 import { classifyListingFailure } from "./core/errors.js";
 import { parseLocation, refuseOverlap, type Location } from "./core/location.js";
-import { CANNED_ACLS, UsageError, type WriteOptions, type CannedAcl, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
+import { UsageError, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
+import { validateWith } from "./options/define.js";
+import { OPTION_TABLE, type OptionValues } from "./options/table.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { TransferOptions } from "./executor/transfer.js";
-import type { VerifyMode } from "./integrity/verify.js";
 import type { RetryPolicy } from "./core/retry.js";
 import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
-import { compileFilters, includeOnlyMessage, includesThatSelectNothing, type FilterRule } from "./planner/filters.js";
+import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from "./planner/filters.js";
 import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
-import { compileAttributeFilters, type AttributeFilters } from "./planner/attributes.js";
+import { compileAttributeFilters } from "./planner/attributes.js";
 import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
 import { planInRanges, rangesFromSplitPoints, splitPointsFor } from "./planner/ranges.js";
 import { planFolderSplit, splitByFolders } from "./planner/folders.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
-import { MAX_PART_SIZE, MIN_PART_SIZE, S3Store } from "./stores/s3/s3-store.js";
+import { S3Store } from "./stores/s3/s3-store.js";
 import { StoreOpener } from "./stores/open.js";
 import { LocalStore } from "./stores/local/local-store.js";
 import { checkLocalLocations, pairListings } from "./stores/local/pair.js";
 
-export interface CommonOptions {
+/**
+ * What a run needs besides its options: the two locations, connections, hooks. The options
+ * themselves (delete, acl, compare, filters, ...) are declared once in options/table.ts; their
+ * types come from there.
+ */
+export interface RunPlumbing {
   /** `s3://bucket[/prefix]`, or a store you built. */
   source: string | ObjectStore;
   target: string | ObjectStore;
@@ -28,56 +34,34 @@ export interface CommonOptions {
   /** Per-side settings over `connection` (another account, endpoint or region for one side). */
   sourceConnection?: S3ConnectionOptions;
   targetConnection?: S3ConnectionOptions;
-  compare?: CompareMode;
-  /** The source as it was at this moment (epoch ms): a versioned source bucket read at a point in time. */
-  at?: number;
-  /** With --checksum against a local folder: compare multipart ETags by guessing the part size from the part count. */
-  autoPartSize?: boolean;
-  /** Filters on size, modification time, content type and metadata (both sides). */
-  attributes?: AttributeFilters;
-  /** aws-cli style include/exclude rules, in order; later rules win. */
-  filters?: FilterRule[];
-  concurrency?: number;
-  /** Key ranges listed in parallel between two buckets (default 16; 1 = one sequential listing per side). */
-  listParallelism?: number;
-  /** Follow symbolic links in local folders (default: skip them with a warning). */
-  followSymlinks?: boolean;
   /** Plan only these key ranges, both sides listed with list(range), instead of splitting the key space (distributed runs). */
   ranges?: KeyRange[];
   onEvent?: EventSink;
   signal?: AbortSignal;
-}
-
-export interface SyncOptions extends CommonOptions {
-  /** Delete target objects the source does not have (only after every copy succeeded). */
-  delete?: boolean;
-  dryRun?: boolean;
-  acl?: CannedAcl;
-  maxDelete?: number;
-  /** Storage class of every object written (STANDARD, STANDARD_IA, GLACIER_IR, ...). */
-  storageClass?: string;
-  /** Copy each source object's grants to its copy. */
-  preserveAcl?: boolean;
-  sse?: "AES256" | "aws:kms";
-  sseKmsKeyId?: string;
-  /** COPY (default) keeps the source's content headers and metadata; REPLACE sets only `replaceProperties`. */
-  metadataDirective?: "COPY" | "REPLACE";
-  replaceProperties?: WriteOptions["replaceProperties"];
-  /** Prove each copy from ETags or the bytes streamed: off, on (default; unverifiable copies are warnings), strict (they are failures). */
-  verify?: VerifyMode;
-  /** Send Content-MD5 with single-part streamed uploads whose source ETag is an MD5, so the server checks the bytes. */
-  contentMd5?: boolean;
-  /** Copy every version of each key, oldest first (versioned buckets). */
-  allVersions?: boolean;
-  /** Allow --delete to empty the target when the source lists no objects at all. */
-  force?: boolean;
-  /** Objects larger than this are copied in parts (default 5 GiB, CopyObject's limit). */
-  multipartThreshold?: number;
-  partSize?: number;
   retry?: RetryPolicy;
   /** Distributed runs: "copies" runs copies only and counts planned deletes (SyncResult.plannedDeletes); "deletes" runs deletes only. */
   only?: "copies" | "deletes";
 }
+
+/** The options of `check()`: the same table, of which check reads the comparison, filters and listing settings. */
+export type CommonOptions = RunPlumbing & OptionValues;
+
+/** The options of `sync()`: every option of the table (options/table.ts) and the run's plumbing. */
+export type SyncOptions = RunPlumbing & OptionValues;
+
+/** The keys of RunPlumbing, for code that tells options and plumbing apart (distributed jobs). */
+export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
+  source: true,
+  target: true,
+  connection: true,
+  sourceConnection: true,
+  targetConnection: true,
+  ranges: true,
+  onEvent: true,
+  signal: true,
+  retry: true,
+  only: true,
+};
 
 export const DEFAULT_CONCURRENCY = 64;
 
@@ -137,44 +121,25 @@ function explainRefusedWrite(result: ExecuteResult, options: SyncOptions): Execu
   return { ...result, fatal: { ...f, message, context: "target" } };
 }
 
-/** Validates options that do not need the network; throws UsageError with a one-line message. */
+/**
+ * Validates options that do not need the network; throws UsageError with a one-line message.
+ * Each option's own rule is declared with it in the table; rules between options are here.
+ */
 export function validateSyncOptions(options: SyncOptions): void {
-  if (options.verify !== undefined && !["off", "on", "strict"].includes(options.verify))
-    throw new UsageError(`invalid --verify '${options.verify}'; expected off, on or strict`);
+  validateWith(OPTION_TABLE, options);
   if (options.at !== undefined && options.allVersions) throw new UsageError("--at and --all-versions cannot be used together");
   if (options.preserveAcl && options.acl !== undefined) throw new UsageError("--acl and --preserve-acl cannot be used together");
-  if (options.sse !== undefined && options.sse !== "AES256" && options.sse !== "aws:kms")
-    throw new UsageError(`invalid --sse '${options.sse}'; expected AES256 or aws:kms`);
   if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms") throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
-  if (options.metadataDirective !== undefined && options.metadataDirective !== "COPY" && options.metadataDirective !== "REPLACE") {
-    throw new UsageError(`invalid --metadata-directive '${options.metadataDirective}'; expected COPY or REPLACE`);
-  }
   if (options.metadataDirective === "COPY" && options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined)) {
     throw new UsageError("--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY");
   }
   if (options.storageClass !== undefined) {
     const onAws = (options.targetConnection?.endpointUrl ?? options.connection?.endpointUrl) === undefined;
     // AWS has a fixed set; S3-compatible servers may define their own (Ceph placement classes).
-    if (!/^[A-Z0-9_]{2,40}$/.test(options.storageClass) || (onAws && !STORAGE_CLASSES.includes(options.storageClass))) {
+    if (onAws && !STORAGE_CLASSES.includes(options.storageClass)) {
       throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
     }
   }
-  if (options.acl !== undefined && !CANNED_ACLS.includes(options.acl)) {
-    throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
-  }
-  const c = options.concurrency;
-  if (c !== undefined && (!Number.isInteger(c) || c < 1 || c > 4096))
-    throw new UsageError(`invalid --concurrency '${c}'; expected a whole number from 1 to 4096`);
-  const p = options.partSize;
-  if (p !== undefined && (!Number.isFinite(p) || p < MIN_PART_SIZE || p > MAX_PART_SIZE)) {
-    throw new UsageError(`invalid --part-size '${p}'; S3 takes parts from 5 MiB to 5 GiB`);
-  }
-  const t = options.multipartThreshold;
-  if (t !== undefined && (!Number.isFinite(t) || t < 1 || t > 5 * 1024 ** 3))
-    throw new UsageError(`invalid --multipart-threshold '${t}'; expected 1 byte to 5 GiB`);
-  const m = options.maxDelete;
-  if (m !== undefined && (!Number.isInteger(m) || m < 0)) throw new UsageError(`invalid --max-delete '${m}'; expected a whole number`);
-  if (options.compare !== undefined && !(options.compare in COMPARE_RULES)) throw new UsageError(`invalid comparison '${options.compare}'`);
   if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes") throw new UsageError(`invalid only '${options.only}'`);
 }
 

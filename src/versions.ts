@@ -3,7 +3,7 @@ import { compareKeys } from "./core/keys.js";
 import { withRetry } from "./core/retry.js";
 import { UsageError, type ObjectInfo, type ObjectVersion } from "./core/types.js";
 import { emptySummary, type EventSink, type SyncSummary } from "./executor/events.js";
-import { runPool } from "./executor/pool.js";
+import { runPool } from "./core/async.js";
 import { Transferer, type TransferOptions } from "./executor/transfer.js";
 import type { CompareRule } from "./planner/compare.js";
 import { isPlainMd5 } from "./integrity/etag.js";

@@ -1,42 +1,12 @@
-import bytes from "bytes";
 import { Option, type Command } from "commander";
 import { UsageError } from "../core/types.js";
 import { checkEndpointUrl } from "../core/endpoint.js";
 import type { FilterRule } from "../planner/filters.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
-import { parseTimeBound, type AttributeFilters } from "../planner/attributes.js";
+import type { AttributeFilters } from "../planner/attributes.js";
+import { parseSize, parseTimeBound, parseWholeNumber } from "../options/parse.js";
 
-const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgtp]i?b?|b)?$/i;
-
-/**
- * Parses `8MB`, `5GiB`, `1048576` (units are powers of 1024, as in aws-cli). The whole text must
- * be a size: `10x` or `3 bananas` is an error, never 10 or 3 bytes. `range` bounds the value;
- * every message quotes what the user typed.
- */
-export function parseSize(flag: string, range: { min?: number; max?: number; why?: string } = {}) {
-  return (value: string): number => {
-    const m = SIZE.exec(value.trim());
-    // bytes.parse reads a leading number and ignores the rest, so the whole text is checked first.
-    const unit = (m?.[2] ?? "").toLowerCase().replace(/i?b$/, "").replace(/i$/, "");
-    const n = m ? bytes.parse(`${m[1]}${unit}b`) : null;
-    if (n === null || !Number.isFinite(n) || n < 0) throw new UsageError(`invalid ${flag} '${value}'; expected a size such as 8MB or 1GiB`);
-    if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
-      throw new UsageError(`invalid ${flag} '${value}'; ${range.why ?? "out of range"}`);
-    }
-    return Math.floor(n);
-  };
-}
-
-export function parseWholeNumber(flag: string, range: { min?: number; max?: number } = {}) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new UsageError(`invalid ${flag} '${value}'; expected a whole number`);
-    const n = Number(value.trim());
-    if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
-      throw new UsageError(`invalid ${flag} '${value}'; expected a whole number from ${range.min ?? 0} to ${range.max ?? "any"}`);
-    }
-    return n;
-  };
-}
+export { parseSize, parseWholeNumber } from "../options/parse.js";
 
 /**
  * Adds --include/--exclude; both push into one list so the rules keep their command-line order

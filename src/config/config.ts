@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { LineCounter, parseDocument, isMap, isNode, isScalar } from "yaml";
 import { z } from "zod";
-import { CANNED_ACLS, UsageError } from "../core/types.js";
+import { UsageError } from "../core/types.js";
+import { configKeyOf, type OptionDef } from "../options/define.js";
+import { OPTION_TABLE } from "../options/table.js";
 import type { FilterRule } from "../planner/filters.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
 
@@ -22,22 +24,58 @@ const Remote = z
 
 const Filter = z.union([z.object({ include: z.string().min(1) }).strict(), z.object({ exclude: z.string().min(1) }).strict()]);
 
+/** A config value of a table option: its kind's type, or for options the CLI parses (sizes, times) also the CLI's text. */
+function optionSchema(def: OptionDef<unknown>): z.ZodType {
+  const base =
+    def.kind === "boolean"
+      ? z.boolean()
+      : def.kind === "enum"
+        ? z.enum(def.choices as [string, ...string[]])
+        : def.kind === "number"
+          ? z.number()
+          : z.string();
+  const parse = def.parse;
+  const checked = def.validate
+    ? base.superRefine((v, ctx) => {
+        const problem = def.validate!(v, "value");
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+    : base;
+  if (!parse) return checked.optional();
+  return z
+    .union([checked, z.string()])
+    .superRefine((v, ctx) => {
+      if (typeof v !== "string" || def.kind === "string") return;
+      try {
+        parse(v, "value");
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+      }
+    })
+    .optional();
+}
+
+/** Every option of the table that a job may set, under its config key (options/table.ts). */
+const tableKeys = Object.fromEntries(
+  Object.entries(OPTION_TABLE).flatMap(([key, def]) => {
+    const configKey = configKeyOf(key, def);
+    return configKey ? [[configKey, optionSchema(def)]] : [];
+  }),
+);
+
 const Job = z
   .object({
     from: z.string().min(1),
     to: z.string().min(1),
-    delete: z.boolean().optional(),
-    acl: z.enum(CANNED_ACLS).optional(),
+    ...tableKeys,
     /** Shorthand lists: excludes apply first, then includes (so an include can re-admit). */
     exclude: z.array(z.string().min(1)).optional(),
     include: z.array(z.string().min(1)).optional(),
     /** Ordered rules, later wins, exactly like repeated --include/--exclude flags. */
     filters: z.array(Filter).optional(),
+    /** The CLI's shortcuts for `compare`. */
     size_only: z.boolean().optional(),
     checksum: z.boolean().optional(),
-    concurrency: z.number().int().min(1).max(4096).optional(),
-    max_delete: z.number().int().min(0).optional(),
-    force: z.boolean().optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -50,7 +88,7 @@ const ConfigSchema = z
   .strict();
 
 export type RemoteConfig = z.infer<typeof Remote>;
-export type JobConfig = z.infer<typeof Job>;
+export type JobConfig = z.infer<typeof Job> & Record<string, unknown>;
 export interface Config {
   file?: string;
   remotes: Record<string, RemoteConfig>;

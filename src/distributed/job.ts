@@ -7,14 +7,12 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { ConnectionOptions } from "bullmq";
 import { compareKeys } from "../core/keys.js";
-import { CANNED_ACLS, UsageError, type KeyRange } from "../core/types.js";
+import { UsageError, type KeyRange } from "../core/types.js";
 import type { SyncSummary } from "../executor/events.js";
-import type { VerifyMode } from "../integrity/verify.js";
-import type { AttributeFilters } from "../planner/attributes.js";
-import type { CompareMode } from "../planner/compare.js";
-import type { FilterRule } from "../planner/filters.js";
+import { flagOf, type OptionDef } from "../options/define.js";
+import { OPTION_TABLE, type CompareMode, type FilterRule, type OptionValues } from "../options/table.js";
 import { rangesFromSplitPoints } from "../planner/ranges.js";
-import type { SyncOptions } from "../sync.js";
+import { PLUMBING_KEYS, type SyncOptions } from "../sync.js";
 
 export { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, redactRedisUrl } from "./defaults.js";
 import { redactRedisUrl } from "./defaults.js";
@@ -26,29 +24,12 @@ export const JOB_NAME = "range";
 export const KEY_PREFIX = "bucketsync";
 
 /**
- * The options that decide what a worker does to a range. Everything else stays on the machines:
- * credentials, profiles, endpoints and regions (each worker has its own connection flags), and
- * concurrency. Coordinator-only settings (max-delete, force) are not here either.
+ * The options that decide what a worker does to a range: the table's "range" options
+ * (options/table.ts). Everything else stays on the machines: credentials, profiles, endpoints and
+ * regions (each worker has its own connection flags), concurrency, and the coordinator's delete
+ * guards.
  */
-export interface RangeJobOptions {
-  delete: boolean;
-  dryRun: boolean;
-  compare: CompareMode;
-  filters: FilterRule[];
-  attributes?: AttributeFilters;
-  autoPartSize?: boolean;
-  verify?: VerifyMode;
-  contentMd5?: boolean;
-  acl?: SyncOptions["acl"];
-  preserveAcl?: boolean;
-  storageClass?: string;
-  sse?: "AES256" | "aws:kms";
-  sseKmsKeyId?: string;
-  metadataDirective?: "COPY" | "REPLACE";
-  replaceProperties?: SyncOptions["replaceProperties"];
-  multipartThreshold?: number;
-  partSize?: number;
-}
+export type RangeJobOptions = OptionValues & { delete: boolean; dryRun: boolean; compare: CompareMode; filters: FilterRule[] };
 
 /** One job: make `range` of the target match the same range of the source. */
 export interface RangeJob {
@@ -86,89 +67,41 @@ export interface RangeProgress {
   worker: string;
 }
 
-/**
- * Every sync option has a role here: "range" options travel in the job and decide what a worker
- * does to its range; "local" ones stay on each machine (connections, concurrency) or with the
- * coordinator (delete guards), or are not data; "unsupported" ones do not work per key range and
- * are refused with --queue. Typed as a Record over SyncOptions' keys, so an option added to
- * sync() does not compile until it is given a role here (and in RangeJobOptions and the schema
- * below when it is a range option).
- */
-const SYNC_OPTION_ROLES: Record<keyof SyncOptions, "range" | "local" | "unsupported"> = {
-  source: "local",
-  target: "local",
-  connection: "local",
-  sourceConnection: "local",
-  targetConnection: "local",
-  concurrency: "local",
-  listParallelism: "local",
-  followSymlinks: "local",
-  ranges: "local",
-  only: "local",
-  onEvent: "local",
-  signal: "local",
-  retry: "local",
-  maxDelete: "local",
-  force: "local",
-  delete: "range",
-  dryRun: "range",
-  compare: "range",
-  filters: "range",
-  attributes: "range",
-  autoPartSize: "range",
-  verify: "range",
-  contentMd5: "range",
-  acl: "range",
-  preserveAcl: "range",
-  storageClass: "range",
-  sse: "range",
-  sseKmsKeyId: "range",
-  metadataDirective: "range",
-  replaceProperties: "range",
-  multipartThreshold: "range",
-  partSize: "range",
-  // A point-in-time source lists versions of the whole bucket; version histories are copied per key, not per range.
-  at: "unsupported",
-  allVersions: "unsupported",
-};
 /** distributedSync's own options (not sync()'s). */
 const COORDINATOR_OPTIONS = new Set(["queue", "queueName", "shards", "attempts", "pollIntervalMs", "onProgress"]);
 
+/** Range options that every job carries (the others only when set). */
+const ALWAYS = { delete: false, dryRun: false, compare: "size-and-time", filters: [] } as const;
+
 /**
- * The job options of a sync: only what decides the outcome, normalized (no undefined values, no
- * empty objects) so equal runs hash equally. An option set that is neither a range option nor a
- * local one is refused rather than silently left behind by the workers (a sync option added
- * later must be added to one of the two lists).
+ * The job options of a sync: the table's "range" options that are set, normalized (no
+ * undefined or false values, no empty objects) so equal runs hash equally. An option whose role
+ * is "unsupported", or a key that is neither an option nor run plumbing, is refused rather than
+ * silently left behind by the workers.
  */
 export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
   for (const [key, value] of Object.entries(options)) {
-    if (value === undefined || value === false || COORDINATOR_OPTIONS.has(key)) continue;
-    const role = Object.hasOwn(SYNC_OPTION_ROLES, key) ? SYNC_OPTION_ROLES[key as keyof SyncOptions] : "unsupported";
-    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    if (role === "unsupported")
-      throw new UsageError(`${flag} is not supported by distributed sync (--queue)${Object.hasOwn(SYNC_OPTION_ROLES, key) ? "" : " yet"}`);
+    if (value === undefined || value === false || COORDINATOR_OPTIONS.has(key) || Object.hasOwn(PLUMBING_KEYS, key)) continue;
+    const def = Object.hasOwn(OPTION_TABLE, key) ? OPTION_TABLE[key] : undefined;
+    if (!def || def.distributed === "unsupported") {
+      const flag = def ? flagOf(key, def) : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      throw new UsageError(`${flag} is not supported by distributed sync (--queue)${def ? "" : " yet"}`);
+    }
   }
-  const replace = options.replaceProperties ? dropUndefined(options.replaceProperties) : undefined;
-  const attributes = options.attributes ? dropUndefined(options.attributes) : undefined;
-  return dropUndefined({
-    delete: options.delete ?? false,
-    dryRun: options.dryRun ?? false,
-    compare: options.compare ?? "size-and-time",
-    filters: (options.filters ?? []).map((f) => ({ type: f.type, pattern: f.pattern })),
-    attributes: attributes && Object.keys(attributes).length > 0 ? attributes : undefined,
-    autoPartSize: options.autoPartSize || undefined,
-    verify: options.verify,
-    contentMd5: options.contentMd5 || undefined,
-    acl: options.acl,
-    preserveAcl: options.preserveAcl || undefined,
-    storageClass: options.storageClass,
-    sse: options.sse,
-    sseKmsKeyId: options.sseKmsKeyId,
-    metadataDirective: options.metadataDirective,
-    replaceProperties: replace && Object.keys(replace).length > 0 ? replace : undefined,
-    multipartThreshold: options.multipartThreshold,
-    partSize: options.partSize,
-  }) as RangeJobOptions;
+  const out: Record<string, unknown> = {};
+  for (const [key, def] of Object.entries(OPTION_TABLE)) {
+    if (def.distributed !== "range") continue;
+    let value = (options as unknown as Record<string, unknown>)[key];
+    if (key === "filters") value = ((value as FilterRule[] | undefined) ?? []).map((f) => ({ type: f.type, pattern: f.pattern }));
+    else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      value = dropUndefined(value);
+      if (Object.keys(value as object).length === 0) value = undefined;
+    }
+    if (value === false) value = undefined;
+    value ??= (ALWAYS as Record<string, unknown>)[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out as RangeJobOptions;
 }
 
 /**
@@ -211,6 +144,51 @@ export function describeRange(range: KeyRange): string {
 }
 
 const filterSchema = z.object({ type: z.enum(["include", "exclude"]), pattern: z.string() });
+const STRUCTURED: Record<string, z.ZodType> = {
+  filters: z.array(filterSchema),
+  attributes: z.strictObject({
+    minSize: z.number().optional(),
+    maxSize: z.number().optional(),
+    newerThan: z.number().optional(),
+    olderThan: z.number().optional(),
+    contentType: z.string().optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
+  }),
+  properties: z.strictObject({
+    contentType: z.string().optional(),
+    cacheControl: z.string().optional(),
+    contentDisposition: z.string().optional(),
+    contentEncoding: z.string().optional(),
+    contentLanguage: z.string().optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
+  }),
+};
+
+/** The schema of one option's value, from its kind in the table. */
+function valueSchema(def: OptionDef<unknown>): z.ZodType {
+  switch (def.kind) {
+    case "boolean":
+      return z.boolean();
+    case "string":
+      return z.string();
+    case "number":
+      return z.number();
+    case "enum":
+      return z.enum(def.choices as [string, ...string[]]);
+    default:
+      return STRUCTURED[def.kind]!;
+  }
+}
+
+/** The range options' schema, derived from the table: strict, so a worker that does not know an option (older than the coordinator) refuses the job instead of ignoring it. */
+const rangeOptionsSchema = z.strictObject(
+  Object.fromEntries(
+    Object.entries(OPTION_TABLE)
+      .filter(([, def]) => def.distributed === "range")
+      .map(([key, def]) => [key, key in ALWAYS ? valueSchema(def) : valueSchema(def).optional()]),
+  ),
+);
+
 const jobSchema = z.object({
   v: z.literal(JOB_VERSION),
   runKey: z.string().regex(/^[0-9a-f]{16}$/),
@@ -220,44 +198,7 @@ const jobSchema = z.object({
   range: z.object({ startAfter: z.string().optional(), endAt: z.string().optional() }),
   source: z.string().startsWith("s3://"),
   target: z.string().startsWith("s3://"),
-  // Strict: a worker that does not know an option (older than the coordinator) refuses the job instead of ignoring it.
-  options: z.strictObject({
-    delete: z.boolean(),
-    dryRun: z.boolean(),
-    compare: z.enum(["size-and-time", "size-only", "checksum"]),
-    filters: z.array(filterSchema),
-    attributes: z
-      .strictObject({
-        minSize: z.number().optional(),
-        maxSize: z.number().optional(),
-        newerThan: z.number().optional(),
-        olderThan: z.number().optional(),
-        contentType: z.string().optional(),
-        metadata: z.record(z.string(), z.string()).optional(),
-      })
-      .optional(),
-    autoPartSize: z.boolean().optional(),
-    verify: z.enum(["off", "on", "strict"]).optional(),
-    contentMd5: z.boolean().optional(),
-    acl: z.enum(CANNED_ACLS).optional(),
-    preserveAcl: z.boolean().optional(),
-    storageClass: z.string().optional(),
-    sse: z.enum(["AES256", "aws:kms"]).optional(),
-    sseKmsKeyId: z.string().optional(),
-    metadataDirective: z.enum(["COPY", "REPLACE"]).optional(),
-    replaceProperties: z
-      .strictObject({
-        contentType: z.string().optional(),
-        cacheControl: z.string().optional(),
-        contentDisposition: z.string().optional(),
-        contentEncoding: z.string().optional(),
-        contentLanguage: z.string().optional(),
-        metadata: z.record(z.string(), z.string()).optional(),
-      })
-      .optional(),
-    multipartThreshold: z.number().optional(),
-    partSize: z.number().optional(),
-  }),
+  options: rangeOptionsSchema,
 });
 
 /** Checks a payload read from Redis; throws a one-line message when it is not a range job this version runs. */

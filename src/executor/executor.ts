@@ -7,7 +7,7 @@ import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "../core/
 import { AdaptiveLimit } from "./adaptive-limit.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
 import type { Verification } from "../integrity/verify.js";
-import { runPool } from "./pool.js";
+import { runPool } from "../core/async.js";
 
 export interface ExecuteOptions {
   source: ObjectStore;

@@ -3,7 +3,7 @@ import { candidatePartSizes, isPlainMd5, multipartParts } from "./etag.js";
 /** What a transfer proved about the copy. */
 export type Verification = { status: "verified"; how: string } | { status: "unverifiable"; reason: string } | { status: "mismatch"; reason: string };
 
-export type VerifyMode = "off" | "on" | "strict";
+export type { VerifyMode } from "../options/table.js";
 
 /**
  * Verifies a server-side copy from ETags alone. A single-part copy of an MD5-ETag object must keep

@@ -1,33 +1,14 @@
-import ms from "ms";
 import picomatch from "picomatch";
 import { UsageError, type ObjectDetails, type ObjectInfo } from "../core/types.js";
 
 /** Filters on object attributes rather than keys (rclone's --min-size, --max-age and friends). */
-export interface AttributeFilters {
-  minSize?: number;
-  maxSize?: number;
-  /** Only objects modified after this time (epoch ms). */
-  newerThan?: number;
-  /** Only objects modified before this time (epoch ms). */
-  olderThan?: number;
-  /** Glob on Content-Type, e.g. `image/*`. Needs a HEAD per object. */
-  contentType?: string;
-  /** Globs on user metadata values, e.g. { team: "web*" }. Needs a HEAD per object. */
-  metadata?: Record<string, string>;
-}
+export type { AttributeFilters } from "../options/table.js";
+import type { AttributeFilters } from "../options/table.js";
 
 /** Decides whether an object takes part; may look at the object's headers. */
 export type ObjectFilter = (object: ObjectInfo) => boolean | Promise<boolean>;
 
-/** `7d`, `12h`, `30m` (before now), or an ISO timestamp, into epoch ms. */
-export function parseTimeBound(flag: string, value: string, now = Date.now()): number {
-  const duration = ms(value as ms.StringValue);
-  if (typeof duration === "number" && Number.isFinite(duration) && duration >= 0 && !/^\d{4}-/.test(value)) return now - duration;
-  const time = Date.parse(value);
-  if (Number.isNaN(time))
-    throw new UsageError(`invalid ${flag} '${value}'; expected a duration such as 7d or 12h, or a timestamp such as 2026-11-24T12:00:00Z`);
-  return time;
-}
+export { parseTimeBound } from "../options/parse.js";
 
 /**
  * Compiles attribute filters for one side; `head` fetches an object's headers when a filter needs

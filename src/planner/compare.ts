@@ -1,5 +1,6 @@
 import type { ObjectInfo } from "../core/types.js";
 import { isPlainMd5 } from "../integrity/etag.js";
+import type { CompareMode } from "../options/table.js";
 
 /** The verdict of a comparison rule for a key present on both sides. */
 export type Verdict = { copy: boolean; reason: string; undecidable?: boolean };
@@ -56,5 +57,6 @@ function describeEtags(a: string | undefined, b: string | undefined): string {
   return `source ${kind(a)}, target ${kind(b)}`;
 }
 
-export const COMPARE_RULES = { "size-and-time": sizeAndTime, "size-only": sizeOnly, checksum } as const;
-export type CompareMode = keyof typeof COMPARE_RULES;
+/** One rule per compare mode of the option table (options/table.ts). */
+export const COMPARE_RULES: Record<CompareMode, CompareRule> = { "size-and-time": sizeAndTime, "size-only": sizeOnly, checksum };
+export type { CompareMode };

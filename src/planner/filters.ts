@@ -1,10 +1,8 @@
 import picomatch from "picomatch";
 import { UsageError } from "../core/types.js";
 
-export interface FilterRule {
-  type: "include" | "exclude";
-  pattern: string;
-}
+export type { FilterRule } from "../options/table.js";
+import type { FilterRule } from "../options/table.js";
 
 /** Decides whether a relative key takes part in a sync. */
 export type KeyFilter = (key: string) => boolean;

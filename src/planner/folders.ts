@@ -1,6 +1,6 @@
 import { compareKeys } from "../core/keys.js";
 import type { KeyRange, ObjectInfo } from "../core/types.js";
-import { runPool } from "../executor/pool.js";
+import { runPool } from "../core/async.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
 import { evenly, mergeConcurrently, rangesFromSplitPoints, splitPointsFor, type RangeLister } from "./ranges.js";
 

@@ -6,8 +6,8 @@ import { parseLocation, refuseOverlap } from "../../src/core/location.js";
 import { classifyError, redactSecrets } from "../../src/core/errors.js";
 import { withRetry } from "../../src/core/retry.js";
 import { includesThatSelectNothing } from "../../src/planner/filters.js";
-import { parseSize, parseWholeNumber } from "../../src/cli/options.js";
-import { printableKey } from "../../src/cli/render.js";
+import { parseSize, parseWholeNumber } from "../../src/options/parse.js";
+import { printableKey } from "../../src/cli/format/render.js";
 import { UsageError } from "../../src/core/types.js";
 
 test("endpoints: spellings of one server are one server; different ports or hosts are not", async () => {

@@ -1,4 +1,4 @@
-import type { SyncEvent, SyncSummary } from "../executor/events.js";
+import type { SyncEvent, SyncSummary } from "../../executor/events.js";
 
 export interface RenderOptions {
   json: boolean;
@@ -83,4 +83,22 @@ export function humanBytes(n: number): string {
     i++;
   }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** For action lines: s3://bucket/prefix/ or folder/ with the trailing slash keys are appended to. */
+export function displayUrl(arg: string): string {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(arg);
+  if (!m) return arg.endsWith("/") ? arg : `${arg}/`;
+  const prefix = m[2] === "" || m[2]!.endsWith("/") ? m[2] : `${m[2]}/`;
+  return `s3://${m[1]}/${prefix}`;
+}
+
+/** check's closing line; keys compared by size and time only are never hidden inside "in sync". */
+export function formatCheckSummary(r: { inSync: boolean; differences: number; compared: number; undecidable: number }): string {
+  const head = r.inSync ? `in sync: ${r.compared} objects compared` : `${r.differences} difference(s) in ${r.compared} objects compared`;
+  const tail =
+    r.undecidable > 0
+      ? `; ${r.undecidable} undecidable (content could not be compared, ETags cannot decide: compared by size and time only; -v or --report names them)`
+      : "";
+  return head + tail;
 }

@@ -1,7 +1,7 @@
 import { createWriteStream, openSync, type WriteStream } from "node:fs";
-import { UsageError } from "../core/types.js";
+import { UsageError } from "../../core/types.js";
 import { once } from "node:events";
-import type { SyncEvent } from "../executor/events.js";
+import type { SyncEvent } from "../../executor/events.js";
 
 /**
  * `--report FILE`: a JSON lines audit of every action of a run (key, action, reason, size, ETag,

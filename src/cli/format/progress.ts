@@ -1,5 +1,5 @@
 import cliProgress from "cli-progress";
-import type { SyncEvent } from "../executor/events.js";
+import type { SyncEvent } from "../../executor/events.js";
 import { humanBytes } from "./render.js";
 
 /**

@@ -1,0 +1,68 @@
+/** `bucketsync check SRC DST`: compare by content without changing anything. */
+import type { Command } from "commander";
+import { resolveLocation } from "../../config/resolve.js";
+import type { FilterRule } from "../../options/table.js";
+import { includeOnlyMessage, includesThatSelectNothing } from "../../planner/filters.js";
+import { CHECK_DEFAULT_COMPARE, check } from "../../sync.js";
+import { checkExitCode, type CliContext } from "../context.js";
+import { addOutputOptions, addRunOptions, runOptionsFrom } from "../flags.js";
+import { formatCheckSummary, printableKey } from "../format/render.js";
+import { JsonLines } from "../format/report.js";
+import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
+
+export function registerCheck(program: Command, ctx: CliContext): void {
+  const filters: FilterRule[] = [];
+  const command = program
+    .command("check")
+    .description(
+      "compare SRC and DST by content (ETags, local files hashed; size and time where ETags cannot decide) without changing anything; exit 0 in sync, 1 when they differ, 2 on error",
+    )
+    .argument("<src>", "s3://bucket[/prefix], a local folder, or remote:[path]")
+    .argument("<dst>", "s3://bucket[/prefix], a local folder, or remote:[path]");
+  addRunOptions(command, "check", filters);
+  addOutputOptions(command, "check");
+  addConnectionOptions(command);
+  addSideConnectionOptions(command);
+  command.action(async (srcArg: string, dstArg: string, flags: Record<string, unknown>) => {
+    const { io } = ctx;
+    const cfg = await ctx.config();
+    const useless = includesThatSelectNothing(filters);
+    if (useless.length > 0) io.err.write(`warning: ${includeOnlyMessage(useless)}\n`);
+    const src = resolveLocation(srcArg, cfg);
+    const dst = resolveLocation(dstArg, cfg);
+    const evidence = flags.report ? new JsonLines(flags.report as string) : undefined;
+    const verbose = !!flags.verbose && !flags.quiet && !flags.json;
+    const options = runOptionsFrom(flags, "check", filters);
+    const result = await check({
+      ...options,
+      compare: options.compare ?? CHECK_DEFAULT_COMPARE,
+      onEvidence:
+        evidence || verbose
+          ? (e) => {
+              evidence?.write(e);
+              // -v: every object with its verdict and what decided it.
+              if (verbose) io.out.write(`${e.result}: ${printableKey(e.key)} (${e.reason}; compared ${e.compared})\n`);
+            }
+          : undefined,
+      source: src.url,
+      target: dst.url,
+      connection: connectionFrom(flags),
+      sourceConnection: { ...src.connection, ...sideConnectionFrom("source", flags) },
+      targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
+      onDifference: (d) => {
+        if (flags.json) io.out.write(JSON.stringify({ type: "difference", ...d }) + "\n");
+        else if (!flags.quiet && !verbose) io.out.write(`${d.kind}: ${printableKey(d.key)}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);
+      },
+    });
+    await evidence?.close();
+    if (result.fatal) {
+      io.err.write(`bucketsync: error: ${result.fatal.context}: ${result.fatal.message}\n`);
+    } else if (flags.json) {
+      const { inSync, differences, compared, undecidable } = result;
+      io.out.write(JSON.stringify({ type: "summary", inSync, differences, compared, undecidable }) + "\n");
+    } else {
+      io.out.write(formatCheckSummary(result) + "\n");
+    }
+    ctx.setExit(checkExitCode(result, !!flags.failOnWarnings));
+  });
+}

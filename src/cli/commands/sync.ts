@@ -1,0 +1,129 @@
+/** `bucketsync sync SRC DST`, and the run that `run JOB` shares with it. */
+import type { Command } from "commander";
+import type { Config, JobConfig } from "../../config/config.js";
+import { resolveLocation } from "../../config/resolve.js";
+import type { SyncEvent } from "../../executor/events.js";
+import type { FilterRule } from "../../options/table.js";
+import { sync, type SyncOptions } from "../../sync.js";
+import { EXIT, syncExitCode, type CliContext } from "../context.js";
+import { addOutputOptions, addRunOptions, runOptionsFrom } from "../flags.js";
+import { addQueueOptions, runDistributedSync } from "../distributed.js";
+import { displayUrl, eventRenderer } from "../format/render.js";
+import { RunReport } from "../format/report.js";
+import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
+
+/** Adds everything `sync` and `run` take: run options, output flags, connections. */
+export function addSyncFlags(command: Command, name: "sync" | "run", filters: FilterRule[]): Command {
+  addRunOptions(command, name, filters);
+  addOutputOptions(command, name);
+  addConnectionOptions(command);
+  addSideConnectionOptions(command);
+  return command;
+}
+
+export function registerSync(program: Command, ctx: CliContext): void {
+  const filters: FilterRule[] = [];
+  const command = program
+    .command("sync")
+    .description("copy new and changed objects from SRC to DST; with --delete, remove what SRC no longer has")
+    .argument("<src>", "s3://bucket[/prefix], a local folder, or remote:[path] from the config")
+    .argument("<dst>", "s3://bucket[/prefix], a local folder, or remote:[path] from the config");
+  addSyncFlags(command, "sync", filters);
+  addQueueOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  bucketsync sync s3://acme-production s3://acme-staging --delete --acl public-read
+  bucketsync sync s3://photos/2024 s3://archive/photos/2024 --exclude "*.tmp" --dry-run
+  bucketsync sync s3://prod s3://backup --source-profile prod --target-profile backup
+  bucketsync sync s3://a s3://b --endpoint-url http://127.0.0.1:9000 --checksum
+  bucketsync sync ./public s3://site/www --acl public-read --delete`,
+  );
+  command.action(async (src: string, dst: string, flags: Record<string, unknown>) => {
+    ctx.setExit(await runSync(ctx, { source: src, target: dst, flags, filters, config: await ctx.config() }));
+  });
+}
+
+/** Everything `sync` and `run` share once the source, target and flags are known. */
+export async function runSync(
+  ctx: CliContext,
+  args: { source: string; target: string; flags: Record<string, unknown>; filters: FilterRule[]; config: Config; job?: JobConfig },
+): Promise<number> {
+  const { io } = ctx;
+  const { flags, job, config } = args;
+  const src = resolveLocation(args.source, config);
+  const dst = resolveLocation(args.target, config);
+  const options: SyncOptions = {
+    source: src.url,
+    target: dst.url,
+    connection: connectionFrom(flags),
+    // Remote settings from the config, then per-side flags, each over the shared flags.
+    sourceConnection: { ...src.connection, ...sideConnectionFrom("source", flags) },
+    targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
+    ...runOptionsFrom(flags, args.job ? "run" : "sync", args.filters, job),
+  };
+
+  const report = flags.report ? new RunReport(flags.report as string) : undefined;
+  const errStream = io.err as NodeJS.WriteStream;
+  const progress =
+    errStream.isTTY && !flags.json && !flags.quiet && flags.progress !== false && !flags.queue
+      ? new (await import("../format/progress.js")).ProgressDisplay(errStream, options.dryRun ? "dry run" : "syncing")
+      : undefined;
+  const render = eventRenderer({
+    json: !!flags.json,
+    quiet: !!flags.quiet,
+    verbose: !!flags.verbose,
+    sourceUrl: displayUrl(src.url),
+    targetUrl: displayUrl(dst.url),
+    ...io,
+    // On a terminal, action lines print above the live progress line instead of through it.
+    line: progress && (io.out as NodeJS.WriteStream).isTTY ? (text) => progress.log(text) : undefined,
+  });
+  // Why copies could not be verified, counted by reason, for the closing warning.
+  const unverifiedReasons = new Map<string, number>();
+  const onEvent = (event: SyncEvent) => {
+    if ((event.type === "copy" || event.type === "update") && event.verification?.startsWith("unverifiable: ")) {
+      const reason = event.verification.slice("unverifiable: ".length);
+      unverifiedReasons.set(reason, (unverifiedReasons.get(reason) ?? 0) + 1);
+    }
+    progress?.onEvent(event);
+    report?.onEvent(event);
+    render(event);
+  };
+
+  const controller = new AbortController();
+  const stopOnSignal = ctx.onInterrupt((signal) => {
+    progress?.stop();
+    io.err.write(`\nbucketsync: ${signal}: finishing requests in flight; press Ctrl-C again to quit at once\n`);
+    controller.abort(new Error("interrupted"));
+  });
+  try {
+    const result = flags.queue
+      ? await runDistributedSync(options, flags, io, onEvent, controller.signal, progress)
+      : await sync({ ...options, onEvent, signal: controller.signal });
+    progress?.stop();
+    const { summary, fatal, refused } = result;
+    if (fatal && fatal.code !== "Interrupted") {
+      io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${result.changedNothing ? "; nothing changed" : ""}\n`);
+    }
+    if (refused) io.err.write(`bucketsync: refused: ${refused}${result.changedNothing ? "; nothing changed" : ""}\n`);
+    const code = syncExitCode(result, !!flags.failOnWarnings);
+    // A refused run (exit 2) changed nothing: its one error line is the whole story.
+    if (code !== EXIT.usage) onEvent({ type: "summary", ...summary });
+    // Copies that ETags cannot prove are complete copies (aws-cli and rclone exit 0 for them):
+    // a warning with the reason, and exit 3 only when asked for with --fail-on-warnings.
+    const unverifiedOk = options.verify === "strict" ? 0 : summary.unverifiable;
+    if (unverifiedOk > 0 && !flags.json && !flags.quiet) {
+      const [reason] = [...unverifiedReasons.entries()].sort((a, b) => b[1] - a[1]);
+      io.err.write(
+        `warning: ${unverifiedOk} copied object(s) could not be verified${reason ? ` (${reason[0]}${unverifiedReasons.size > 1 ? ", and other reasons" : ""})` : ""}; -v or --report shows each${code === EXIT.warnings ? "; exit code 3 (--fail-on-warnings)" : ""}\n`,
+      );
+    }
+    return code;
+  } finally {
+    progress?.stop();
+    stopOnSignal();
+    await report?.close();
+  }
+}
