@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { classifyListingFailure } from "./core/errors.js";
 import { parseLocation, refuseOverlap, type Location } from "./core/location.js";
 import { UsageError, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
@@ -7,18 +8,15 @@ import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { TransferOptions } from "./executor/transfer.js";
 import type { RetryPolicy } from "./core/retry.js";
-import { COMPARE_RULES, type CompareMode, type CompareRule } from "./planner/compare.js";
+import { isLocalFolder } from "./core/capabilities.js";
+import type { CompareMode } from "./planner/compare.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from "./planner/filters.js";
-import { plan, ListingError, type Action, type PlanOptions } from "./planner/planner.js";
-import { compileAttributeFilters } from "./planner/attributes.js";
-import { contentRule, listingAt, requireS3, syncAllVersions } from "./versions.js";
-import { planInRanges, rangesFromSplitPoints, splitPointsFor } from "./planner/ranges.js";
-import { planFolderSplit, splitByFolders } from "./planner/folders.js";
+import type { Action } from "./planner/planner.js";
+import { actionStream } from "./planner/strategy.js";
+import { requireVersions, syncAllVersions } from "./versions.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
-import { S3Store } from "./stores/s3/s3-store.js";
 import { StoreOpener } from "./stores/open.js";
-import { LocalStore } from "./stores/local/local-store.js";
-import { checkLocalLocations, pairListings } from "./stores/local/pair.js";
+import { checkLocalLocations } from "./stores/local/locations.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -41,6 +39,8 @@ export interface RunPlumbing {
   retry?: RetryPolicy;
   /** Distributed runs: "copies" runs copies only and counts planned deletes (SyncResult.plannedDeletes); "deletes" runs deletes only. */
   only?: "copies" | "deletes";
+  /** Files of the run itself (its --report file), absolute paths: a local folder never lists them and never writes over them. */
+  ownFiles?: string[];
 }
 
 /** The options of `check()`: the same table, of which check reads the comparison, filters and listing settings. */
@@ -61,6 +61,7 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   signal: true,
   retry: true,
   only: true,
+  ownFiles: true,
 };
 
 export const DEFAULT_CONCURRENCY = 64;
@@ -162,31 +163,11 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
       ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }),
       ...(options.partSize !== undefined && { partSize: options.partSize }),
     },
-    local: { followSymlinks: options.followSymlinks, onWarning: (message: string) => options.onEvent?.({ type: "warning", message }) },
+    local: { followSymlinks: options.followSymlinks, ownFiles: options.ownFiles, onWarning: (message: string) => options.onEvent?.({ type: "warning", message }) },
   };
   const source = typeof options.source === "string" ? await opener.open(srcLoc!, { ...storeOptions, connection: sourceConnection }) : options.source;
   const target = typeof options.target === "string" ? await opener.open(dstLoc!, { ...storeOptions, connection: targetConnection }) : options.target;
   return { source, target };
-}
-
-/** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
-function planOptionsFor(
-  source: ObjectStore,
-  target: ObjectStore,
-  options: CommonOptions,
-  withDeletes: boolean,
-  compare?: CompareRule,
-  onSourceEntry?: () => void,
-): PlanOptions {
-  const attributes = options.attributes ?? {};
-  return {
-    compare: compare ?? COMPARE_RULES[options.compare ?? "size-and-time"],
-    filter: compileFilters(options.filters ?? []),
-    delete: withDeletes,
-    sourceFilter: compileAttributeFilters(attributes, (key) => source.head(key)),
-    targetFilter: compileAttributeFilters(attributes, (key) => target.head(key)),
-    onSourceEntry,
-  };
 }
 
 /**
@@ -195,6 +176,9 @@ function planOptionsFor(
  */
 export async function sync(options: SyncOptions): Promise<SyncResult> {
   validateSyncOptions(options);
+  // Every retry backoff and multipart write of the run waits on this one signal: many listeners
+  // by design, not a leak (Node would warn past 10 on stderr, through --json output).
+  if (options.signal) setMaxListeners(0, options.signal);
   compileFilters(options.filters ?? []); // bad globs fail before any request
   const useless = includesThatSelectNothing(options.filters ?? []);
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
@@ -204,8 +188,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     if (options.allVersions) {
       if (options.delete) throw new UsageError("--all-versions copies version histories; it does not take --delete");
       const run = await syncAllVersions({
-        source: requireS3(source, "--all-versions"),
-        target: requireS3(target, "--all-versions"),
+        source: requireVersions(source, "--all-versions"),
+        target: requireVersions(target, "--all-versions"),
         filter: compileFilters(options.filters ?? []),
         concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
         dryRun: options.dryRun ?? false,
@@ -238,7 +222,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const result = explainRefusedWrite(executed, options);
     // A missing target folder is created by the first write, or here once the run succeeded (an
     // empty source still leaves the folder); a run that failed (no such bucket) leaves none.
-    if (target instanceof LocalStore && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
+    if (isLocalFolder(target) && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
     return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
     await opener.close();
@@ -329,84 +313,6 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   } finally {
     await opener.close();
   }
-}
-
-/** Key ranges listed at once between two buckets; 1 lists each side as one chain of pages. */
-export const DEFAULT_LIST_PARALLELISM = 16;
-
-/**
- * The plan as one stream of actions. Between two buckets the parts of the key space are
- * merge-joined in parallel: folder by folder (see splitByFolders) when both top levels are
- * small, else key ranges split from a sample of the source's keys. Otherwise (a local folder on
- * a side, or parallelism 1) one merge-join of the two paired listings. Splitting happens inside
- * the stream, so its errors surface as listing errors (no deletes), like any other.
- */
-async function* actionStream(
-  source: ObjectStore,
-  target: ObjectStore,
-  options: CommonOptions,
-  withDeletes: boolean,
-  onSourceObject: () => void = () => undefined,
-): AsyncGenerator<Action> {
-  const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
-  if (options.at !== undefined) {
-    const versioned = requireS3(source, "--at");
-    yield* plan(
-      listingAt(versioned.listVersions(), options.at),
-      target.list(),
-      planOptionsFor(source, target, options, withDeletes, contentRule, onSourceObject),
-    );
-    return;
-  }
-  if (options.ranges) {
-    yield* planInRanges(
-      options.ranges,
-      (r) => source.list(r),
-      (r) => target.list(r),
-      planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject),
-      parallel,
-    );
-    return;
-  }
-  if (source instanceof S3Store && target instanceof S3Store && parallel > 1) {
-    const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
-    // Folder by folder where the folders allow it: every listing request then returns only keys
-    // it needs, and a folder one side lacks costs that side nothing.
-    const levelsOf = (store: S3Store, side: string) => (folder: string) =>
-      // The top level may take a few pages; a folder's level one, else it is split by key instead.
-      store.listLevel(folder, folder === "" ? 5 : 1).catch((err) => Promise.reject(new ListingError(side, err)));
-    const split = await splitByFolders(levelsOf(source, "source"), levelsOf(target, "target"), {
-      parallel,
-      splitFolder: (folder, maxPoints) => source.probeSplitPoints(folder, maxPoints).catch((err) => Promise.reject(new ListingError("source", err))),
-    });
-    if (split) {
-      yield* planFolderSplit(split, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
-      return;
-    }
-    let points: string[];
-    try {
-      points = await source.splitPoints(splitPointsFor(parallel));
-    } catch (err) {
-      throw new ListingError("source", err);
-    }
-    if (points.length > 0) {
-      yield* planInRanges(
-        rangesFromSplitPoints(points),
-        (r) => source.list(r),
-        (r) => target.list(r),
-        planOptions,
-        parallel,
-      );
-      return;
-    }
-  }
-  const paired = pairedListings(source, target, options);
-  yield* plan(paired.source, paired.target, planOptionsFor(source, target, options, withDeletes, paired.compare, onSourceObject));
-}
-
-/** Both listings and the comparison rule; a local folder on either side adjusts them (see pairListings). */
-function pairedListings(source: ObjectStore, target: ObjectStore, options: CommonOptions) {
-  return pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []), options.autoPartSize);
 }
 
 export type { SyncEvent, SyncSummary };

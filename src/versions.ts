@@ -1,60 +1,16 @@
 import { classifyError, classifyListingFailure } from "./core/errors.js";
-import { compareKeys } from "./core/keys.js";
 import { withRetry } from "./core/retry.js";
-import { UsageError, type ObjectInfo, type ObjectVersion } from "./core/types.js";
+import { hasVersions, type VersionListing } from "./core/capabilities.js";
+import { UsageError, type ObjectStore } from "./core/types.js";
 import { emptySummary, type EventSink, type SyncSummary } from "./executor/events.js";
 import { runPool } from "./core/async.js";
 import { Transferer, type TransferOptions } from "./executor/transfer.js";
-import type { CompareRule } from "./planner/compare.js";
-import { isPlainMd5 } from "./integrity/etag.js";
 import type { KeyFilter } from "./planner/filters.js";
-import { deleteCurrent, S3Store } from "./stores/s3/s3-store.js";
-
-/**
- * `--at TIME`: the source as it was at that moment. For each key, the newest version written at
- * or before TIME; keys whose newest version by then is a delete marker, or that did not exist
- * yet, are absent. A sorted listing like any other, so the ordinary planner and executor copy it.
- */
-export async function* listingAt(groups: AsyncIterable<{ key: string; versions: ObjectVersion[] }>, at: number): AsyncGenerator<ObjectInfo> {
-  for await (const { key, versions } of groups) {
-    let chosen: ObjectVersion | undefined;
-    for (const v of versions) if (v.lastModified <= at) chosen = v; // oldest first: the last one by then wins
-    if (!chosen || chosen.deleteMarker) continue;
-    yield { key, size: chosen.size, lastModified: chosen.lastModified, etag: chosen.etag, versionId: chosen.versionId };
-  }
-}
-
-/**
- * Comparing an old version with the target's current object: times say nothing (the version is
- * older by design), so content decides: sizes, then ETags; when ETags cannot decide, copy.
- */
-export const contentRule: CompareRule = (source, target) => {
-  if (source.size !== target.size) return { copy: true, reason: "size differs" };
-  if (source.etag !== undefined && source.etag === target.etag) return { copy: false, reason: "same checksum" };
-  if (isPlainMd5(source.etag) && isPlainMd5(target.etag)) return { copy: true, reason: "checksum differs" };
-  return { copy: true, reason: "content cannot be compared (non-MD5 ETags); copying", undecidable: true };
-};
-
-const signature = (v: ObjectVersion) => (v.deleteMarker ? "delete-marker" : `${v.size}:${v.etag ?? ""}`);
-
-/**
- * Which source versions a target is missing: the longest run of source versions (from the
- * oldest) that the target's history already ends with is done; the rest are copied in order.
- * An empty target gets every version; a diverged one gets the whole source history appended once.
- */
-export function versionsToCopy(source: ObjectVersion[], target: ObjectVersion[]): ObjectVersion[] {
-  const src = source.map(signature);
-  const dst = target.map(signature);
-  for (let k = Math.min(src.length, dst.length); k > 0; k--) {
-    const tail = dst.slice(dst.length - k);
-    if (tail.every((s, i) => s === src[i])) return source.slice(k);
-  }
-  return source;
-}
+import { pairGroups, versionsToCopy } from "./planner/versions.js";
 
 export interface AllVersionsOptions {
-  source: S3Store;
-  target: S3Store;
+  source: ObjectStore & VersionListing;
+  target: ObjectStore & VersionListing;
   filter: KeyFilter;
   concurrency: number;
   dryRun: boolean;
@@ -89,7 +45,7 @@ export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary:
         const reason = `version ${source.length - missing.length + i + 1} of ${source.length}${v.deleteMarker ? " (delete marker)" : ""}`;
         try {
           if (!o.dryRun) {
-            if (v.deleteMarker) await withRetry(() => deleteCurrent(o.target, key));
+            if (v.deleteMarker) await withRetry(() => o.target.deleteCurrent(key));
             else {
               const verification = await withRetry(() =>
                 transferer.transfer({ key, size: v.size, lastModified: v.lastModified, etag: v.etag, versionId: v.versionId }, o.write),
@@ -116,31 +72,8 @@ export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary:
   return { summary, fatal };
 }
 
-/** Merge-joins two version listings by key (both grouped and sorted by key). */
-async function* pairGroups(
-  source: AsyncIterable<{ key: string; versions: ObjectVersion[] }>,
-  target: AsyncIterable<{ key: string; versions: ObjectVersion[] }>,
-): AsyncGenerator<{ key: string; source: ObjectVersion[]; target: ObjectVersion[] }> {
-  const s = source[Symbol.asyncIterator]();
-  const t = target[Symbol.asyncIterator]();
-  let a = await s.next();
-  let b = await t.next();
-  while (!a.done) {
-    const order = b.done ? -1 : compareKeys(a.value.key, b.value.key);
-    if (order < 0) {
-      yield { key: a.value.key, source: a.value.versions, target: [] };
-      a = await s.next();
-    } else if (order > 0) {
-      b = await t.next(); // keys only in the target: left alone
-    } else {
-      yield { key: a.value.key, source: a.value.versions, target: b.value!.versions };
-      a = await s.next();
-      b = await t.next();
-    }
-  }
-}
-
-export function requireS3(store: unknown, flag: string): S3Store {
-  if (!(store instanceof S3Store)) throw new UsageError(`${flag} needs S3 buckets on both sides`);
+/** The store as a versioned one, or a usage error naming the option that needs versions. */
+export function requireVersions(store: ObjectStore, flag: string): ObjectStore & VersionListing {
+  if (!hasVersions(store)) throw new UsageError(`${flag} needs S3 buckets on both sides (versioned)`);
   return store;
 }

@@ -5,8 +5,6 @@ import { z } from "zod";
 import { UsageError } from "../core/types.js";
 import { configKeyOf, type OptionDef } from "../options/define.js";
 import { OPTION_TABLE } from "../options/table.js";
-import type { FilterRule } from "../planner/filters.js";
-import type { S3ConnectionOptions } from "../stores/s3/client.js";
 
 /**
  * bucketsync.yaml: named remotes and jobs. Credentials never live here: a remote names an AWS

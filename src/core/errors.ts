@@ -129,15 +129,32 @@ export function redactSecrets(text: string): string {
     .replace(/(X-Amz-Security-Token=)[^&\s]+/gi, "$1****");
 }
 
-/** Raised when a run must stop entirely; carries the classified cause. */
-export class FatalError extends Error {
-  override name = "FatalError";
-  constructor(
-    readonly info: ErrorInfo,
-    readonly context: string,
-  ) {
-    super(`${context}: ${info.message}`);
+/** A listing returned keys out of UTF-8 byte order: merging it would be a guess, so the run stops. */
+export class ListingOrderError extends Error {
+  override name = "ListingOrderError";
+  constructor(side: string, previous: string, key: string) {
+    super(`${side} listing is out of order: '${key}' came after '${previous}'; stopping before any delete`);
   }
+}
+
+/** A listing failed part-way or at the start; `cause` is the store's error. */
+export class ListingError extends Error {
+  override name = "ListingError";
+  constructor(
+    readonly side: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${side} listing failed: ${(cause as Error)?.message ?? cause}`);
+  }
+}
+
+/**
+ * An answer that cannot be right (a listing page truncated without a token, a folder outside
+ * the prefix, XML of the wrong kind): retried like a 5xx, never read as "empty" or "done".
+ */
+export class InvalidResponseError extends Error {
+  override name = "InvalidResponse";
+  readonly Code = "InvalidResponse";
 }
 
 /**
@@ -145,18 +162,14 @@ export class FatalError extends Error {
  * message; a failed listing names its side.
  */
 export function classifyListingFailure(err: unknown): ErrorInfo & { context: string } {
-  const e = err as { name?: string; message?: string; side?: string; cause?: unknown };
-  if (e?.name === "ListingOrderError") return { code: "ListingOrder", message: e.message ?? "listing out of order", class: "fatal", context: "listing" };
-  if (e?.name === "ListingError") {
-    const info = classifyError(e.cause);
-    return { ...info, context: `${e.side} listing` };
-  }
+  if (err instanceof ListingOrderError) return { code: "ListingOrder", message: err.message, class: "fatal", context: "listing" };
+  if (err instanceof ListingError) return { ...classifyError(err.cause), context: `${err.side} listing` };
   return { ...classifyError(err), context: "listing" };
 }
 
 /** A listing response that cannot be right (retried like any invalid response; never read as the end of a listing). */
 export function invalidListing(message: string): Error {
-  return Object.assign(new Error(`invalid listing: ${message}`), { name: "InvalidResponse", Code: "InvalidResponse" });
+  return new InvalidResponseError(`invalid listing: ${message}`);
 }
 
 /** A folder the store itself reported that then lists no key: its name was misreported (see KeyRange.expectKeys). */

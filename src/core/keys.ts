@@ -43,3 +43,9 @@ export function positionInRange(key: string, range: KeyRange): -1 | 0 | 1 {
 export function keyByteLength(key: string): number {
   return Buffer.byteLength(key, "utf8");
 }
+
+/** At most `max` items, spread evenly over the sorted input. */
+export function evenly<T>(sorted: readonly T[], max: number): T[] {
+  if (sorted.length <= max) return [...sorted];
+  return Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
+}

@@ -114,6 +114,8 @@ export interface DeleteFailure {
 export interface ObjectStore {
   /** Shown to users, e.g. `s3://bucket/prefix/` or `/home/me/backup/`. Never contains credentials. */
   readonly description: string;
+  /** The optional capabilities this store implements (see core/capabilities.ts for each one's methods). */
+  readonly features?: readonly StoreFeature[];
   list(range?: KeyRange): AsyncIterable<ObjectInfo>;
   head(key: string): Promise<ObjectDetails | undefined>;
   /** Reads an object (a specific version when `versionId` is given and the store keeps versions). */
@@ -143,6 +145,9 @@ export interface ObjectStore {
    */
   refusal?(object: ObjectInfo): { code: string; message: string } | undefined;
 }
+
+/** Optional capabilities a store declares (core/capabilities.ts). */
+export type StoreFeature = "key-space" | "versions" | "local-folder";
 
 /** A user error: bad input or a refused operation. Shown as one line; exit code 2; nothing changed. */
 export class UsageError extends Error {

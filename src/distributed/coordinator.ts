@@ -12,7 +12,7 @@ import { emptySummary, type SyncSummary } from "../executor/events.js";
 import { compileFilters } from "../planner/filters.js";
 import { ListingError } from "../planner/planner.js";
 import { StoreOpener } from "../stores/open.js";
-import { S3Store } from "../stores/s3/s3-store.js";
+import { hasKeySpaceListing } from "../core/capabilities.js";
 import { DEFAULT_CONCURRENCY, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
 import {
   DEFAULT_QUEUE_NAME,
@@ -307,7 +307,7 @@ async function planRanges(options: DistributedSyncOptions, shards: number): Prom
     const target = await opener.open(options.target as string, { connection: connection(options.targetConnection) });
     let points: string[] = [];
     try {
-      if (shards > 1 && source instanceof S3Store) points = await source.splitPoints(Math.min(shards - 1, MAX_SPLIT_POINTS_PROBE));
+      if (shards > 1 && hasKeySpaceListing(source)) points = await source.splitPoints(Math.min(shards - 1, MAX_SPLIT_POINTS_PROBE));
       else await first(source.list());
     } catch (err) {
       throw new ListingError("source", err);

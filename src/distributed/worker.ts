@@ -123,8 +123,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         listParallelism: options.listParallelism ?? 1,
         signal: controller.signal,
         onEvent: (event) => {
-          if (event.type === "copy") (progress.copied++, (progress.bytes += event.size));
-          else if (event.type === "update") (progress.updated++, (progress.bytes += event.size));
+          if (event.type === "copy" || event.type === "update") {
+            progress[event.type === "copy" ? "copied" : "updated"]++;
+            progress.bytes += event.size;
+          }
           else if (event.type === "skip") progress.skipped++;
           else if (event.type === "error") {
             progress.failed++;

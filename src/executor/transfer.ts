@@ -38,6 +38,11 @@ export class Transferer {
     return this.serverSide ? "server-side" : "streaming";
   }
 
+  /**
+   * `opts.signal` (the run's interrupt) reaches only multipart writes, which it aborts, leaving no
+   * parts behind. Single requests, downloads into a folder included, are left to finish: an
+   * interrupt stops taking new work, it does not throw away the work in flight.
+   */
   async transfer(object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
     const verification = await this.move(object, opts);
     if (opts.preserveAcl) await copyAclBetween(this.source, this.target, object.key);
@@ -50,7 +55,7 @@ export class Transferer {
     if (refused) throw Object.assign(new Error(refused.message), { name: refused.code, code: refused.code });
     if (this.serverSide) {
       try {
-        const result = (await this.target.copyFrom!(this.source, object, opts)) ?? {};
+        const result = (await this.target.copyFrom!(this.source, object, onlyMultipart(this.target, object.size, opts))) ?? {};
         return opts.verify === "off" ? undefined : verifyServerCopy(object.etag, result.etag, result.parts, result.sameParts);
       } catch (err) {
         const code = classifyError(err).code;
@@ -91,7 +96,7 @@ async function streamObject(source: ObjectStore, target: ObjectStore, object: Ob
   let result: WriteResult | void;
   try {
     // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
-    result = await target.put(object.key, stream, size, { ...props, lastModified: object.lastModified }, { ...opts, contentMd5 });
+    result = await target.put(object.key, stream, size, { ...props, lastModified: object.lastModified }, { ...onlyMultipart(target, size, opts), contentMd5 });
   } finally {
     body.destroy();
   }
@@ -99,6 +104,13 @@ async function streamObject(source: ObjectStore, target: ObjectStore, object: Ob
   await drained(hasher);
   const { md5, multipart } = hasher.result();
   return verifyStreamed({ sourceEtag, size, bytes: hasher.bytes, md5, multipart, targetEtag: result?.etag, targetPartSize });
+}
+
+/** The options for a write of `size` bytes: without the signal unless the target writes it in parts (see Transferer.transfer). */
+function onlyMultipart(target: ObjectStore, size: number, opts: TransferOptions): TransferOptions {
+  if (opts.signal === undefined || target.uploadPartSize?.(size) !== undefined) return opts;
+  const { signal: _signal, ...single } = opts;
+  return single;
 }
 
 /** Waits until the hasher has seen every byte (the writer may stop reading at exactly `size`). */

@@ -1,5 +1,5 @@
 import picomatch from "picomatch";
-import { UsageError, type ObjectDetails, type ObjectInfo } from "../core/types.js";
+import type { ObjectDetails, ObjectInfo } from "../core/types.js";
 
 /** Filters on object attributes rather than keys (rclone's --min-size, --max-age and friends). */
 export type { AttributeFilters } from "../options/table.js";

@@ -1,3 +1,4 @@
+import { ListingError, ListingOrderError } from "../core/errors.js";
 import { compareKeys } from "../core/keys.js";
 import type { ObjectInfo } from "../core/types.js";
 import type { CompareRule } from "./compare.js";
@@ -11,6 +12,9 @@ export type Action =
   | { type: "skip"; key: string; source: ObjectInfo; target: ObjectInfo; reason: string; undecidable?: boolean }
   | { type: "delete"; key: string; target: ObjectInfo; reason: "not in source" };
 
+// The listing errors live with every other error class (core/errors.ts); re-exported for the planner's users.
+export { ListingError, ListingOrderError };
+
 export interface PlanOptions {
   compare: CompareRule;
   filter: KeyFilter;
@@ -21,14 +25,11 @@ export interface PlanOptions {
   targetFilter?: ObjectFilter;
   /** Called for every source entry listed (before filters): the empty-source guard counts them. */
   onSourceEntry?: () => void;
-}
-
-/** A listing returned keys out of UTF-8 byte order: merging it would be a guess, so the run stops. */
-export class ListingOrderError extends Error {
-  override name = "ListingOrderError";
-  constructor(side: string, previous: string, key: string) {
-    super(`${side} listing is out of order: '${key}' came after '${previous}'; stopping before any delete`);
-  }
+  /**
+   * The target's folders exist implicitly under its files (a local folder): a target marker `d/`
+   * (an empty folder) is not deleted when the source has keys under `d/`, since the copies fill it.
+   */
+  implicitFolders?: boolean;
 }
 
 /**
@@ -47,7 +48,8 @@ export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIter
         yield { type: "copy", key: s!.key, source: s!, reason: "new" };
         s = await src.next();
       } else if (order > 0) {
-        if (options.delete) yield { type: "delete", key: t!.key, target: t!, reason: "not in source" };
+        const filled = options.implicitFolders && s !== undefined && t!.key.endsWith("/") && s.key.startsWith(t!.key);
+        if (options.delete && !filled) yield { type: "delete", key: t!.key, target: t!, reason: "not in source" };
         t = await dst.next();
       } else {
         const verdict = options.compare(s!, t!);
@@ -102,16 +104,5 @@ class Side {
 
   async close(): Promise<void> {
     await this.iterator.return?.()?.catch?.(() => undefined);
-  }
-}
-
-/** A listing failed part-way or at the start; `cause` is the store's error. */
-export class ListingError extends Error {
-  override name = "ListingError";
-  constructor(
-    readonly side: string,
-    override readonly cause: unknown,
-  ) {
-    super(`${side} listing failed: ${(cause as Error)?.message ?? cause}`);
   }
 }

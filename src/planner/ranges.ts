@@ -31,11 +31,7 @@ export function splitPointsFor(parallel: number): number {
   return 2 * parallel - 1;
 }
 
-/** At most `max` items, spread evenly over the sorted input. */
-export function evenly<T>(sorted: readonly T[], max: number): T[] {
-  if (sorted.length <= max) return [...sorted];
-  return Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
-}
+export { evenly } from "../core/keys.js";
 
 /**
  * Runs up to `parallel` async iterables at once and yields their items as they come, holding at

@@ -35,6 +35,7 @@ const cliEnv = () => ({ PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...u
 
 /** What only the live progress display prints: its counters line, and terminal control sequences. */
 const PROGRESS_TEXT = /\d+ compared \| \d+ copied \| \d+ deleted \| \d+ unchanged/;
+// eslint-disable-next-line no-control-regex -- the escape character is what this looks for
 const ESCAPE = /\x1b\[/;
 
 const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;

@@ -255,14 +255,16 @@ describe("uploads", () => {
     assert.deepEqual([...counts(m), m.undecidable], [0, 0, 0, 0, 1]);
   });
 
-  test("a changed local file of the same size: the default compares times, --checksum compares content", async () => {
+  test("a changed local file of the same size: sync's default compares times; check (by default) and --checksum compare content", async () => {
     const b = await bucket("lsum");
     const { path } = place();
     mkdirSync(path);
     writeFileSync(join(path, "k"), "good");
     assert.equal((await runCli(["sync", `${path}/`, `s3://${b}`])).code, 0);
     await put(client, b, "k", "evil"); // same size, newer: the time rule keeps it
-    assert.equal((await runCli(["check", path, `s3://${b}`])).code, 0);
+    const plain = await runCli(["sync", path, `s3://${b}`, "--dry-run", "--json"]);
+    assert.equal(parse(plain.stdout).summary.skipped, 1, "sync's time rule keeps it");
+    assert.equal((await runCli(["check", path, `s3://${b}`])).code, 1, "check compares content by default (issue 13)");
     const c = await runCli(["check", path, `s3://${b}`, "--checksum"]);
     assert.equal(c.code, 1);
     assert.match(c.stdout, /^differs: k \(checksum differs\)$/m);

@@ -345,3 +345,37 @@ describe("9-10. bad sizes and dot segments are refused before anything runs", ()
     }
   });
 });
+
+describe("11. the run's own files are not data", () => {
+  test("sync of a folder with --report inside it never uploads the report; check's evidence file is not a difference", async () => {
+    const b = await bucket("own");
+    const dir = tempDir("own");
+    writeFileSync(join(dir, "a.txt"), "a");
+    writeFileSync(join(dir, "b.txt"), "b");
+    const report = join(dir, "zz-report.jsonl");
+    for (let run = 0; run < 2; run++) {
+      const r = await runCli(["sync", dir, `s3://${b}`, "--report", report, "--delete"]);
+      assert.equal(r.code, 0, show(r));
+      assert.deepEqual(await keys(client, b), ["a.txt", "b.txt"], `run ${run + 1}`);
+    }
+    const evidence = join(dir, "evidence.jsonl");
+    const c = await runCli(["check", dir, `s3://${b}`, "--report", evidence]);
+    assert.equal(c.code, 0, show(c));
+    assert.match(c.stdout, /^in sync: 2 objects compared$/m);
+  });
+});
+
+describe("downloads into an existing empty folder", () => {
+  test("--delete into a folder with an empty subfolder d while the source has d/x: exit 0, d/x arrives", async () => {
+    const b = await bucket("fill");
+    await putMany(client, b, [["d/x", "x"]]);
+    const dir = tempDir("fill");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(join(dir, "d"));
+    mkdirSync(join(dir, "gone"));
+    const r = await runCli(["sync", `s3://${b}`, dir, "--delete"]);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(readFileSync(join(dir, "d", "x"), "utf8"), "x");
+    assert.equal(existsSync(join(dir, "gone")), false, "an empty folder the source lacks is deleted");
+  });
+});

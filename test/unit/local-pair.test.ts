@@ -8,7 +8,7 @@ import type { SyncEvent } from "../../src/executor/events.js";
 import { plan } from "../../src/planner/planner.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
 import { LocalStore } from "../../src/stores/local/local-store.js";
-import { localCompareRule, MTIME_WINDOW_MS, pairListings, refusingFileFolderConflicts, withoutRedundantMarkers } from "../../src/stores/local/pair.js";
+import { localCompareRule, MTIME_WINDOW_MS, pairListings, refusingFileFolderConflicts, withoutRedundantMarkers } from "../../src/planner/pairing.js";
 import { check, sync } from "../../src/sync.js";
 import { collect, iterate } from "../helpers/memory.js";
 

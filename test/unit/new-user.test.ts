@@ -125,3 +125,23 @@ test("keys with control characters are spelled out in text output", () => {
   assert.equal(printableKey("plain/key.txt"), "plain/key.txt");
   assert.equal(printableKey("x\u001b[31m"), "x\\x1b[31m");
 });
+
+test("planner: a target folder marker that the source's keys will fill is not deleted when folders are implicit", async () => {
+  const { plan } = await import("../../src/planner/planner.js");
+  const { sizeAndTime } = await import("../../src/planner/compare.js");
+  const src = [{ key: "d/x", size: 1, lastModified: 1 }];
+  const dst = [
+    { key: "d/", size: 0, lastModified: 1 },
+    { key: "e/", size: 0, lastModified: 1 },
+  ];
+  const run = async (implicitFolders: boolean) => {
+    const out: string[] = [];
+    async function* it<T>(xs: T[]) {
+      yield* xs;
+    }
+    for await (const a of plan(it(src), it(dst), { compare: sizeAndTime, filter: () => true, delete: true, implicitFolders })) out.push(`${a.type} ${a.key}`);
+    return out;
+  };
+  assert.deepEqual(await run(true), ["copy d/x", "delete e/"], "d/ is filled by d/x; e/ is gone from the source");
+  assert.deepEqual(await run(false), ["delete d/", "copy d/x", "delete e/"], "between buckets a marker is an object like any other");
+});

@@ -1,4 +1,5 @@
 /** `bucketsync check SRC DST`: compare by content without changing anything. */
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { resolveLocation } from "../../config/resolve.js";
 import type { FilterRule } from "../../options/table.js";
@@ -46,6 +47,8 @@ export function registerCheck(program: Command, ctx: CliContext): void {
           : undefined,
       source: src.url,
       target: dst.url,
+      // The evidence file inside a local side would otherwise read as "missing in target".
+      ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
       connection: connectionFrom(flags),
       sourceConnection: { ...src.connection, ...sideConnectionFrom("source", flags) },
       targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },

@@ -1,4 +1,5 @@
 /** `bucketsync sync SRC DST`, and the run that `run JOB` shares with it. */
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Config, JobConfig } from "../../config/config.js";
 import { resolveLocation } from "../../config/resolve.js";
@@ -62,6 +63,8 @@ export async function runSync(
     sourceConnection: { ...src.connection, ...sideConnectionFrom("source", flags) },
     targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
     ...runOptionsFrom(flags, args.job ? "run" : "sync", args.filters, job),
+    // The report is being written while the run lists: never data, never overwritten.
+    ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
   };
 
   const report = flags.report ? new RunReport(flags.report as string) : undefined;

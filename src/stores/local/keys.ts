@@ -59,13 +59,23 @@ export function requireKeyPath(key: string): { segments: string[]; marker: boole
 }
 
 // Temporary files are written beside their final name and renamed into place, so an
-// interrupted download never leaves a partial file under the real name.
+// interrupted download never leaves a partial file under the real name. The 12 hex digits are
+// the writer's pid (8) and a number it counts up (4): a run that writes into a folder can then
+// tell a leftover of a process that is gone from a file a live run is still writing (see
+// LocalStore). Older versions wrote 12 random digits; those have the same shape.
 const TEMP = /^\.bucketsync-[0-9a-f]{12}\.tmp$/;
 
 export function isTempName(name: string): boolean {
   return TEMP.test(name);
 }
 
-export function tempName(random: string): string {
-  return `.bucketsync-${random}.tmp`;
+/** The temporary name for writer `pid`'s write number `seq` (both kept to their digits). */
+export function tempName(pid: number, seq: number): string {
+  const hex = (n: number, digits: number) => (n % 16 ** digits).toString(16).padStart(digits, "0");
+  return `.bucketsync-${hex(pid, 8)}${hex(seq, 4)}.tmp`;
+}
+
+/** The pid a temporary name says wrote it (a name from an older version says a random one). */
+export function tempWriter(name: string): number {
+  return parseInt(name.slice(".bucketsync-".length, ".bucketsync-".length + 8), 16);
 }

@@ -1,8 +1,8 @@
 import { candidatePartSizes, ContentHasher, multipartParts } from "../../integrity/etag.js";
-import { constants, createWriteStream, type Dirent, type Stats } from "node:fs";
+import { constants, type Dirent, type Stats, type WriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
-import { createHash, randomBytes } from "node:crypto";
-import { join, resolve, sep } from "node:path";
+import { randomInt } from "node:crypto";
+import { basename, join, resolve, sep } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import mime from "mime";
@@ -10,19 +10,47 @@ import { compareKeys, positionInRange } from "../../core/keys.js";
 import { emptyReportedFolder } from "../../core/errors.js";
 import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
 import { UsageError } from "../../core/types.js";
-import { PATH_CONFLICT, UNSAFE_KEY, isTempName, keyError, keyPath, requireKeyPath, tempName } from "./keys.js";
+import type { LocalFolder } from "../../core/capabilities.js";
+import { PATH_CONFLICT, UNSAFE_KEY, isTempName, keyError, keyPath, requireKeyPath, tempName, tempWriter } from "./keys.js";
 
 export interface LocalStoreOptions {
   /** Follow symbolic links to files and folders (default: skip them, with a warning). */
   followSymlinks?: boolean;
   /** Told about entries the listing skips (symlinks, special files, names that are not UTF-8). */
   onWarning?: (message: string) => void;
+  /**
+   * Files of the run itself (its --report file, other outputs), by path: never listed, so never
+   * uploaded half-written or deleted, and never overwritten by a download. Matched by what the
+   * paths resolve to, so any spelling (relative parts, links, the folder named another way) works.
+   */
+  ownFiles?: string[];
 }
 
 /** MD5 of zero bytes: the checksum of a directory marker. */
 const EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e";
 // Not on Windows; there the final symlink check falls back to the lstat walk alone.
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+/**
+ * A temporary file untouched this long is abandoned whoever its name says wrote it: that pid may
+ * have been reused by another program, and older versions put random digits there. A live
+ * download writes to its file all the time, and a stalled request is given up long before.
+ */
+const ABANDONED_MS = 24 * 60 * 60 * 1000;
+/**
+ * Counts this process's temporary files; with the pid in the name, that makes them unique to it.
+ * It starts anywhere: worker threads share the pid and count on their own (a name already taken
+ * is skipped).
+ */
+let tempSeq = randomInt(0x10000);
+/** Leftovers a listing remembers until the run's first write (a few, normally; beyond this many, the next run's turn). */
+const MAX_REMEMBERED_TEMPS = 10_000;
+
+/** The run's own files as they resolve: real paths, plus device:inode and folded names to pick candidates cheaply. */
+interface OwnFiles {
+  real: Set<string>;
+  ids: Set<string>;
+  names: Set<string>;
+}
 
 interface DirEntry {
   name: string;
@@ -41,8 +69,14 @@ interface DirEntry {
  * byte order without holding more than the directories on the current path. An empty folder
  * lists as a `d/` marker (zero bytes), the S3 spelling of an empty directory.
  */
-export class LocalStore implements ObjectStore {
+export class LocalStore implements ObjectStore, LocalFolder {
   readonly description: string;
+  readonly features = ["local-folder"] as const;
+  /**
+   * How far a file's mtime and an S3 LastModified may disagree and still count as the same time:
+   * clocks skew, S3 times have 1-second resolution, and some file systems (FAT) keep 2 seconds.
+   */
+  readonly timeWindowMs = 2000;
   /** Absolute path of the folder. */
   readonly root: string;
   private readonly follow: boolean;
@@ -53,6 +87,15 @@ export class LocalStore implements ObjectStore {
   private readonly conflicts = new Set<string>();
   /** Markers written in this run: deletes never prune those directories. */
   private readonly markersWritten = new Set<string>();
+  /**
+   * Temporary files are removed only by a run that writes here (not a dry run, not a source, not
+   * check): listings remember the ones they pass until the first write (`cleanup` is set then),
+   * and from then on remove the stale ones as they pass them.
+   */
+  private cleanup?: Promise<void>;
+  private readonly tempsSeen: string[] = [];
+  /** The own files as resolved by the latest listing, for writes to check against. */
+  private own?: Promise<OwnFiles | undefined>;
 
   constructor(
     root: string,
@@ -73,8 +116,10 @@ export class LocalStore implements ObjectStore {
       return;
     }
     if (!rootStat.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: "ENOTDIR" });
+    // Resolved again for each listing: an output created since the last one is then known too.
+    const own = await (this.own = this.resolveOwnFiles());
     let any = false;
-    for await (const entry of this.walk(this.root, "", [devIno(rootStat)], range.startAfter)) {
+    for await (const entry of this.walk(this.root, "", [devIno(rootStat)], range.startAfter, own)) {
       // Keys come in order, so the first one past the end ends the listing.
       const position = positionInRange(entry.key, range);
       if (position > 0) break;
@@ -87,13 +132,13 @@ export class LocalStore implements ObjectStore {
   }
 
   /** Keys under `dir` (whose keys start with `prefix`) greater than `startAfter`, in key order. */
-  private async *walk(dir: string, prefix: string, ancestors: string[], startAfter: string | undefined): AsyncGenerator<ObjectInfo> {
+  private async *walk(dir: string, prefix: string, ancestors: string[], startAfter: string | undefined, own: OwnFiles | undefined): AsyncGenerator<ObjectInfo> {
     const entries = await this.readDirSorted(dir, prefix);
     for (const entry of entries) {
       const key = prefix + entry.sortKey;
       if (!entry.dir) {
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
-        const info = await this.fileInfo(entry.path, key);
+        const info = await this.fileInfo(entry.path, key, own);
         if (info) yield info;
         continue;
       }
@@ -106,7 +151,7 @@ export class LocalStore implements ObjectStore {
         this.warn(`skipped ${this.display(key)}: symbolic link loop (it leads back to a folder above it)`);
         continue;
       }
-      const sub = this.walk(entry.path, key, [...ancestors, id], startAfter);
+      const sub = this.walk(entry.path, key, [...ancestors, id], startAfter, own);
       const first = await sub.next();
       if (first.done) {
         if (startAfter === undefined || compareKeys(key, startAfter) > 0) yield { key, size: 0, lastModified: mtimeOf(st) };
@@ -137,7 +182,13 @@ export class LocalStore implements ObjectStore {
         this.warn(`skipped ${this.display(prefix + name)}: its name is not valid UTF-8`);
         continue;
       }
-      if (isTempName(name)) continue; // an interrupted download's leftover, never data
+      if (isTempName(name)) {
+        // A download in progress, or an interrupted one's leftover: never data. Nothing else ever
+        // removes a leftover (it is never listed, so never deleted), so a run writing here does.
+        if (this.cleanup) await removeIfStale(path);
+        else if (this.tempsSeen.length < MAX_REMEMBERED_TEMPS) this.tempsSeen.push(path);
+        continue;
+      }
       let isDir = dirent.isDirectory();
       if (dirent.isSymbolicLink()) {
         if (!this.follow) {
@@ -164,11 +215,31 @@ export class LocalStore implements ObjectStore {
     return entries.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
   }
 
-  private async fileInfo(path: string, key: string): Promise<ObjectInfo | undefined> {
+  private async fileInfo(path: string, key: string, own: OwnFiles | undefined): Promise<ObjectInfo | undefined> {
     // The symlink decision was made when the directory was read; stat follows only when allowed.
     const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
     if (!st?.isFile()) return undefined; // vanished or replaced since the directory was read
+    if (own && (await isOwnFile(own, path, st))) return undefined; // the run's report, being written: not data
     return { key, size: st.size, lastModified: mtimeOf(st) };
+  }
+
+  /** `ownFiles` as they resolve now; the ones that do not exist (yet) cannot be met. */
+  private async resolveOwnFiles(): Promise<OwnFiles | undefined> {
+    const given = this.options.ownFiles ?? [];
+    if (given.length === 0) return undefined;
+    const own: OwnFiles = { real: new Set(), ids: new Set(), names: new Set() };
+    for (const file of given) {
+      try {
+        const real = await fs.realpath(resolve(file));
+        const st = await fs.stat(real);
+        own.real.add(real);
+        own.ids.add(devIno(st));
+        own.names.add(foldName(basename(real)));
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+    return own.real.size > 0 ? own : undefined;
   }
 
   // ------------------------------------------------------------------ reading
@@ -238,6 +309,7 @@ export class LocalStore implements ObjectStore {
   async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
     const { segments, marker } = this.writableKey(key, size);
     try {
+      await this.startWriting();
       if (marker) {
         await this.writeMarker(key, segments, props.lastModified);
         return;
@@ -265,13 +337,25 @@ export class LocalStore implements ObjectStore {
     this.conflicts.add(fileKey);
   }
 
-  /** Creates the folder itself (a missing target is created at the start of a sync). */
+  /** Creates the folder itself (a missing target is created by a sync that is not a dry run). */
   async ensureRoot(): Promise<void> {
     try {
       await fs.mkdir(this.root, { recursive: true });
     } catch (err) {
       throw new UsageError(`cannot create target folder ${this.root}: ${(err as Error).message}`);
     }
+    await this.startWriting();
+  }
+
+  /**
+   * This store is written to: temporary files the listings passed so far are removed when stale
+   * (see removeIfStale), and later listings remove stale ones as they pass them. Once per store;
+   * every write waits for it, so a run's first writes find the folder already clean.
+   */
+  private startWriting(): Promise<void> {
+    return (this.cleanup ??= (async () => {
+      for (const path of this.tempsSeen.splice(0)) await removeIfStale(path);
+    })());
   }
 
   private writableKey(key: string, size: number): { segments: string[]; marker: boolean } {
@@ -314,9 +398,17 @@ export class LocalStore implements ObjectStore {
     lastModified: number | undefined,
     opts: WriteOptions,
   ): Promise<void> {
-    const tmp = join(dir, tempName(randomBytes(6).toString("hex")));
-    const out = createWriteStream(tmp, { flags: "wx" });
+    const final = join(dir, segments[segments.length - 1]!);
+    const own = await (this.own ??= this.resolveOwnFiles());
+    const existing = own && (await lstatIfExists(final));
+    // A link at the final name is replaced by the rename, not followed: only the file itself counts.
+    if (own && existing?.isFile() && (await isOwnFile(own, final, existing))) {
+      throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${final} is this run's own file (its --report file); nothing written`);
+    }
+    let tmp: string | undefined;
+    let out: WriteStream | undefined;
     try {
+      ({ tmp, out } = await createTemp(dir));
       await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
       if (out.bytesWritten !== size) {
         // Most likely a connection that closed early: worth another try ($retryable).
@@ -327,10 +419,10 @@ export class LocalStore implements ObjectStore {
         });
       }
       if (lastModified) await fs.utimes(tmp, new Date(), new Date(lastModified));
-      await fs.rename(tmp, join(dir, segments[segments.length - 1]!));
+      await fs.rename(tmp, final);
     } catch (err) {
-      out.destroy();
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      out?.destroy();
+      if (tmp !== undefined) await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw describeFsError(err, key);
     }
   }
@@ -395,6 +487,7 @@ export class LocalStore implements ObjectStore {
    * marker and be deleted on the next run, so a re-sync would not be a no-op.
    */
   async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
+    await this.startWriting();
     const failures: DeleteFailure[] = [];
     for (const key of keys) {
       const path = keyPath(key);
@@ -459,6 +552,74 @@ function mtimeOf(st: Stats): number {
 
 function devIno(st: Stats): string {
   return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * Names compared the way a case-insensitive or normalizing file system might: only to pick the
+ * entries whose real path is worth resolving, never to decide.
+ */
+function foldName(name: string): string {
+  return name.normalize("NFC").toLowerCase();
+}
+
+/**
+ * Whether a file listed at `path` is one of the run's own. The real path decides; the device and
+ * inode (from the stat made anyway) or the name pick the few entries worth resolving, and a
+ * followed link is always resolved.
+ */
+async function isOwnFile(own: OwnFiles, path: string, st: Stats): Promise<boolean> {
+  const candidate = own.ids.has(devIno(st)) || own.names.has(foldName(basename(path)));
+  if (!candidate) return false;
+  try {
+    return own.real.has(await fs.realpath(path));
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
+/** Creates a new temporary file in `dir`, named for this process (see keys.ts). */
+async function createTemp(dir: string): Promise<{ tmp: string; out: WriteStream }> {
+  for (let attempt = 1; ; attempt++) {
+    const tmp = join(dir, tempName(process.pid, tempSeq));
+    tempSeq = (tempSeq + 1) % 0x10000;
+    try {
+      const handle = await fs.open(tmp, "wx");
+      return { tmp, out: handle.createWriteStream() };
+    } catch (err) {
+      // Taken: by another thread of this process, or left by an earlier process with this pid.
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 16) throw err;
+    }
+  }
+}
+
+/**
+ * Removes a temporary file whose writer is gone, or that nobody has touched for ABANDONED_MS.
+ * One a live process may still be writing stays (another run into this folder, or this one).
+ */
+async function removeIfStale(path: string): Promise<void> {
+  try {
+    const st = await fs.lstat(path);
+    if (!st.isFile()) return; // not ours, whatever its name
+    if (!writerGone(tempWriter(basename(path))) && Date.now() - st.mtimeMs < ABANDONED_MS) return;
+    await fs.unlink(path);
+  } catch {
+    // Gone already (renamed into place, removed by another run), or not ours to remove.
+  }
+}
+
+/** True only when no process with this pid runs (here). */
+function writerGone(pid: number): boolean {
+  // This process: one of its writes, perhaps from another worker thread (they share the pid).
+  // 0 and out-of-range values would name process groups or be refused; the age decides those.
+  if (pid === process.pid || !(pid > 0 && pid <= 0x7fffffff)) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 async function statIfExists(path: string): Promise<Stats | undefined> {

@@ -23,7 +23,29 @@ interface BufferedResponse {
  * collected into one Buffer. S3's answers here are small and read whole, so this skips the
  * stream that undici's request() builds for every response.
  */
-function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions, signal?: AbortSignal): Promise<BufferedResponse> {
+/**
+ * Requests that an interrupt aborts (listings): one listener on the run's signal for all of them,
+ * not one per request (thousands in flight would each add one).
+ */
+class Abortable {
+  private readonly inFlight = new Set<(reason: unknown) => void>();
+  constructor(readonly signal: AbortSignal) {
+    signal.addEventListener("abort", () => {
+      for (const abort of this.inFlight) abort(signal.reason ?? new Error("aborted"));
+    });
+  }
+  /** Registers a request's abort; returns the function that unregisters it. */
+  add(abort: (reason: unknown) => void): () => void {
+    if (this.signal.aborted) {
+      abort(this.signal.reason ?? new Error("aborted"));
+      return () => {};
+    }
+    this.inFlight.add(abort);
+    return () => this.inFlight.delete(abort);
+  }
+}
+
+function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions, abortable?: Abortable): Promise<BufferedResponse> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let headers: BufferedResponse["headers"] = {};
@@ -32,11 +54,7 @@ function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions
     agent.dispatch(options, {
       // Also what makes undici take this for its current handler API (it checks for this method).
       onRequestStart(controller) {
-        if (!signal) return;
-        const abort = () => controller.abort(signal.reason ?? new Error("aborted"));
-        if (signal.aborted) return abort();
-        signal.addEventListener("abort", abort, { once: true });
-        unlisten = () => signal.removeEventListener("abort", abort);
+        if (abortable) unlisten = abortable.add((reason) => controller.abort(reason as Error));
       },
       onResponseStart(_controller, statusCode, responseHeaders) {
         // Called again after a 1xx informational response: keep only the final one.
@@ -144,8 +162,11 @@ export class LeanS3Client {
   private readonly bucketRegions = new Map<string, string>();
   private readonly endpoint?: URL;
 
+  private readonly listings?: Abortable;
+
   constructor(private readonly options: LeanClientOptions) {
     this.endpoint = options.endpoint ? new URL(options.endpoint) : undefined;
+    this.listings = options.signal ? new Abortable(options.signal) : undefined;
     this.agent = new Agent({
       connections: options.connections,
       keepAliveTimeout: 10_000,
@@ -164,7 +185,7 @@ export class LeanS3Client {
     if (params.delimiter) query.delimiter = params.delimiter;
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
     else if (params.startAfter) query["start-after"] = params.startAfter;
-    const res = await this.send("GET", bucket, undefined, query, {}, undefined, this.options.signal);
+    const res = await this.send("GET", bucket, undefined, query, {}, undefined, this.listings);
     const result = parseResult(res.body, "ListBucketResult", ["Contents", "CommonPrefixes"]);
     const objects: ListedObject[] = (result.records.get("Contents") ?? []).map((c) => ({
       key: c.Key ?? "",
@@ -223,7 +244,7 @@ export class LeanS3Client {
     query: Record<string, string>,
     headers: Record<string, string>,
     body?: Buffer,
-    signal?: AbortSignal,
+    abortable?: Abortable,
   ): Promise<BufferedResponse> {
     for (let redirects = 0; ; redirects++) {
       const region = this.bucketRegions.get(bucket) ?? this.options.region;
@@ -259,7 +280,7 @@ export class LeanS3Client {
             // A server that never answered gets a short wait: a silent endpoint must not hang the run.
             ...(reach && !reach.reached && { headersTimeout: reach.firstAnswerTimeoutMs }),
           },
-          signal,
+          abortable,
         );
       } catch (err) {
         throw reach ? reach.annotate(err) : err;

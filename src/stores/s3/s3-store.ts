@@ -1,8 +1,7 @@
 import { Readable } from "node:stream";
-import type { CompletedPart } from "@aws-sdk/client-s3";
-import { compareKeys } from "../../core/keys.js";
+import type { CompletedPart, PutObjectCommandInput } from "@aws-sdk/client-s3";
+import { compareKeys, evenly } from "../../core/keys.js";
 import { emptyReportedFolder, invalidListing } from "../../core/errors.js";
-import { evenly } from "../../planner/ranges.js";
 import type {
   ObjectVersion,
   WriteResult,
@@ -17,6 +16,7 @@ import type {
   ObjectStore,
   WriteOptions,
 } from "../../core/types.js";
+import type { KeySpaceListing, VersionListing } from "../../core/capabilities.js";
 import { sdkModule, type S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
 import { candidatePartSizes, multipartParts, unquoteEtag } from "../../integrity/etag.js";
@@ -45,8 +45,9 @@ export const DEFAULT_S3_STORE_OPTIONS: S3StoreOptions = {
 };
 
 /** An S3 bucket prefix as an ObjectStore. Keys it lists and takes are relative to the prefix. */
-export class S3Store implements ObjectStore {
+export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
   readonly description: string;
+  readonly features = ["key-space", "versions"] as const;
 
   constructor(
     readonly connection: S3Connection,
@@ -202,6 +203,11 @@ export class S3Store implements ObjectStore {
     if (pending) yield pending;
   }
 
+  /** Writes a delete marker (a plain DELETE in a versioned bucket), for copying version histories. */
+  async deleteCurrent(key: string): Promise<void> {
+    await (await this.connection.sdkClient()).send(new (await sdkModule()).DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+  }
+
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
       const out = await (await this.connection.sdkClient()).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
@@ -318,32 +324,106 @@ export class S3Store implements ObjectStore {
       ...encryptionParams(opts),
     };
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
+      // One request: left to finish on interrupt, so it is given no signal.
       const out = await (
         await this.connection.sdkClient()
       ).send(new (await sdkModule()).PutObjectCommand({ ...params, Body: body, ContentLength: size, ContentMD5: opts.contentMd5 }));
       return { etag: unquoteEtag(out.ETag) };
     }
-    // The SDK's uploader: parts in flight bounded by queueSize, so memory stays partSize x queueSize.
-    // Tags go through PutObjectTagging after the upload: some servers (radosgw 16) ignore
-    // x-amz-tagging on CreateMultipartUpload.
-    const { Upload } = await import("@aws-sdk/lib-storage");
-    const upload = new Upload({
-      client: await this.connection.sdkClient(),
-      params: { ...params, Tagging: undefined, Body: body },
-      tags: props.tags ? Object.entries(props.tags).map(([Key, Value]) => ({ Key, Value })) : undefined,
-      partSize: partSizeFor(size, this.options.partSize),
-      queueSize: this.options.partConcurrency,
-      leavePartsOnError: false,
-    });
-    const onAbort = () => void upload.abort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    return this.multipartUpload(key, params, body, size, props.tags ?? {}, opts);
+  }
+
+  /**
+   * Uploads a stream in parts of partSizeFor(size) (always in parts above the threshold, so the
+   * ETag is the multipart one uploadPartSize promised), at most partConcurrency parts in flight:
+   * memory stays about partSize x (partConcurrency + 1). Each part is retried on its own.
+   *
+   * Any failure, or an interrupt, aborts the upload, and this returns only after every part
+   * request has settled and AbortMultipartUpload has been answered: no parts are left behind,
+   * even when the process exits right after. (lib-storage's Upload, used before, rejects done()
+   * as soon as it is aborted and sends the abort later, if ever: its part reader kept waiting on
+   * a body that no longer flowed, and the CLI exited first.)
+   */
+  private async multipartUpload(
+    key: string,
+    params: Omit<PutObjectCommandInput, "Body"> & { Bucket: string; Key: string },
+    body: Readable,
+    size: number,
+    tags: Record<string, string>,
+    opts: WriteOptions,
+  ): Promise<WriteResult> {
+    const sdk = await sdkModule();
+    const client = await this.connection.sdkClient();
+    const partSize = partSizeFor(size, this.options.partSize);
+    const partCount = Math.ceil(size / partSize);
+    const interrupted = () =>
+      Object.assign(new Error(`interrupted; the multipart upload of ${JSON.stringify(key)} was aborted, nothing written`), { name: "AbortError" });
+    if (opts.signal?.aborted) throw interrupted();
+    // Stops all work in flight: the interrupt, or the first part that failed for good (its error is the reason).
+    const stop = new AbortController();
+    const onInterrupt = () => stop.abort(interrupted());
+    opts.signal?.addEventListener("abort", onInterrupt, { once: true });
+    // Reading stops too: a source stalled mid-part must not hold up the abort. (Destroyed without
+    // an error, so nobody has to listen for one; the part reader sees a premature close.)
+    const stopReading = () => body.destroy();
+    stop.signal.addEventListener("abort", stopReading, { once: true });
+    let uploadId: string | undefined;
     try {
-      const done = await upload.done();
+      // Tags are set after completion: some servers (radosgw 16) ignore x-amz-tagging here. Not
+      // abortable: its answer is the id an abort needs.
+      const created = await client.send(new sdk.CreateMultipartUploadCommand({ ...params, Tagging: undefined }));
+      uploadId = created.UploadId!;
+      const parts: CompletedPart[] = new Array(partCount);
+      const reader = readParts(body, partSize, size);
+      const worker = async () => {
+        for (;;) {
+          stop.signal.throwIfAborted();
+          const next = await reader.next();
+          if (next.done) return;
+          const { index, data } = next.value;
+          stop.signal.throwIfAborted();
+          const out = await withRetry(
+            () =>
+              client.send(
+                new sdk.UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, PartNumber: index + 1, Body: data, ContentLength: data.length }),
+                { abortSignal: stop.signal },
+              ),
+            DEFAULT_RETRY,
+            stop.signal,
+          );
+          parts[index] = { PartNumber: index + 1, ETag: out.ETag };
+        }
+      };
+      // Every worker settles before anything is decided: an abort while a part is still being
+      // sent could let that part land after it.
+      await Promise.allSettled(
+        Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, () =>
+          worker().catch((err) => {
+            stop.abort(err);
+            throw err;
+          }),
+        ),
+      );
+      // An interrupt after the last part still aborts: an interrupted run starts no new work.
+      if (stop.signal.aborted) throw stop.signal.reason;
+      const done = await client.send(
+        new sdk.CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
+      uploadId = undefined;
+      await this.putTags(params.Key, tags);
       // radosgw answers CompleteMultipartUpload with an empty ETag; HEAD has the right one.
-      const etag = unquoteEtag((done as { ETag?: string }).ETag) ?? (await this.head(key))?.etag;
-      return { etag, parts: Math.ceil(size / partSizeFor(size, this.options.partSize)) };
+      const etag = unquoteEtag(done.ETag) || (await this.head(key))?.etag;
+      return { etag, parts: partCount };
+    } catch (err) {
+      if (uploadId !== undefined) {
+        const id = uploadId;
+        // Retried on its own (the run's signal is aborted by now), and awaited.
+        await withRetry(() => client.send(new sdk.AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id }))).catch(() => undefined);
+      }
+      throw err;
     } finally {
-      opts.signal?.removeEventListener("abort", onAbort);
+      opts.signal?.removeEventListener("abort", onInterrupt);
+      stop.signal.removeEventListener("abort", stopReading);
     }
   }
 
@@ -465,6 +545,41 @@ export function partSizeFor(size: number, preferred: number): number {
 }
 
 /**
+ * Cuts a stream into parts of `partSize` bytes (the last one shorter), numbered from 0. Several
+ * workers may ask for the next part at once (an async generator queues them); only the part being
+ * assembled is held here. The stream must carry exactly `size` bytes.
+ */
+async function* readParts(body: Readable, partSize: number, size: number): AsyncGenerator<{ index: number; data: Buffer }> {
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let total = 0;
+  let index = 0;
+  for await (const chunk of body) {
+    let rest: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    total += rest.length;
+    if (total > size) throw new Error(`the source sent more than the ${size} bytes it announced; nothing written`);
+    while (heldBytes + rest.length >= partSize) {
+      const take = partSize - heldBytes;
+      held.push(rest.subarray(0, take));
+      rest = rest.subarray(take);
+      const data = Buffer.concat(held, partSize);
+      held = [];
+      heldBytes = 0;
+      yield { index: index++, data };
+    }
+    if (rest.length > 0) {
+      held.push(rest);
+      heldBytes += rest.length;
+    }
+  }
+  if (total < size) {
+    // Most likely a connection that closed early: worth another try ($retryable).
+    throw Object.assign(new Error(`short read: got ${total} of ${size} bytes; nothing written`), { name: "IncompleteBody", code: "IncompleteBody", $retryable: {} });
+  }
+  if (heldBytes > 0) yield { index, data: Buffer.concat(held, heldBytes) };
+}
+
+/**
  * `x-amz-copy-source` is `bucket/key` with each path segment percent-encoded; encodeURI leaves
  * `+ ? # &` alone and breaks those keys.
  */
@@ -473,10 +588,7 @@ export function encodeCopySource(bucket: string, key: string, versionId?: string
   return versionId ? `${source}?versionId=${encodeURIComponent(versionId)}` : source;
 }
 
-/** Writes a delete marker (a plain DELETE in a versioned bucket), for copying version histories. */
-export async function deleteCurrent(store: S3Store, key: string): Promise<void> {
-  await (await store.connection.sdkClient()).send(new (await sdkModule()).DeleteObjectCommand({ Bucket: store.bucket, Key: store.prefix + key }));
-}
+
 
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
 

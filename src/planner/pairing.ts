@@ -1,23 +1,19 @@
-import * as fs from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import type { Location } from "../../core/location.js";
-import type { ObjectInfo, ObjectStore } from "../../core/types.js";
-import { UsageError } from "../../core/types.js";
-import { isPlainMd5, multipartParts } from "../../integrity/etag.js";
-import { COMPARE_RULES, checksum, sizeAndTimeWithin, sizeOnly, type CompareMode, type CompareRule } from "../../planner/compare.js";
-import type { KeyFilter } from "../../planner/filters.js";
-import { LocalStore } from "./local-store.js";
+/** What changes in planning when a side is a local folder (a store with the LocalFolder capability). */
+import { isLocalFolder, type LocalFolder } from "../core/capabilities.js";
+import type { ObjectInfo, ObjectStore } from "../core/types.js";
+import { isPlainMd5, multipartParts } from "../integrity/etag.js";
+import { COMPARE_RULES, checksum, sizeAndTimeWithin, sizeOnly, type CompareMode, type CompareRule } from "./compare.js";
+import type { KeyFilter } from "./filters.js";
 
-/**
- * How far a local file's mtime and an S3 LastModified may disagree and still count as the same
- * time: clocks skew, S3 times have 1-second resolution, and some file systems (FAT) keep 2 seconds.
- */
+/** The time window of a local folder that declares none (LocalStore declares 2 s: see LocalFolder.timeWindowMs). */
 export const MTIME_WINDOW_MS = 2000;
 
 export interface PairedListings {
   source: AsyncIterable<ObjectInfo>;
   target: AsyncIterable<ObjectInfo>;
   compare: CompareRule;
+  /** The target is a folder: its folders exist implicitly under its files (PlanOptions.implicitFolders). */
+  implicitFolders: boolean;
 }
 
 /**
@@ -32,21 +28,22 @@ export interface PairedListings {
  *   when the other side has the same key and size (and a hash to compare with).
  */
 export function pairListings(source: ObjectStore, target: ObjectStore, mode: CompareMode, filter: KeyFilter, autoPartSize = false): PairedListings {
-  const sourceLocal = source instanceof LocalStore ? source : undefined;
-  const targetLocal = target instanceof LocalStore ? target : undefined;
+  const sourceLocal = isLocalFolder(source) ? source : undefined;
+  const targetLocal = isLocalFolder(target) ? target : undefined;
   let src: AsyncIterable<ObjectInfo> = source.list();
   let dst: AsyncIterable<ObjectInfo> = target.list();
-  if (!sourceLocal && !targetLocal) return { source: src, target: dst, compare: COMPARE_RULES[mode] };
+  if (!sourceLocal && !targetLocal) return { source: src, target: dst, compare: COMPARE_RULES[mode], implicitFolders: false };
   if (!sourceLocal) src = withoutRedundantMarkers(src);
   if (!targetLocal) dst = withoutRedundantMarkers(dst);
   if (targetLocal) src = refusingFileFolderConflicts(src, targetLocal, filter);
   if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
-  return { source: src, target: dst, compare: localCompareRule(mode) };
+  const windowMs = Math.max(sourceLocal?.timeWindowMs ?? 0, targetLocal?.timeWindowMs ?? 0);
+  return { source: src, target: dst, compare: localCompareRule(mode, windowMs), implicitFolders: targetLocal !== undefined };
 }
 
 /** The comparison rules with a local side: times within MTIME_WINDOW_MS count as equal. */
-export function localCompareRule(mode: CompareMode): CompareRule {
-  const byTime = sizeAndTimeWithin(MTIME_WINDOW_MS);
+export function localCompareRule(mode: CompareMode, windowMs = MTIME_WINDOW_MS): CompareRule {
+  const byTime = sizeAndTimeWithin(windowMs);
   if (mode === "size-only") return sizeOnly;
   if (mode === "size-and-time") return byTime;
   return (source, target) => {
@@ -82,7 +79,7 @@ export async function* withoutRedundantMarkers(listing: AsyncIterable<ObjectInfo
  * key between `a` and `a/...` starts with `a`, so the files that can still be a folder of a later
  * key form a chain of prefixes of the current key: memory stays within one key's length.
  */
-export async function* refusingFileFolderConflicts(listing: AsyncIterable<ObjectInfo>, target: LocalStore, filter: KeyFilter): AsyncGenerator<ObjectInfo> {
+export async function* refusingFileFolderConflicts(listing: AsyncIterable<ObjectInfo>, target: LocalFolder, filter: KeyFilter): AsyncGenerator<ObjectInfo> {
   const files: string[] = [];
   for await (const entry of listing) {
     // Excluded keys are never written, so they conflict with nothing.
@@ -107,14 +104,14 @@ export async function* refusingFileFolderConflicts(listing: AsyncIterable<Object
 export function hashingWhenPaired(
   source: AsyncIterable<ObjectInfo>,
   target: AsyncIterable<ObjectInfo>,
-  sourceStore: LocalStore | undefined,
-  targetStore: LocalStore | undefined,
+  sourceStore: LocalFolder | undefined,
+  targetStore: LocalFolder | undefined,
   filter: KeyFilter = () => true,
   autoPartSize = false,
 ): [AsyncGenerator<ObjectInfo>, AsyncGenerator<ObjectInfo>] {
   const last: [ObjectInfo | undefined, ObjectInfo | undefined] = [undefined, undefined];
   const stores = [sourceStore, targetStore] as const;
-  const fill = async (entry: ObjectInfo, store: LocalStore | undefined, other: ObjectInfo) => {
+  const fill = async (entry: ObjectInfo, store: LocalFolder | undefined, other: ObjectInfo) => {
     if (!store || entry.etag !== undefined) return;
     // An encrypted (non-MD5) ETag on the other side cannot be compared: skip the read. A multipart
     // one can, with --auto-part-size, when a likely part size reproduces it.
@@ -138,71 +135,3 @@ export function hashingWhenPaired(
   return [side(source, 0), side(target, 1)];
 }
 
-/**
- * Checks local locations before anything is listed: a source folder must exist, a target must
- * be a folder if it exists (a missing one is created), and two local folders must not overlap
- * (one inside the other, through symlinks too): a sync would copy onto itself.
- */
-export async function checkLocalLocations(source: Location | undefined, target: Location | undefined): Promise<void> {
-  if (source?.kind === "local") {
-    const st = await statFor(source.path, "source");
-    if (!st) throw new UsageError(`source folder '${source.path}' does not exist`);
-    if (!st.isDirectory()) throw new UsageError(`source '${source.path}' is not a folder`);
-  }
-  if (target?.kind === "local") {
-    const st = await statFor(target.path, "target");
-    if (st && !st.isDirectory()) throw new UsageError(`target '${target.path}' exists and is not a folder`);
-    // A missing target is created only once something is written, so a run that fails changes
-    // nothing; whether it can be created is checked now, on its nearest existing folder.
-    if (!st) await checkCreatable(target.path);
-  }
-  if (source?.kind === "local" && target?.kind === "local") {
-    const [a, b] = [await realPath(source.path), await realPath(target.path)];
-    if (contains(a, b) || contains(b, a)) {
-      throw new UsageError(`source ${source.path} and target ${target.path} overlap (one folder is inside the other); a sync would copy onto itself`);
-    }
-  }
-}
-
-async function checkCreatable(path: string): Promise<void> {
-  let dir = dirname(resolve(path));
-  for (;;) {
-    const st = await fs.stat(dir).catch(() => undefined);
-    if (st) {
-      if (!st.isDirectory()) throw new UsageError(`cannot create target folder '${path}': ${dir} is not a folder`);
-      await fs.access(dir, fs.constants.W_OK).catch(() => {
-        throw new UsageError(`cannot create target folder '${path}': ${dir} is not writable`);
-      });
-      return;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return;
-    dir = parent;
-  }
-}
-
-async function statFor(path: string, side: string) {
-  try {
-    return await fs.stat(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return undefined;
-    throw new UsageError(`cannot use ${side} '${path}': ${(err as Error).message}`);
-  }
-}
-
-/** The real path of a folder, or of its nearest existing ancestor joined with the rest. */
-async function realPath(path: string): Promise<string> {
-  const full = resolve(path);
-  try {
-    return await fs.realpath(full);
-  } catch {
-    const parent = dirname(full);
-    return parent === full ? full : join(await realPath(parent), basename(full));
-  }
-}
-
-function contains(outer: string, inner: string): boolean {
-  const rel = relative(outer, inner);
-  return rel === "" || (rel.split(sep)[0] !== ".." && !isAbsolute(rel));
-}

@@ -1,0 +1,116 @@
+/**
+ * How a sync lists and plans: one stream of actions for a pair of stores, chosen by what the
+ * stores can do (core/capabilities.ts), never by their class. Between two stores that can split
+ * their key space: folder by folder, else sampled key ranges, each part listed in parallel; a
+ * versioned source at a point in time; given ranges (distributed workers); otherwise one
+ * merge-join of the two (paired) listings.
+ */
+import { hasKeySpaceListing, hasVersions, type KeySpaceListing } from "../core/capabilities.js";
+import { ListingError } from "../core/errors.js";
+import { UsageError, type KeyRange, type ObjectStore } from "../core/types.js";
+import type { OptionValues } from "../options/table.js";
+import { compileAttributeFilters } from "./attributes.js";
+import { COMPARE_RULES, type CompareRule } from "./compare.js";
+import { compileFilters } from "./filters.js";
+import { planFolderSplit, splitByFolders } from "./folders.js";
+import { pairListings } from "./pairing.js";
+import { plan, type Action, type PlanOptions } from "./planner.js";
+import { planInRanges, rangesFromSplitPoints, splitPointsFor } from "./ranges.js";
+import { contentRule, listingAt } from "./versions.js";
+
+/** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
+export function planOptionsFor(
+  source: ObjectStore,
+  target: ObjectStore,
+  options: OptionValues,
+  withDeletes: boolean,
+  compare?: CompareRule,
+  onSourceEntry?: () => void,
+): PlanOptions {
+  const attributes = options.attributes ?? {};
+  return {
+    compare: compare ?? COMPARE_RULES[options.compare ?? "size-and-time"],
+    filter: compileFilters(options.filters ?? []),
+    delete: withDeletes,
+    sourceFilter: compileAttributeFilters(attributes, (key) => source.head(key)),
+    targetFilter: compileAttributeFilters(attributes, (key) => target.head(key)),
+    onSourceEntry,
+  };
+}
+
+/** Key ranges listed at once between two buckets; 1 lists each side as one chain of pages. */
+export const DEFAULT_LIST_PARALLELISM = 16;
+
+/**
+ * The plan as one stream of actions. Between two buckets the parts of the key space are
+ * merge-joined in parallel: folder by folder (see splitByFolders) when both top levels are
+ * small, else key ranges split from a sample of the source's keys. Otherwise (a local folder on
+ * a side, or parallelism 1) one merge-join of the two paired listings. Splitting happens inside
+ * the stream, so its errors surface as listing errors (no deletes), like any other.
+ */
+export async function* actionStream(
+  source: ObjectStore,
+  target: ObjectStore,
+  options: OptionValues & { ranges?: KeyRange[] },
+  withDeletes: boolean,
+  onSourceObject: () => void = () => undefined,
+): AsyncGenerator<Action> {
+  const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  if (options.at !== undefined) {
+    if (!hasVersions(source)) throw new UsageError("--at needs a versioned S3 bucket as the source");
+    const versioned = source;
+    yield* plan(
+      listingAt(versioned.listVersions(), options.at),
+      target.list(),
+      planOptionsFor(source, target, options, withDeletes, contentRule, onSourceObject),
+    );
+    return;
+  }
+  if (options.ranges) {
+    yield* planInRanges(
+      options.ranges,
+      (r) => source.list(r),
+      (r) => target.list(r),
+      planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject),
+      parallel,
+    );
+    return;
+  }
+  if (hasKeySpaceListing(source) && hasKeySpaceListing(target) && parallel > 1) {
+    const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
+    // Folder by folder where the folders allow it: every listing request then returns only keys
+    // it needs, and a folder one side lacks costs that side nothing.
+    const levelsOf = (store: KeySpaceListing, side: string) => (folder: string) =>
+      // The top level may take a few pages; a folder's level one, else it is split by key instead.
+      store.listLevel(folder, folder === "" ? 5 : 1).catch((err) => Promise.reject(new ListingError(side, err)));
+    const split = await splitByFolders(levelsOf(source, "source"), levelsOf(target, "target"), {
+      parallel,
+      splitFolder: (folder, maxPoints) => source.probeSplitPoints(folder, maxPoints).catch((err) => Promise.reject(new ListingError("source", err))),
+    });
+    if (split) {
+      yield* planFolderSplit(split, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
+      return;
+    }
+    let points: string[];
+    try {
+      points = await source.splitPoints(splitPointsFor(parallel));
+    } catch (err) {
+      throw new ListingError("source", err);
+    }
+    if (points.length > 0) {
+      yield* planInRanges(
+        rangesFromSplitPoints(points),
+        (r) => source.list(r),
+        (r) => target.list(r),
+        planOptions,
+        parallel,
+      );
+      return;
+    }
+  }
+  const paired = pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []), options.autoPartSize);
+  yield* plan(paired.source, paired.target, {
+    ...planOptionsFor(source, target, options, withDeletes, paired.compare, onSourceObject),
+    implicitFolders: paired.implicitFolders,
+  });
+}
