@@ -16,11 +16,21 @@ const layers = {
   cli: "^src/cli/",
 };
 const order = Object.keys(layers);
-const above = (layer) => order.slice(order.indexOf(layer) + 1).map((l) => layers[l]).join("|");
+const above = (layer) =>
+  order
+    .slice(order.indexOf(layer) + 1)
+    .map((l) => layers[l])
+    .join("|");
 
 module.exports = {
   forbidden: [
-    { name: "no-circular", severity: "error", comment: "Import cycles make load order and layering unclear.", from: {}, to: { circular: true } },
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "Import cycles make load order and layering unclear.",
+      from: {},
+      to: { circular: true },
+    },
     ...order.slice(0, -1).map((layer) => ({
       name: `${layer}-imports-upward`,
       severity: "error",

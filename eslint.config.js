@@ -12,7 +12,10 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
     rules: {
       // `_x` marks a value taken apart on purpose (destructuring to drop a field).
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" },
+      ],
       "no-empty": ["error", { allowEmptyCatch: true }],
     },
   },

@@ -16,7 +16,9 @@ async function listKeys(client: S3Client, bucket: string): Promise<Map<string, n
   const keys = new Map<string, number>();
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }),
+    );
     for (const o of page.Contents ?? []) keys.set(o.Key!, o.Size ?? 0);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -41,10 +43,17 @@ async function main(): Promise<void> {
   const id = process.env.AWS_ACCESS_KEY_ID;
   const secret = process.env.AWS_SECRET_ACCESS_KEY;
   if (!endpoint || !id || !secret || !(command === "sync" ? a && b : command === "list" && a)) {
-    console.error("usage: bare-sdk.js sync SRC DST --endpoint-url URL [--concurrency N] | list BUCKET --endpoint-url URL (credentials from AWS_* env)");
+    console.error(
+      "usage: bare-sdk.js sync SRC DST --endpoint-url URL [--concurrency N] | list BUCKET --endpoint-url URL (credentials from AWS_* env)",
+    );
     process.exit(2);
   }
-  const client = makeClient(endpoint, process.env.AWS_REGION ?? "us-east-1", { accessKeyId: id, secretAccessKey: secret }, concurrency);
+  const client = makeClient(
+    endpoint,
+    process.env.AWS_REGION ?? "us-east-1",
+    { accessKeyId: id, secretAccessKey: secret },
+    concurrency,
+  );
   try {
     if (command === "list") {
       const keys = await listKeys(client, a!);
@@ -68,7 +77,9 @@ async function main(): Promise<void> {
         }
       }),
     );
-    console.log(JSON.stringify({ listedSource: source.size, listedTarget: target.size, copied: todo.length - failed, failed }));
+    console.log(
+      JSON.stringify({ listedSource: source.size, listedTarget: target.size, copied: todo.length - failed, failed }),
+    );
     if (failed > 0) process.exitCode = 1;
   } finally {
     client.destroy();

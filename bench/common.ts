@@ -107,8 +107,11 @@ export async function listAll(client: S3Client, bucket: string): Promise<Listed[
   const out: Listed[] = [];
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }));
-    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified?.getTime() ?? 0, etag: o.ETag ?? "" });
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }),
+    );
+    for (const o of page.Contents ?? [])
+      out.push({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified?.getTime() ?? 0, etag: o.ETag ?? "" });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;
@@ -118,7 +121,9 @@ export async function countObjects(client: S3Client, bucket: string): Promise<nu
   let count = 0;
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }),
+    );
     count += page.KeyCount ?? page.Contents?.length ?? 0;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -134,7 +139,11 @@ export async function deleteBucket(client: S3Client, bucket: string): Promise<vo
       if (keys.length === 0) break;
       // Two halves at once: quicker, and still gentle on the shared server.
       const halves = [keys.slice(0, 500), keys.slice(500)].filter((h) => h.length > 0);
-      await Promise.all(halves.map((Objects) => client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects, Quiet: true } }))));
+      await Promise.all(
+        halves.map((Objects) =>
+          client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects, Quiet: true } })),
+        ),
+      );
     }
     await client.send(new DeleteBucketCommand({ Bucket: bucket }));
   } catch (err) {

@@ -28,7 +28,18 @@ import { performance } from "node:perf_hooks";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Queue } from "bullmq";
 import { redisConnection } from "../src/distributed/job.js";
-import { CLI, REPO, RESULTS_DIR, baseChildEnv, countObjects, createBucket, deleteBucket, loadServer, log, makeClient } from "./common.js";
+import {
+  CLI,
+  REPO,
+  RESULTS_DIR,
+  baseChildEnv,
+  countObjects,
+  createBucket,
+  deleteBucket,
+  loadServer,
+  log,
+  makeClient,
+} from "./common.js";
 import { LatencyProxy } from "./latency-proxy.js";
 import { waitForQuietMachine } from "./measure.js";
 
@@ -76,14 +87,20 @@ process.on("exit", stopAll);
 process.on("SIGINT", () => (stopAll(), process.exit(130)));
 
 function redisUrl(): string {
-  const out = execFileSync("bash", [join(REPO, "scripts", "redis-server.sh"), "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const out = execFileSync("bash", [join(REPO, "scripts", "redis-server.sh"), "start"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const m = /BUCKETSYNC_REDIS_URL=(\S+)/.exec(out);
   if (!m) throw new Error("scripts/redis-server.sh start printed no URL");
   return m[1]!;
 }
 
 /** Starts the CLI; `done` resolves with its exit code and output. */
-function cli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let stdout = "";
@@ -134,7 +151,11 @@ async function main(): Promise<void> {
         while (next < N) {
           const i = next++;
           await client.send(
-            new PutObjectCommand({ Bucket: source, Key: `p${String(i % PREFIXES).padStart(2, "0")}/obj-${String(i).padStart(7, "0")}`, Body: body }),
+            new PutObjectCommand({
+              Bucket: source,
+              Key: `p${String(i % PREFIXES).padStart(2, "0")}/obj-${String(i).padStart(7, "0")}`,
+              Body: body,
+            }),
           );
         }
       }),
@@ -154,13 +175,37 @@ async function main(): Promise<void> {
           const procs: ChildProcess[] = [];
           for (let i = 0; i < workers; i++) {
             procs.push(
-              cli(["worker", "--queue", redis, "--queue-name", queueName, "--endpoint-url", endpoint, "--concurrency", String(concurrency), "-q"], env).child,
+              cli(
+                [
+                  "worker",
+                  "--queue",
+                  redis,
+                  "--queue-name",
+                  queueName,
+                  "--endpoint-url",
+                  endpoint,
+                  "--concurrency",
+                  String(concurrency),
+                  "-q",
+                ],
+                env,
+              ).child,
             );
           }
           if (workers > 0) await waitForWorkers(redis, queueName, workers, env);
           const args =
             workers === 0
-              ? ["sync", `s3://${source}`, `s3://${target}`, "--endpoint-url", endpoint, "--concurrency", String(concurrency), "--json", "-q"]
+              ? [
+                  "sync",
+                  `s3://${source}`,
+                  `s3://${target}`,
+                  "--endpoint-url",
+                  endpoint,
+                  "--concurrency",
+                  String(concurrency),
+                  "--json",
+                  "-q",
+                ]
               : [
                   "sync",
                   `s3://${source}`,
@@ -190,7 +235,9 @@ async function main(): Promise<void> {
           log(
             `round ${round}/${REPEAT}, concurrency ${concurrency}, ${workers === 0 ? "single process" : `${workers} worker(s)`}: ${seconds.toFixed(1)} s, ${Math.round(N / seconds)} obj/s${quiet.quiet ? "" : " (machine busy)"}`,
           );
-          await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once("exit", r)))));
+          await Promise.all(
+            procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once("exit", r)))),
+          );
           await deleteBucket(client, target);
           if (workers > 0) await dropQueue(redis, queueName);
         }
@@ -219,7 +266,8 @@ async function main(): Promise<void> {
       });
     }
     const one = rows.find((r) => r.concurrency === concurrency && r.workers === 1);
-    for (const r of rows.filter((r) => r.concurrency === concurrency && r.workers > 0)) r.speedup = one ? one.seconds / r.seconds : undefined;
+    for (const r of rows.filter((r) => r.concurrency === concurrency && r.workers > 0))
+      r.speedup = one ? one.seconds / r.seconds : undefined;
   }
   const md = report(rows);
   mkdirSync(RESULTS_DIR, { recursive: true });

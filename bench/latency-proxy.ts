@@ -40,7 +40,8 @@ export class LatencyProxy {
   readonly stats: ProxyStats = { connections: 0, refused: 0, bytesUp: 0, bytesDown: 0 };
 
   constructor(private readonly options: ProxyOptions) {
-    if (options.targetHost !== "127.0.0.1") throw new Error(`latency proxy: target must be 127.0.0.1, not ${options.targetHost}`);
+    if (options.targetHost !== "127.0.0.1")
+      throw new Error(`latency proxy: target must be 127.0.0.1, not ${options.targetHost}`);
   }
 
   /** Listens on 127.0.0.1; resolves with the port. */
@@ -51,7 +52,9 @@ export class LatencyProxy {
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.options.listenPort ?? 0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port));
+      server.listen(this.options.listenPort ?? 0, "127.0.0.1", () =>
+        resolve((server.address() as net.AddressInfo).port),
+      );
     });
   }
 
@@ -82,7 +85,12 @@ export class LatencyProxy {
     // One round trip for the handshake, then connect upstream (loopback, instant) and start relaying.
     const handshake = setTimeout(() => {
       if (client.destroyed) return;
-      upstream = net.connect({ host: this.options.targetHost, port: this.options.targetPort, allowHalfOpen: true, noDelay: true });
+      upstream = net.connect({
+        host: this.options.targetHost,
+        port: this.options.targetPort,
+        allowHalfOpen: true,
+        noDelay: true,
+      });
       this.track(upstream);
       upstream.on("error", closeBoth);
       upstream.on("close", closeBoth);
@@ -99,13 +107,20 @@ export class LatencyProxy {
 }
 
 /** Relays `from` to `to`, delivering each chunk (and the final FIN) `delayMs` after it arrived, in order. */
-function delayedPipe(from: net.Socket, to: net.Socket, delayMs: number, highWaterMark: number, count: (n: number) => void): void {
+function delayedPipe(
+  from: net.Socket,
+  to: net.Socket,
+  delayMs: number,
+  highWaterMark: number,
+  count: (n: number) => void,
+): void {
   const queue: { due: number; chunk: Buffer | null }[] = []; // null: end of stream
   let queuedBytes = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const arm = () => {
-    if (timer === undefined && queue.length > 0) timer = setTimeout(flush, Math.max(0, queue[0]!.due - performance.now()));
+    if (timer === undefined && queue.length > 0)
+      timer = setTimeout(flush, Math.max(0, queue[0]!.due - performance.now()));
   };
   const maybeResume = () => {
     if (from.isPaused() && !from.destroyed && queuedBytes + to.writableLength <= highWaterMark / 2) from.resume();

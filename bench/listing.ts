@@ -10,7 +10,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { REPO, baseChildEnv, bucketExists, countObjects, createBucket, deleteBucket, log, type ServerInfo } from "./common.js";
+import {
+  REPO,
+  baseChildEnv,
+  bucketExists,
+  countObjects,
+  createBucket,
+  deleteBucket,
+  log,
+  type ServerInfo,
+} from "./common.js";
 import { round, type CommandSpec, type Measurement, type RgwAccessLog, type ServerProbe } from "./measure.js";
 import type { ListingResult, ListingRun, Network } from "./report.js";
 import { RCLONE_REMOTE, rcloneConfig, rcloneEnv, type Endpoint, type Peers, type ToolContext } from "./tools.js";
@@ -34,7 +43,14 @@ export interface ListingOptions {
   /** Runs one measured command (waiting for an idle machine first). */
   measure: (
     spec: CommandSpec,
-    opts: { probe: ServerProbe; proxyPid?: number; logBase: string; accessLog: RgwAccessLog; buckets: string[]; prepareRepeat?: () => Promise<boolean> },
+    opts: {
+      probe: ServerProbe;
+      proxyPid?: number;
+      logBase: string;
+      accessLog: RgwAccessLog;
+      buckets: string[];
+      prepareRepeat?: () => Promise<boolean>;
+    },
   ) => Promise<Measurement>;
 }
 
@@ -55,7 +71,10 @@ async function seed(client: S3Client, bucket: string, keys: number): Promise<num
   let next = 0;
   let done = 0;
   const progress = setInterval(
-    () => log(`  seeded ${done.toLocaleString("en-US")} of ${keys.toLocaleString("en-US")} (${Math.round(done / ((Date.now() - started) / 1000))} PUTs/s)`),
+    () =>
+      log(
+        `  seeded ${done.toLocaleString("en-US")} of ${keys.toLocaleString("en-US")} (${Math.round(done / ((Date.now() - started) / 1000))} PUTs/s)`,
+      ),
     30_000,
   );
   try {
@@ -89,7 +108,15 @@ const LISTING_TOOLS: ListingTool[] = [
     command: (bucket, empty, ctx) => ({
       label: "bucketsync check",
       cmd: process.execPath,
-      args: [join(ctx.distDir, "src", "cli", "bin.js"), "check", `s3://${bucket}`, `s3://${empty}`, "--quiet", "--endpoint-url", ctx.endpoint.url],
+      args: [
+        join(ctx.distDir, "src", "cli", "bin.js"),
+        "check",
+        `s3://${bucket}`,
+        `s3://${empty}`,
+        "--quiet",
+        "--endpoint-url",
+        ctx.endpoint.url,
+      ],
       env: baseChildEnv(ctx.server),
       okExitCodes: [1], // 1 = the buckets differ, as they must
     }),
@@ -146,10 +173,14 @@ export async function runListingBench(o: ListingOptions): Promise<ListingResult>
     }
   }
   if (!reused) {
-    log(`listing: seeding s3://${bucket} with ${keys.toLocaleString("en-US")} 1-byte objects at ${SEED_CONCURRENCY} in flight`);
+    log(
+      `listing: seeding s3://${bucket} with ${keys.toLocaleString("en-US")} 1-byte objects at ${SEED_CONCURRENCY} in flight`,
+    );
     seedSeconds = await seed(client, bucket, keys);
     const have = await countObjects(client, bucket);
-    log(`listing: seeded in ${seedSeconds.toFixed(0)} s (${Math.round(keys / seedSeconds)} PUTs/s); the bucket lists ${have} keys`);
+    log(
+      `listing: seeded in ${seedSeconds.toFixed(0)} s (${Math.round(keys / seedSeconds)} PUTs/s); the bucket lists ${have} keys`,
+    );
     if (have !== keys) throw new Error(`seeding s3://${bucket} left ${have} keys, expected ${keys}`);
   }
   o.created.add(empty);
@@ -158,7 +189,10 @@ export async function runListingBench(o: ListingOptions): Promise<ListingResult>
   // A listing takes a couple of seconds, so one run is at the mercy of whatever the server is
   // doing; each tool runs REPEATS times, in rounds over all tools, and the median run is reported.
   const tools = LISTING_TOOLS.filter((t) => !o.toolFilter || o.toolFilter.includes(t.id));
-  const samples = new Map<string, { tool: (typeof tools)[number]; endpoint: Endpoint; runs: { m: Measurement; listed: number }[] }>();
+  const samples = new Map<
+    string,
+    { tool: (typeof tools)[number]; endpoint: Endpoint; runs: { m: Measurement; listed: number }[] }
+  >();
   for (let round = 1; round <= REPEATS; round++) {
     for (const endpoint of o.endpoints) {
       for (const tool of tools) {
@@ -179,7 +213,9 @@ export async function runListingBench(o: ListingOptions): Promise<ListingResult>
         } catch {
           /* reported as a mismatch */
         }
-        log(`  ${m.wallS.toFixed(2)} s, ${Math.round(keys / m.wallS)} keys/s, listed ${listed}, client CPU ${m.clientCpuS} s${m.ok ? "" : ", FAILED"}`);
+        log(
+          `  ${m.wallS.toFixed(2)} s, ${Math.round(keys / m.wallS)} keys/s, listed ${listed}, client CPU ${m.clientCpuS} s${m.ok ? "" : ", FAILED"}`,
+        );
         const id = `${tool.id} ${endpoint.network}`;
         if (!samples.has(id)) samples.set(id, { tool, endpoint, runs: [] });
         samples.get(id)!.runs.push({ m, listed });
@@ -193,8 +229,14 @@ export async function runListingBench(o: ListingOptions): Promise<ListingResult>
     const sorted = [...all].sort((a, b) => a.m.wallS - b.m.wallS);
     const { m, listed } = bad ?? sorted[Math.floor(sorted.length / 2)]!;
     const notes: string[] = [];
-    if (!m.ok) notes.push(`exit ${m.exitCode}${m.timedOut ? " (timed out)" : ""}: ${m.stderrTail.trim().split("\n").slice(-2).join(" / ")}`);
-    if (all.length > 1) notes.push(`median of ${all.length} runs (${sorted[0]!.m.wallS.toFixed(2)}-${sorted.at(-1)!.m.wallS.toFixed(2)} s)`);
+    if (!m.ok)
+      notes.push(
+        `exit ${m.exitCode}${m.timedOut ? " (timed out)" : ""}: ${m.stderrTail.trim().split("\n").slice(-2).join(" / ")}`,
+      );
+    if (all.length > 1)
+      notes.push(
+        `median of ${all.length} runs (${sorted[0]!.m.wallS.toFixed(2)}-${sorted.at(-1)!.m.wallS.toFixed(2)} s)`,
+      );
     runs.push({
       tool: tool.id,
       toolLabel: tool.label,

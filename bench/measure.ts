@@ -70,7 +70,8 @@ export class ServerProbe {
         if (pattern.test(cl.split(" ")[0] ?? "") && cl.includes(conf)) this.pids[name] = Number(entry);
       }
     }
-    for (const name of Object.keys(names)) if (!this.pids[name]) throw new Error(`cannot find the ${name} daemon of ${serverDir}; is the server running?`);
+    for (const name of Object.keys(names))
+      if (!this.pids[name]) throw new Error(`cannot find the ${name} daemon of ${serverDir}; is the server running?`);
   }
 
   /** CPU seconds used so far, per daemon. */
@@ -114,7 +115,20 @@ export interface RequestCounts {
   errors: number;
 }
 
-const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
+const MONTHS: Record<string, number> = {
+  Jan: 0,
+  Feb: 1,
+  Mar: 2,
+  Apr: 3,
+  May: 4,
+  Jun: 5,
+  Jul: 6,
+  Aug: 7,
+  Sep: 8,
+  Oct: 9,
+  Nov: 10,
+  Dec: 11,
+};
 
 /**
  * radosgw's access log (the `beast:` lines of its log file): counts the requests a run made to its
@@ -153,12 +167,23 @@ export class RgwAccessLog {
     }
     const wanted = new Set(buckets);
     const counts: RequestCounts = { total: 0, byMethod: {}, errors: 0 };
-    const line = /beast: \S+: \S+ - \S* \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d+))? ([+-]\d{4})\] "(\w+) \/([^/?\s]*)[^"]*" (\d{3})/g;
+    const line =
+      /beast: \S+: \S+ - \S* \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.(\d+))? ([+-]\d{4})\] "(\w+) \/([^/?\s]*)[^"]*" (\d{3})/g;
     for (const m of buf.toString("utf8").matchAll(line)) {
       const [, dd, mon, yyyy, hh, mi, ss, frac = "0", tz, method, bucket, status] = m;
       if (!wanted.has(decodeURIComponent(bucket!))) continue;
       const tzMin = (tz![0] === "-" ? -1 : 1) * (Number(tz!.slice(1, 3)) * 60 + Number(tz!.slice(3)));
-      const t = Date.UTC(Number(yyyy), MONTHS[mon!]!, Number(dd), Number(hh), Number(mi), Number(ss), Number(frac.padEnd(3, "0").slice(0, 3))) - tzMin * 60_000;
+      const t =
+        Date.UTC(
+          Number(yyyy),
+          MONTHS[mon!]!,
+          Number(dd),
+          Number(hh),
+          Number(mi),
+          Number(ss),
+          Number(frac.padEnd(3, "0").slice(0, 3)),
+        ) -
+        tzMin * 60_000;
       if (t < startMs - 5 || t > endMs + 5) continue;
       counts.total++;
       counts.byMethod[method!] = (counts.byMethod[method!] ?? 0) + 1;
@@ -169,7 +194,10 @@ export class RgwAccessLog {
 }
 
 /** Waits until the whole machine is nearly idle (other users' work must not land in a measurement). */
-export async function waitForQuietMachine(maxWaitMs: number, busyCoresBelow = 0.3): Promise<{ waitedS: number; quiet: boolean }> {
+export async function waitForQuietMachine(
+  maxWaitMs: number,
+  busyCoresBelow = 0.3,
+): Promise<{ waitedS: number; quiet: boolean }> {
   const started = performance.now();
   for (;;) {
     const a = machineBusyTicks();
@@ -250,7 +278,14 @@ export function displayCommand(cmd: string, args: string[]): string {
 
 export async function runMeasured(
   spec: CommandSpec,
-  opts: { server: ServerProbe; proxyPid?: number; timeoutMs: number; logBase: string; accessLog?: RgwAccessLog; buckets?: string[] },
+  opts: {
+    server: ServerProbe;
+    proxyPid?: number;
+    timeoutMs: number;
+    logBase: string;
+    accessLog?: RgwAccessLog;
+    buckets?: string[];
+  },
 ): Promise<Measurement> {
   const timeFile = `${opts.logBase}.time`;
   const stdoutFile = `${opts.logBase}.out`;
@@ -308,7 +343,10 @@ export async function runMeasured(
   const proxyAfter = opts.proxyPid ? readStatTicks(opts.proxyPid) : undefined;
   const serverAfter = opts.server.cpu();
   const rgwAfter = await opts.server.rgwCounters();
-  const requests = opts.accessLog && opts.buckets ? await opts.accessLog.count(logOffset, startedMs, endedMs, opts.buckets) : undefined;
+  const requests =
+    opts.accessLog && opts.buckets
+      ? await opts.accessLog.count(logOffset, startedMs, endedMs, opts.buckets)
+      : undefined;
   closeSync(out);
   closeSync(err);
 
@@ -316,7 +354,8 @@ export async function runMeasured(
   const timeLines = existsSync(timeFile) ? readFileSync(timeFile, "utf8").trim().split("\n") : [];
   const [, userS = NaN, sysS = NaN, maxRssKiB = NaN] = (timeLines.at(-1) ?? "").split(" ").map(Number);
   const serverCpuByDaemon: Record<string, number> = {};
-  for (const name of Object.keys(serverBefore)) serverCpuByDaemon[name] = round(serverAfter[name]! - serverBefore[name]!, 2);
+  for (const name of Object.keys(serverBefore))
+    serverCpuByDaemon[name] = round(serverAfter[name]! - serverBefore[name]!, 2);
   const serverCpuS = Object.values(serverCpuByDaemon).reduce((a, b) => a + b, 0);
   const proxyCpuS = proxyBefore !== undefined && proxyAfter !== undefined ? (proxyAfter - proxyBefore) / CLK_TCK : null;
   const clientCpuS = userS + sysS;
@@ -348,7 +387,12 @@ export async function runMeasured(
 }
 
 /** Runs a short helper command (installs, version probes); not measured. */
-export function runQuiet(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 600_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runQuiet(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 600_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const pid = child.pid;

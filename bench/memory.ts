@@ -18,7 +18,12 @@ class SyntheticStore implements ObjectStore {
   async *list(_range?: KeyRange): AsyncGenerator<ObjectInfo> {
     for (let i = 0; i < this.count; i++) {
       const n = String(i).padStart(9, "0");
-      yield { key: `data/${n.slice(0, 3)}/${n}.bin`, size: 1024, lastModified: 1_700_000_000_000, etag: "0cc175b9c0f1b6a831c399e269772661" };
+      yield {
+        key: `data/${n.slice(0, 3)}/${n}.bin`,
+        size: 1024,
+        lastModified: 1_700_000_000_000,
+        etag: "0cc175b9c0f1b6a831c399e269772661",
+      };
     }
   }
   async head(): Promise<ObjectDetails | undefined> {
@@ -39,9 +44,20 @@ const n = Number(process.argv[2] ?? 1_000_000);
 const peak = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
 const before = peak();
 const started = Date.now();
-const { summary } = await sync({ source: new SyntheticStore("synthetic://source/", n), target: new SyntheticStore("synthetic://target/", n), delete: true });
+const { summary } = await sync({
+  source: new SyntheticStore("synthetic://source/", n),
+  target: new SyntheticStore("synthetic://target/", n),
+  delete: true,
+});
 const seconds = (Date.now() - started) / 1000;
-const result = { keys: n, skipped: summary.skipped, seconds, keysPerSecond: Math.round(n / seconds), peakRssMiB: Math.round(peak()), startRssMiB: Math.round(before) };
+const result = {
+  keys: n,
+  skipped: summary.skipped,
+  seconds,
+  keysPerSecond: Math.round(n / seconds),
+  peakRssMiB: Math.round(peak()),
+  startRssMiB: Math.round(before),
+};
 if (summary.skipped !== n) throw new Error(`expected ${n} skips, got ${summary.skipped}`);
 const md = `## No-op sync memory (${new Date().toISOString().slice(0, 10)})
 

@@ -79,7 +79,8 @@ export const SCENARIOS: { network: Network; phase: Phase }[] = [
   { network: "proxy", phase: "noop" },
 ];
 
-const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(digits));
+const fmt = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(digits);
 const int = (x: number) => x.toLocaleString("en-US");
 
 /** "2.1x slower" / "1.3x faster" / "same" relative to bucketsync's wall time. */
@@ -121,9 +122,13 @@ function status(run: RunRecord): string {
   const parts: string[] = [];
   if (run.phase === "full") {
     if (run.objectsAfter === run.expectedObjects) parts.push(`${int(run.objectsAfter)} ✓`);
-    else parts.push(`**MISMATCH: ${run.objectsAfter === null ? "?" : int(run.objectsAfter)} of ${int(run.expectedObjects)}**`);
+    else
+      parts.push(
+        `**MISMATCH: ${run.objectsAfter === null ? "?" : int(run.objectsAfter)} of ${int(run.expectedObjects)}**`,
+      );
   } else {
-    if (run.rewritten !== null) parts.push(run.rewritten === 0 ? "0 rewritten ✓" : `**${int(run.rewritten)} rewritten**`);
+    if (run.rewritten !== null)
+      parts.push(run.rewritten === 0 ? "0 rewritten ✓" : `**${int(run.rewritten)} rewritten**`);
     if (run.objectsAfter !== null && run.objectsAfter !== run.expectedObjects)
       parts.push(`**MISMATCH: ${int(run.objectsAfter)} of ${int(run.expectedObjects)}**`);
   }
@@ -143,7 +148,12 @@ function scenarioTable(result: BenchResult, network: Network, phase: Phase): str
   ];
   for (const r of runs) {
     const m = r.measurement;
-    const vs = r.tool === "bucketsync" ? "–" : base && base.measurement.ok && m.ok ? ratioText(m.wallS, base.measurement.wallS) : "–";
+    const vs =
+      r.tool === "bucketsync"
+        ? "–"
+        : base && base.measurement.ok && m.ok
+          ? ratioText(m.wallS, base.measurement.wallS)
+          : "–";
     const name = r.tool === "bucketsync" ? `**${r.toolLabel}**` : r.toolLabel;
     lines.push(
       `| ${name} | ${fmt(m.wallS, 2)} | ${vs} | ${fmt(m.clientCpuS, 2)} | ${fmt(m.peakRssMiB, 0)} | ${fmt(m.serverCpuS, 2)} | ${requestsText(m)} | ${status(r)} |${proxied ? ` ${fmt(m.proxyCpuS, 2)} |` : ""} ${fmt(m.otherCpuS, 2)} |`,
@@ -151,7 +161,11 @@ function scenarioTable(result: BenchResult, network: Network, phase: Phase): str
     if (r.secondNoop) {
       const s = r.secondNoop.measurement;
       const vs2 = base && base.measurement.ok && s.ok ? ratioText(s.wallS, base.measurement.wallS) : "–";
-      const res = !s.ok ? `**FAILED (exit ${s.exitCode})**` : r.secondNoop.rewritten === 0 ? "0 rewritten ✓" : `**${int(r.secondNoop.rewritten)} rewritten**`;
+      const res = !s.ok
+        ? `**FAILED (exit ${s.exitCode})**`
+        : r.secondNoop.rewritten === 0
+          ? "0 rewritten ✓"
+          : `**${int(r.secondNoop.rewritten)} rewritten**`;
       lines.push(
         `| ${r.toolLabel}, 2nd re-sync | ${fmt(s.wallS, 2)} | ${vs2} | ${fmt(s.clientCpuS, 2)} | ${fmt(s.peakRssMiB, 0)} | ${fmt(s.serverCpuS, 2)} | ${requestsText(s)} | ${res} |${proxied ? ` ${fmt(s.proxyCpuS, 2)} |` : ""} ${fmt(s.otherCpuS, 2)} |`,
       );
@@ -183,7 +197,10 @@ function listingTable(listing: ListingResult): string {
   const s = listing.seed;
   lines.push("");
   if (listing.repeats > 1)
-    lines.push(`Each row is the median of ${listing.repeats} runs, taken in rounds over all tools (the range of each is in the notes below).`, "");
+    lines.push(
+      `Each row is the median of ${listing.repeats} runs, taken in rounds over all tools (the range of each is in the notes below).`,
+      "",
+    );
   lines.push(
     s.reused
       ? `The listing bucket was reused from an earlier run (it already held ${int(listing.keys)} keys).`
@@ -232,7 +249,8 @@ export function markdown(result: BenchResult): string {
   out.push("| --- | --- | --- | --- |");
   const settings = new Map<string, { label: string; settings: string; command: string }>();
   for (const r of result.runs)
-    if (!settings.has(r.tool)) settings.set(r.tool, { label: r.toolLabel, settings: r.settings, command: shortCommand(r.measurement.command) });
+    if (!settings.has(r.tool))
+      settings.set(r.tool, { label: r.toolLabel, settings: r.settings, command: shortCommand(r.measurement.command) });
   const versionFor = (tool: string) =>
     tool.startsWith("aws-cli")
       ? meta.versions.aws
@@ -256,7 +274,9 @@ export function markdown(result: BenchResult): string {
   }
   const runNotes = result.runs.filter((r) => r.notes.length > 0);
   const listingNotes = result.listing?.runs.filter((r) => r.notes.length > 0) ?? [];
-  for (const r of runNotes) for (const n of r.notes) out.push(`- ${r.toolLabel}, ${r.phase === "full" ? "full copy" : "no-op"}, ${r.network}: ${n}`);
+  for (const r of runNotes)
+    for (const n of r.notes)
+      out.push(`- ${r.toolLabel}, ${r.phase === "full" ? "full copy" : "no-op"}, ${r.network}: ${n}`);
   for (const r of listingNotes) for (const n of r.notes) out.push(`- ${r.toolLabel}, listing, ${r.network}: ${n}`);
   out.push("");
   out.push(
@@ -304,18 +324,26 @@ export function svg(result: BenchResult): string {
       rows: runs.flatMap((r) => {
         const m = r.measurement;
         const bad = !m.ok || (phase === "full" && r.objectsAfter !== r.expectedObjects);
-        const ratio = r.tool !== "bucketsync" && base?.measurement.ok && m.ok ? `  (${ratioText(m.wallS, base.measurement.wallS)})` : "";
+        const ratio =
+          r.tool !== "bucketsync" && base?.measurement.ok && m.ok
+            ? `  (${ratioText(m.wallS, base.measurement.wallS)})`
+            : "";
         const rewritten = phase === "noop" && r.rewritten ? `, ${int(r.rewritten)} rewritten` : "";
         const row = {
           label: r.toolLabel,
           value: m.ok ? m.wallS : null,
           color: COLORS[r.tool] ?? "#94a3b8",
           bold: r.tool === "bucketsync",
-          text: m.timedOut ? "timed out" : !m.ok ? `failed (exit ${m.exitCode})` : `${m.wallS.toFixed(2)} s${ratio}${rewritten}${bad ? "  MISMATCH" : ""}`,
+          text: m.timedOut
+            ? "timed out"
+            : !m.ok
+              ? `failed (exit ${m.exitCode})`
+              : `${m.wallS.toFixed(2)} s${ratio}${rewritten}${bad ? "  MISMATCH" : ""}`,
         };
         const second = r.secondNoop?.measurement;
         if (!second) return [row];
-        const ratio2 = base?.measurement.ok && second.ok ? `  (${ratioText(second.wallS, base.measurement.wallS)})` : "";
+        const ratio2 =
+          base?.measurement.ok && second.ok ? `  (${ratioText(second.wallS, base.measurement.wallS)})` : "";
         return [
           row,
           {
@@ -323,7 +351,9 @@ export function svg(result: BenchResult): string {
             value: second.ok ? second.wallS : null,
             color: COLORS[r.tool] ?? "#94a3b8",
             bold: false,
-            text: second.ok ? `${second.wallS.toFixed(2)} s${ratio2}${r.secondNoop!.rewritten ? `, ${int(r.secondNoop!.rewritten)} rewritten` : ""}` : "failed",
+            text: second.ok
+              ? `${second.wallS.toFixed(2)} s${ratio2}${r.secondNoop!.rewritten ? `, ${int(r.secondNoop!.rewritten)} rewritten` : ""}`
+              : "failed",
           },
         ];
       }),
@@ -367,13 +397,20 @@ export function svg(result: BenchResult): string {
       const x = labelW + t * scale;
       parts.push(`<line x1="${x.toFixed(1)}" y1="${y}" x2="${x.toFixed(1)}" y2="${y + plotH}" stroke="#e2e8f0"/>`);
       const tick = p.unit === "s" ? `${+t.toFixed(2)} s` : `${int(Math.round(t))}`;
-      parts.push(`<text x="${x.toFixed(1)}" y="${y + plotH + 13}" font-size="10" fill="#64748b" text-anchor="middle">${tick}</text>`);
+      parts.push(
+        `<text x="${x.toFixed(1)}" y="${y + plotH + 13}" font-size="10" fill="#64748b" text-anchor="middle">${tick}</text>`,
+      );
     }
     p.rows.forEach((r, i) => {
       const ry = y + i * rowH;
-      parts.push(`<text x="${labelW - 8}" y="${ry + 15}" font-size="12" text-anchor="end"${r.bold ? ' font-weight="bold"' : ""}>${esc(r.label)}</text>`);
+      parts.push(
+        `<text x="${labelW - 8}" y="${ry + 15}" font-size="12" text-anchor="end"${r.bold ? ' font-weight="bold"' : ""}>${esc(r.label)}</text>`,
+      );
       const w = r.value === null ? 0 : Math.max(1, r.value * scale);
-      if (r.value !== null) parts.push(`<rect x="${labelW}" y="${ry + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${r.color}" rx="2"/>`);
+      if (r.value !== null)
+        parts.push(
+          `<rect x="${labelW}" y="${ry + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${r.color}" rx="2"/>`,
+        );
       parts.push(
         `<text x="${(labelW + w + 6).toFixed(1)}" y="${ry + 15}" font-size="11" fill="${r.value === null ? "#dc2626" : "#0f172a"}"${r.bold ? ' font-weight="bold"' : ""}>${esc(r.text)}</text>`,
       );
@@ -400,7 +437,8 @@ export function writeReports(result: BenchResult, dir: string): { md: string; js
 
 // Re-render the markdown and SVG from a results JSON: node dist/bench/report.js [bench/results/latest.json]
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const file = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "results", "latest.json");
+  const file =
+    process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "results", "latest.json");
   const result = JSON.parse(readFileSync(file, "utf8")) as BenchResult;
   const files = writeReports(result, dirname(file));
   process.stdout.write(markdown(result));

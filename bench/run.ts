@@ -21,7 +21,16 @@
  * bucket is kept for reuse); the proxy and every child are stopped.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import { join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -45,8 +54,26 @@ import {
   type ServerInfo,
 } from "./common.js";
 import { runListingBench } from "./listing.js";
-import { RgwAccessLog, ServerProbe, isNoisy, killRunningChildren, round, runMeasured, runQuiet, waitForQuietMachine, type CommandSpec, type Measurement } from "./measure.js";
-import { markdown, writeReports, type BenchResult, type ListingResult, type Network, type RunRecord } from "./report.js";
+import {
+  RgwAccessLog,
+  ServerProbe,
+  isNoisy,
+  killRunningChildren,
+  round,
+  runMeasured,
+  runQuiet,
+  waitForQuietMachine,
+  type CommandSpec,
+  type Measurement,
+} from "./measure.js";
+import {
+  markdown,
+  writeReports,
+  type BenchResult,
+  type ListingResult,
+  type Network,
+  type RunRecord,
+} from "./report.js";
 import { TOOLS, ensurePeers, ownVersions, type Endpoint, type ToolContext } from "./tools.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -55,7 +82,9 @@ const SKIP_LISTING = process.env.BENCH_SKIP_LISTING === "1";
 const LIST_KEYS = Number(process.env.BENCH_LIST_KEYS ?? (QUICK ? 10_000 : 100_000));
 const LIST_BUCKET = `bench-list-${LIST_KEYS % 1000 === 0 ? `${LIST_KEYS / 1000}k` : LIST_KEYS}`;
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 900) * 1000;
-const TOOL_FILTER = process.env.BENCH_TOOLS?.split(",").map((s) => s.trim()).filter(Boolean);
+const TOOL_FILTER = process.env.BENCH_TOOLS?.split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 const NETWORKS = (process.env.BENCH_NETWORKS?.split(",").map((s) => s.trim()) ?? ["direct", "proxy"]) as Network[];
 const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_S ?? 30) * 1000;
 const RETRY_NOISY = Number(process.env.BENCH_RETRY_NOISY ?? 1);
@@ -81,7 +110,8 @@ function acquireLock(): void {
     } catch {
       alive = false;
     }
-    if (alive) throw new Error(`another benchmark (pid ${pid}) is running; two at once on 2 cores would measure each other`);
+    if (alive)
+      throw new Error(`another benchmark (pid ${pid}) is running; two at once on 2 cores would measure each other`);
   }
   writeFileSync(LOCK, String(process.pid));
 }
@@ -98,9 +128,21 @@ function releaseLock(): void {
 async function startProxy(server: ServerInfo, distDir: string): Promise<{ port: number; pid: number }> {
   const script = join(distDir, "bench", "latency-proxy.js");
   const maxSeconds = 4 * 3600;
-  const child = spawn(process.execPath, [script, "--target", `127.0.0.1:${server.port}`, "--delay-ms", String(ONE_WAY_DELAY_MS), "--max-seconds", String(maxSeconds)], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      script,
+      "--target",
+      `127.0.0.1:${server.port}`,
+      "--delay-ms",
+      String(ONE_WAY_DELAY_MS),
+      "--max-seconds",
+      String(maxSeconds),
+    ],
+    {
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   proxyChild = child;
   child.stderr!.on("data", (c) => appendFileSync(join(tmpDir, "proxy.log"), c));
   const port = await new Promise<number>((resolve, reject) => {
@@ -147,7 +189,8 @@ async function cleanup(): Promise<void> {
   }
   // Config files hold the (test-only) credentials; logs stay for inspection until the next run.
   if (tmpDir && existsSync(tmpDir)) {
-    for (const f of readdirSync(tmpDir)) if (/^(aws-config|aws-credentials|rclone-|s3cmd-)/.test(f)) rmSync(join(tmpDir, f), { force: true });
+    for (const f of readdirSync(tmpDir))
+      if (/^(aws-config|aws-credentials|rclone-|s3cmd-)/.test(f)) rmSync(join(tmpDir, f), { force: true });
   }
   releaseLock();
 }
@@ -175,9 +218,17 @@ export async function measureQuietly(
     attempts++;
     await sleep(500);
     const quiet = await waitForQuietMachine(QUIET_WAIT_MS);
-    if (!quiet.quiet) log(`  the machine did not go idle in ${QUIET_WAIT_MS / 1000} s (other users?); measuring anyway`);
+    if (!quiet.quiet)
+      log(`  the machine did not go idle in ${QUIET_WAIT_MS / 1000} s (other users?); measuring anyway`);
     const suffix = attempts > 1 ? `-try${attempts}` : "";
-    const m = await runMeasured(spec, { server: opts.probe, proxyPid: opts.proxyPid, timeoutMs: TIMEOUT_MS, logBase: opts.logBase + suffix, accessLog: opts.accessLog, buckets: opts.buckets });
+    const m = await runMeasured(spec, {
+      server: opts.probe,
+      proxyPid: opts.proxyPid,
+      timeoutMs: TIMEOUT_MS,
+      logBase: opts.logBase + suffix,
+      accessLog: opts.accessLog,
+      buckets: opts.buckets,
+    });
     m.quietBefore = quiet;
     m.stdoutFile = relative(REPO, m.stdoutFile);
     m.stderrFile = relative(REPO, m.stderrFile);
@@ -251,7 +302,8 @@ async function main(): Promise<void> {
   process.chdir(REPO); // scripts/seed.js finds the server's env.json from the working directory
   acquireLock();
   const runId = `${RUN_PREFIX}${Date.now().toString(36)}`;
-  for (const old of existsSync(TMP_ROOT) ? readdirSync(TMP_ROOT) : []) if (old.startsWith(RUN_PREFIX)) rmSync(join(TMP_ROOT, old), { recursive: true, force: true });
+  for (const old of existsSync(TMP_ROOT) ? readdirSync(TMP_ROOT) : [])
+    if (old.startsWith(RUN_PREFIX)) rmSync(join(TMP_ROOT, old), { recursive: true, force: true });
   tmpDir = join(TMP_ROOT, runId);
   mkdirSync(tmpDir, { recursive: true });
   log(`run ${runId}: ${N} objects${QUICK ? " (quick)" : ""}; logs in ${relative(REPO, tmpDir)}`);
@@ -260,7 +312,8 @@ async function main(): Promise<void> {
   // Snapshot the compiled code: dist/ is shared with whoever else builds in this tree during the run.
   // (Bare imports still resolve to the repo's node_modules, which is above the snapshot.)
   const distDir = join(tmpDir, "dist");
-  for (const part of ["src", "bench", "scripts"]) cpSync(join(REPO, "dist", part), join(distDir, part), { recursive: true });
+  for (const part of ["src", "bench", "scripts"])
+    cpSync(join(REPO, "dist", part), join(distDir, part), { recursive: true });
   const start = await runQuiet("bash", [join(REPO, "scripts", "s3-server.sh"), "start"]);
   if (start.code !== 0) throw new Error(`scripts/s3-server.sh start failed: ${start.stderr.slice(-800)}`);
   const server = loadServer();
@@ -285,13 +338,20 @@ async function main(): Promise<void> {
   ].filter((e) => NETWORKS.includes(e.network as Network));
   const rttDirect = await roundTripMs(server.endpoint, server);
   const rttProxy = await roundTripMs(`http://127.0.0.1:${proxy.port}`, server);
-  log(`latency proxy on 127.0.0.1:${proxy.port} (pid ${proxy.pid}); ListBuckets takes ${rttDirect} ms direct, ${rttProxy} ms through the proxy`);
+  log(
+    `latency proxy on 127.0.0.1:${proxy.port} (pid ${proxy.pid}); ListBuckets takes ${rttDirect} ms direct, ${rttProxy} ms through the proxy`,
+  );
 
   // The source: N objects of 1 KiB, seeded by the repo's own seeder.
   const src = `${runId}-src`;
   created.add(src);
   const seedStart = performance.now();
-  const seeded = await runQuiet(process.execPath, [join(distDir, "scripts", "seed.js"), src, String(N), "1k"], { ...baseChildEnv(server) }, TIMEOUT_MS);
+  const seeded = await runQuiet(
+    process.execPath,
+    [join(distDir, "scripts", "seed.js"), src, String(N), "1k"],
+    { ...baseChildEnv(server) },
+    TIMEOUT_MS,
+  );
   const seedSeconds = (performance.now() - seedStart) / 1000;
   if (seeded.code !== 0) throw new Error(`seeding failed: ${seeded.stderr.slice(-800)}`);
   const srcCount = await countObjects(client, src);
@@ -318,7 +378,11 @@ async function main(): Promise<void> {
         });
       };
       const notesFor = (m: Awaited<ReturnType<typeof measure>>) =>
-        m.ok ? [] : [`${m.timedOut ? "timed out" : `exit ${m.exitCode}`}: ${m.stderrTail.trim().split("\n").slice(-3).join(" / ").slice(0, 300)}`];
+        m.ok
+          ? []
+          : [
+              `${m.timedOut ? "timed out" : `exit ${m.exitCode}`}: ${m.stderrTail.trim().split("\n").slice(-3).join(" / ").slice(0, 300)}`,
+            ];
 
       // A disturbed full copy is repeated into an empty bucket again.
       const full = await measure("full", async () => {
@@ -327,17 +391,43 @@ async function main(): Promise<void> {
         return true;
       });
       const afterFull = await countObjects(client, dst);
-      runs.push({ tool: tool.id, toolLabel: tool.label, settings: tool.settings, network: endpoint.network as Network, phase: "full", measurement: full, expectedObjects: N, objectsAfter: afterFull, rewritten: null, notes: notesFor(full) });
-      log(`  ${full.wallS.toFixed(2)} s, client CPU ${full.clientCpuS} s, server CPU ${full.serverCpuS} s, ${full.serverRequests} requests, ${afterFull}/${N} objects${full.ok ? "" : " FAILED"}`);
+      runs.push({
+        tool: tool.id,
+        toolLabel: tool.label,
+        settings: tool.settings,
+        network: endpoint.network as Network,
+        phase: "full",
+        measurement: full,
+        expectedObjects: N,
+        objectsAfter: afterFull,
+        rewritten: null,
+        notes: notesFor(full),
+      });
+      log(
+        `  ${full.wallS.toFixed(2)} s, client CPU ${full.clientCpuS} s, server CPU ${full.serverCpuS} s, ${full.serverRequests} requests, ${afterFull}/${N} objects${full.ok ? "" : " FAILED"}`,
+      );
 
       const before = await snapshot(client, dst);
       // A disturbed no-op is repeated only if it changed nothing (rclone's first re-sync does).
       const noop = await measure("noop", async () => rewrittenBetween(before, await snapshot(client!, dst)) === 0);
       const after = await snapshot(client, dst);
       const rewritten = rewrittenBetween(before, after);
-      const noopRecord: RunRecord = { tool: tool.id, toolLabel: tool.label, settings: tool.settings, network: endpoint.network as Network, phase: "noop", measurement: noop, expectedObjects: N, objectsAfter: Object.keys(after).length, rewritten, notes: notesFor(noop) };
+      const noopRecord: RunRecord = {
+        tool: tool.id,
+        toolLabel: tool.label,
+        settings: tool.settings,
+        network: endpoint.network as Network,
+        phase: "noop",
+        measurement: noop,
+        expectedObjects: N,
+        objectsAfter: Object.keys(after).length,
+        rewritten,
+        notes: notesFor(noop),
+      };
       runs.push(noopRecord);
-      log(`  no-op: ${noop.wallS.toFixed(2)} s, client CPU ${noop.clientCpuS} s, ${noop.serverRequests} requests, ${rewritten} objects rewritten`);
+      log(
+        `  no-op: ${noop.wallS.toFixed(2)} s, client CPU ${noop.clientCpuS} s, ${noop.serverRequests} requests, ${rewritten} objects rewritten`,
+      );
 
       if (rewritten > 0 && noop.ok) {
         // Something was rewritten although nothing changed: does a second re-sync settle?
@@ -356,7 +446,22 @@ async function main(): Promise<void> {
 
   let listing: ListingResult | null = null;
   if (!SKIP_LISTING) {
-    listing = await runListingBench({ server, probe, client, endpoints, proxyPid: proxy.pid, peers, tmpDir, distDir, toolFilter: TOOL_FILTER, keys: LIST_KEYS, bucket: LIST_BUCKET, created, accessLog, measure: measureQuietly });
+    listing = await runListingBench({
+      server,
+      probe,
+      client,
+      endpoints,
+      proxyPid: proxy.pid,
+      peers,
+      tmpDir,
+      distDir,
+      toolFilter: TOOL_FILTER,
+      keys: LIST_KEYS,
+      bucket: LIST_BUCKET,
+      created,
+      accessLog,
+      measure: measureQuietly,
+    });
   }
 
   await deleteBucket(client, src);
@@ -365,14 +470,27 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   notes.push(`ListBuckets round trip: ${rttDirect} ms direct, ${rttProxy} ms through the proxy (median of 10).`);
   const others = otherClusters();
-  if (others.length > 0) notes.push(`Another S3 server (${others.length} other radosgw cluster${others.length > 1 ? "s" : ""}) was running on this machine during the run; see "Other CPU".`);
-  const all = [...runs.map((r) => ({ name: `${r.toolLabel} ${r.phase} ${r.network}`, m: r.measurement })), ...(listing?.runs ?? []).map((r) => ({ name: `${r.toolLabel} ${r.network}`, m: r.measurement }))];
+  if (others.length > 0)
+    notes.push(
+      `Another S3 server (${others.length} other radosgw cluster${others.length > 1 ? "s" : ""}) was running on this machine during the run; see "Other CPU".`,
+    );
+  const all = [
+    ...runs.map((r) => ({ name: `${r.toolLabel} ${r.phase} ${r.network}`, m: r.measurement })),
+    ...(listing?.runs ?? []).map((r) => ({ name: `${r.toolLabel} ${r.network}`, m: r.measurement })),
+  ];
   const noisy = all.filter(({ m }) => isNoisy(m));
-  if (noisy.length > 0) notes.push(`${noisy.length} of ${all.length} runs were disturbed by other work on the machine (other CPU above a quarter of a core on average): ${noisy.map((r) => r.name).join("; ")}.`);
+  if (noisy.length > 0)
+    notes.push(
+      `${noisy.length} of ${all.length} runs were disturbed by other work on the machine (other CPU above a quarter of a core on average): ${noisy.map((r) => r.name).join("; ")}.`,
+    );
   const unquiet = all.filter(({ m }) => m.quietBefore && !m.quietBefore.quiet);
-  if (unquiet.length > 0) notes.push(`${unquiet.length} runs started without an idle machine after waiting ${QUIET_WAIT_MS / 1000} s.`);
+  if (unquiet.length > 0)
+    notes.push(`${unquiet.length} runs started without an idle machine after waiting ${QUIET_WAIT_MS / 1000} s.`);
   const repeated = all.filter(({ m }) => (m.attempts ?? 1) > 1);
-  if (repeated.length > 0) notes.push(`Repeated because the first attempt was disturbed (the less disturbed attempt is shown): ${repeated.map(({ name, m }) => `${name} (discarded ${m.discardedWallS?.map((w) => w.toFixed(2)).join(", ")} s)`).join("; ")}.`);
+  if (repeated.length > 0)
+    notes.push(
+      `Repeated because the first attempt was disturbed (the less disturbed attempt is shown): ${repeated.map(({ name, m }) => `${name} (discarded ${m.discardedWallS?.map((w) => w.toFixed(2)).join(", ")} s)`).join("; ")}.`,
+    );
   const cpus = os.cpus();
   const result: BenchResult = {
     meta: {
@@ -380,9 +498,18 @@ async function main(): Promise<void> {
       objects: N,
       objectSize: "1 KiB",
       quick: QUICK,
-      machine: { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", memGiB: Math.round(os.totalmem() / 1024 ** 3), kernel: os.release() },
+      machine: {
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model.trim() ?? "unknown",
+        memGiB: Math.round(os.totalmem() / 1024 ** 3),
+        kernel: os.release(),
+      },
       server: "Ceph radosgw 16 (single node, memstore OSD, beast frontend, 127.0.0.1)",
-      proxy: { oneWayDelayMs: ONE_WAY_DELAY_MS, roundTripMs: 2 * ONE_WAY_DELAY_MS, connectDelayMs: 2 * ONE_WAY_DELAY_MS },
+      proxy: {
+        oneWayDelayMs: ONE_WAY_DELAY_MS,
+        roundTripMs: 2 * ONE_WAY_DELAY_MS,
+        connectDelayMs: 2 * ONE_WAY_DELAY_MS,
+      },
       versions: { ...own, aws: peers.aws.version, rclone: peers.rclone.version, s3cmd: peers.s3cmd.version },
       seedSeconds: round(seedSeconds, 1),
       totalSeconds: round((performance.now() - t0) / 1000, 0),
@@ -396,7 +523,11 @@ async function main(): Promise<void> {
   const complete = !QUICK && !TOOL_FILTER && NETWORKS.includes("direct") && NETWORKS.includes("proxy") && !SKIP_LISTING;
   const outDir = process.env.BENCH_RESULTS_DIR ?? (complete ? RESULTS_DIR : join(tmpDir, "results"));
   const files = writeReports(result, outDir);
-  log(`wrote ${Object.values(files).map((f) => relative(REPO, f)).join(", ")} in ${(result.meta.totalSeconds / 60).toFixed(1)} min`);
+  log(
+    `wrote ${Object.values(files)
+      .map((f) => relative(REPO, f))
+      .join(", ")} in ${(result.meta.totalSeconds / 60).toFixed(1)} min`,
+  );
   process.stdout.write("\n" + markdown(result));
 }
 

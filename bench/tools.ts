@@ -57,7 +57,12 @@ function awsEnv(ctx: ToolContext, maxConcurrentRequests?: number): NodeJS.Proces
   const s3Section = maxConcurrentRequests ? `s3 =\n    max_concurrent_requests = ${maxConcurrentRequests}\n` : "";
   const config = writeOnce(join(ctx.tmpDir, name), `[default]\nregion = ${ctx.server.region}\n${s3Section}`);
   const credentials = writeOnce(join(ctx.tmpDir, "aws-credentials-empty"), "");
-  return { ...baseChildEnv(ctx.server), AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_PAGER: "" };
+  return {
+    ...baseChildEnv(ctx.server),
+    AWS_CONFIG_FILE: config,
+    AWS_SHARED_CREDENTIALS_FILE: credentials,
+    AWS_PAGER: "",
+  };
 }
 
 export const RCLONE_REMOTE = "bench";
@@ -117,7 +122,14 @@ export const TOOLS: Tool[] = [
     sync: (src, dst, ctx) => ({
       label: "bucketsync",
       cmd: process.execPath,
-      args: [join(ctx.distDir, "src", "cli", "bin.js"), "sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", ctx.endpoint.url],
+      args: [
+        join(ctx.distDir, "src", "cli", "bin.js"),
+        "sync",
+        `s3://${src}`,
+        `s3://${dst}`,
+        "--endpoint-url",
+        ctx.endpoint.url,
+      ],
       env: baseChildEnv(ctx.server),
     }),
   },
@@ -161,7 +173,18 @@ export const TOOLS: Tool[] = [
     sync: (src, dst, ctx) => ({
       label: "rclone (64 transfers)",
       cmd: ctx.peers.rclone.path,
-      args: ["--config", rcloneConfig(ctx), "sync", `${RCLONE_REMOTE}:${src}`, `${RCLONE_REMOTE}:${dst}`, "--transfers", "64", "--checkers", "64", "--fast-list"],
+      args: [
+        "--config",
+        rcloneConfig(ctx),
+        "sync",
+        `${RCLONE_REMOTE}:${src}`,
+        `${RCLONE_REMOTE}:${dst}`,
+        "--transfers",
+        "64",
+        "--checkers",
+        "64",
+        "--fast-list",
+      ],
       env: rcloneEnv(ctx),
     }),
   },
@@ -183,7 +206,16 @@ export const TOOLS: Tool[] = [
     sync: (src, dst, ctx) => ({
       label: "bare SDK loop",
       cmd: process.execPath,
-      args: [join(ctx.distDir, "bench", "bare-sdk.js"), "sync", src, dst, "--endpoint-url", ctx.endpoint.url, "--concurrency", "64"],
+      args: [
+        join(ctx.distDir, "bench", "bare-sdk.js"),
+        "sync",
+        src,
+        dst,
+        "--endpoint-url",
+        ctx.endpoint.url,
+        "--concurrency",
+        "64",
+      ],
       env: baseChildEnv(ctx.server),
     }),
   },
@@ -257,9 +289,13 @@ export async function ensurePeers(): Promise<Peers> {
 /** Versions of bucketsync and its runtime, for the report. */
 export async function ownVersions(): Promise<{ bucketsync: string; node: string; sdk: string }> {
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8"));
-  const sdk = JSON.parse(readFileSync(join(REPO, "node_modules", "@aws-sdk", "client-s3", "package.json"), "utf8")).version;
+  const sdk = JSON.parse(
+    readFileSync(join(REPO, "node_modules", "@aws-sdk", "client-s3", "package.json"), "utf8"),
+  ).version;
   const head = await runQuiet("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]).catch(() => undefined);
-  const dirty = await runQuiet("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no"]).catch(() => undefined);
+  const dirty = await runQuiet("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no"]).catch(
+    () => undefined,
+  );
   const commit = head?.code === 0 ? head.stdout.trim() + (dirty?.stdout.trim() ? "+dirty" : "") : "unknown";
   return { bucketsync: `${pkg.version} (${commit})`, node: process.version, sdk: `@aws-sdk/client-s3 ${sdk}` };
 }

@@ -8,11 +8,20 @@ const env = JSON.parse(readFileSync(new URL("../.s3-server/env.json", import.met
 const connection = { endpointUrl: env.endpoint, credentials: env.users.a };
 
 // Seed a small "production" bucket.
-const s3 = new S3Client({ endpoint: env.endpoint, region: env.region, forcePathStyle: true, credentials: env.users.a, requestChecksumCalculation: "WHEN_REQUIRED" });
+const s3 = new S3Client({
+  endpoint: env.endpoint,
+  region: env.region,
+  forcePathStyle: true,
+  credentials: env.users.a,
+  requestChecksumCalculation: "WHEN_REQUIRED",
+});
 const stamp = Date.now();
 const [production, staging] = [`example-prod-${stamp}`, `example-staging-${stamp}`];
 for (const bucket of [production, staging]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-for (let i = 0; i < 20; i++) await s3.send(new PutObjectCommand({ Bucket: production, Key: `images/${i}.png`, Body: `png ${i}`, ContentType: "image/png" }));
+for (let i = 0; i < 20; i++)
+  await s3.send(
+    new PutObjectCommand({ Bucket: production, Key: `images/${i}.png`, Body: `png ${i}`, ContentType: "image/png" }),
+  );
 
 // Sync with events, exactly what the CLI renders.
 const { summary, fatal } = await sync({

@@ -27,7 +27,8 @@ const client = new S3Client({
 // Mixed sizes: mostly small files with some larger ones, like a real asset bucket.
 const sizeFor = (i: number) => (sizes === "1k" ? 1024 : [200, 1024, 4096, 16_384, 65_536, 300_000][i % 6]!);
 const folders = ["images", "css", "js", "docs", "uploads/2025", "uploads/2026"];
-const typeFor = (i: number) => ["image/png", "text/css", "application/javascript", "application/pdf", "image/jpeg", "image/webp"][i % 6]!;
+const typeFor = (i: number) =>
+  ["image/png", "text/css", "application/javascript", "application/pdf", "image/jpeg", "image/webp"][i % 6]!;
 
 await client.send(new CreateBucketCommand({ Bucket: bucket })).catch((err) => {
   if (err.name !== "BucketAlreadyOwnedByYou" && err.name !== "BucketAlreadyExists") throw err;
@@ -39,7 +40,9 @@ await Promise.all(
     while (next < count) {
       const i = next++;
       const key = `${prefix}${folders[i % folders.length]}/file-${String(i).padStart(7, "0")}.bin`;
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body.subarray(0, sizeFor(i)), ContentType: typeFor(i) }));
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: body.subarray(0, sizeFor(i)), ContentType: typeFor(i) }),
+      );
     }
   }),
 );

@@ -15,7 +15,11 @@ export interface AclApplyOptions {
   dryRun?: boolean;
   concurrency?: number;
   connection?: S3ConnectionOptions;
-  onEvent?: (event: { type: "acl"; key: string; acl: CannedAcl; dryRun: boolean } | { type: "error"; key: string; code: string; message: string }) => void;
+  onEvent?: (
+    event:
+      | { type: "acl"; key: string; acl: CannedAcl; dryRun: boolean }
+      | { type: "error"; key: string; code: string; message: string },
+  ) => void;
 }
 
 export interface AclApplyResult {
@@ -29,7 +33,8 @@ export interface AclApplyResult {
  * Object ACLs only; the bucket's own ACL and policy are never touched, so it stays private.
  */
 export async function applyAcl(options: AclApplyOptions): Promise<AclApplyResult> {
-  if (!CANNED_ACLS.includes(options.acl)) throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
+  if (!CANNED_ACLS.includes(options.acl))
+    throw new UsageError(`invalid --acl '${options.acl}'; expected one of: ${CANNED_ACLS.join(", ")}`);
   const location = parseLocation(options.location);
   if (location.kind !== "s3") throw new UsageError("acl apply works on s3:// locations");
   const filter = compileFilters(options.filters ?? []);
@@ -40,7 +45,9 @@ export async function applyAcl(options: AclApplyOptions): Promise<AclApplyResult
   const opener = new StoreOpener();
   const result: AclApplyResult = { applied: 0, failed: 0 };
   try {
-    const store = await opener.open(location, { connection: { maxSockets: options.concurrency ?? 64, ...options.connection } });
+    const store = await opener.open(location, {
+      connection: { maxSockets: options.concurrency ?? 64, ...options.connection },
+    });
     async function* selected() {
       for await (const object of store.list()) if (filter(object.key)) yield object;
     }
@@ -65,7 +72,10 @@ export async function applyAcl(options: AclApplyOptions): Promise<AclApplyResult
         result.applied++;
         options.onEvent?.({ type: "acl", key: object.key, acl: options.acl, dryRun: options.dryRun ?? false });
       },
-      { shouldStop: () => result.fatal !== undefined, onSourceError: (err) => (result.fatal ??= classifyListingFailure(err)) },
+      {
+        shouldStop: () => result.fatal !== undefined,
+        onSourceError: (err) => (result.fatal ??= classifyListingFailure(err)),
+      },
     );
     return result;
   } finally {

@@ -109,7 +109,17 @@ export const STORAGE_CLASSES = [
  */
 function explainRefusedWrite(result: ExecuteResult, options: SyncOptions): ExecuteResult {
   const f = result.fatal;
-  if (!f || !["InvalidArgument", "InvalidStorageClass", "InvalidRequest", "InvalidEncryptionAlgorithmError", "NotImplemented"].includes(f.code)) return result;
+  if (
+    !f ||
+    ![
+      "InvalidArgument",
+      "InvalidStorageClass",
+      "InvalidRequest",
+      "InvalidEncryptionAlgorithmError",
+      "NotImplemented",
+    ].includes(f.code)
+  )
+    return result;
   const given = [
     options.storageClass !== undefined && `--storage-class ${options.storageClass}`,
     options.sse !== undefined && `--sse ${options.sse}`,
@@ -128,11 +138,20 @@ function explainRefusedWrite(result: ExecuteResult, options: SyncOptions): Execu
  */
 export function validateSyncOptions(options: SyncOptions): void {
   validateWith(OPTION_TABLE, options);
-  if (options.at !== undefined && options.allVersions) throw new UsageError("--at and --all-versions cannot be used together");
-  if (options.preserveAcl && options.acl !== undefined) throw new UsageError("--acl and --preserve-acl cannot be used together");
-  if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms") throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
-  if (options.metadataDirective === "COPY" && options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined)) {
-    throw new UsageError("--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY");
+  if (options.at !== undefined && options.allVersions)
+    throw new UsageError("--at and --all-versions cannot be used together");
+  if (options.preserveAcl && options.acl !== undefined)
+    throw new UsageError("--acl and --preserve-acl cannot be used together");
+  if (options.sseKmsKeyId !== undefined && options.sse !== "aws:kms")
+    throw new UsageError("--sse-kms-key-id needs --sse aws:kms");
+  if (
+    options.metadataDirective === "COPY" &&
+    options.replaceProperties &&
+    Object.values(options.replaceProperties).some((v) => v !== undefined)
+  ) {
+    throw new UsageError(
+      "--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY",
+    );
   }
   if (options.storageClass !== undefined) {
     const onAws = (options.targetConnection?.endpointUrl ?? options.connection?.endpointUrl) === undefined;
@@ -141,12 +160,18 @@ export function validateSyncOptions(options: SyncOptions): void {
       throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
     }
   }
-  if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes") throw new UsageError(`invalid only '${options.only}'`);
+  if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes")
+    throw new UsageError(`invalid only '${options.only}'`);
 }
 
 /** Opens both sides and refuses pairs that would copy onto themselves. */
-async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThreshold" | "partSize">, opener: StoreOpener) {
-  const locations: (Location | undefined)[] = [options.source, options.target].map((s) => (typeof s === "string" ? parseLocation(s) : undefined));
+async function openPair(
+  options: CommonOptions & Pick<SyncOptions, "multipartThreshold" | "partSize">,
+  opener: StoreOpener,
+) {
+  const locations: (Location | undefined)[] = [options.source, options.target].map((s) =>
+    typeof s === "string" ? parseLocation(s) : undefined,
+  );
   const [srcLoc, dstLoc] = locations;
   // Two sockets per worker: a streamed GET holds one while its tags are fetched on another.
   const connection = (side?: S3ConnectionOptions): S3ConnectionOptions => ({
@@ -163,10 +188,20 @@ async function openPair(options: CommonOptions & Pick<SyncOptions, "multipartThr
       ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }),
       ...(options.partSize !== undefined && { partSize: options.partSize }),
     },
-    local: { followSymlinks: options.followSymlinks, ownFiles: options.ownFiles, onWarning: (message: string) => options.onEvent?.({ type: "warning", message }) },
+    local: {
+      followSymlinks: options.followSymlinks,
+      ownFiles: options.ownFiles,
+      onWarning: (message: string) => options.onEvent?.({ type: "warning", message }),
+    },
   };
-  const source = typeof options.source === "string" ? await opener.open(srcLoc!, { ...storeOptions, connection: sourceConnection }) : options.source;
-  const target = typeof options.target === "string" ? await opener.open(dstLoc!, { ...storeOptions, connection: targetConnection }) : options.target;
+  const source =
+    typeof options.source === "string"
+      ? await opener.open(srcLoc!, { ...storeOptions, connection: sourceConnection })
+      : options.source;
+  const target =
+    typeof options.target === "string"
+      ? await opener.open(dstLoc!, { ...storeOptions, connection: targetConnection })
+      : options.target;
   return { source, target };
 }
 
@@ -197,7 +232,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         onEvent: options.onEvent ?? (() => undefined),
         signal: options.signal,
       });
-      return { summary: run.summary, fatal: run.fatal, changedNothing: run.summary.copied === 0 || (options.dryRun ?? false) };
+      return {
+        summary: run.summary,
+        fatal: run.fatal,
+        changedNothing: run.summary.copied === 0 || (options.dryRun ?? false),
+      };
     }
     let sourceObjects = 0;
     let plannedDeletes = 0;
@@ -230,7 +269,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
 }
 
 /** Keeps one phase's actions (distributed runs: workers copy, the coordinator deletes); counts the deletes seen. */
-async function* onlyPhase(actions: AsyncIterable<Action>, only: "copies" | "deletes", onDelete: () => void): AsyncGenerator<Action> {
+async function* onlyPhase(
+  actions: AsyncIterable<Action>,
+  only: "copies" | "deletes",
+  onDelete: () => void,
+): AsyncGenerator<Action> {
   for await (const action of actions) {
     if (action.type === "delete") onDelete();
     if ((action.type === "delete") === (only === "deletes")) yield action;
@@ -273,7 +316,9 @@ const COMPARED: Record<CompareMode, string> = {
  */
 export const CHECK_DEFAULT_COMPARE: CompareMode = "checksum";
 
-export async function check(options: CommonOptions & { onDifference?: (d: Difference) => void; onEvidence?: (e: Evidence) => void }): Promise<CheckResult> {
+export async function check(
+  options: CommonOptions & { onDifference?: (d: Difference) => void; onEvidence?: (e: Evidence) => void },
+): Promise<CheckResult> {
   validateSyncOptions(options);
   compileFilters(options.filters ?? []);
   const opener = new StoreOpener(options.signal);
@@ -284,12 +329,20 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   const checkOptions = { ...options, compare: mode };
   try {
     const { source, target } = await openPair(checkOptions, opener);
-    const side = (o: ObjectInfo | undefined) => o && { size: o.size, etag: o.etag, lastModified: new Date(o.lastModified).toISOString() };
+    const side = (o: ObjectInfo | undefined) =>
+      o && { size: o.size, etag: o.etag, lastModified: new Date(o.lastModified).toISOString() };
     for await (const action of actionStream(source, target, checkOptions, true)) {
       compared++;
       const undecided = (action.type === "skip" || action.type === "update") && action.undecidable === true;
       if (undecided) undecidable++;
-      const kind = action.type === "skip" ? "same" : action.type === "copy" ? "missing in target" : action.type === "update" ? "differs" : "not in source";
+      const kind =
+        action.type === "skip"
+          ? "same"
+          : action.type === "copy"
+            ? "missing in target"
+            : action.type === "update"
+              ? "differs"
+              : "not in source";
       if (options.onEvidence) {
         const both = action.type === "skip" || action.type === "update";
         options.onEvidence({
@@ -309,7 +362,13 @@ export async function check(options: CommonOptions & { onDifference?: (d: Differ
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const info = classifyListingFailure(err);
-    return { inSync: false, differences, compared, undecidable, fatal: { code: info.code, message: info.message, context: info.context } };
+    return {
+      inSync: false,
+      differences,
+      compared,
+      undecidable,
+      fatal: { code: info.code, message: info.message, context: info.context },
+    };
   } finally {
     await opener.close();
   }

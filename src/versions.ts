@@ -24,7 +24,9 @@ export interface AllVersionsOptions {
  * history matches the source's (delete markers become delete markers). Keys run concurrently;
  * the versions of one key run in order.
  */
-export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary: SyncSummary; fatal?: ReturnType<typeof classifyListingFailure> }> {
+export async function syncAllVersions(
+  o: AllVersionsOptions,
+): Promise<{ summary: SyncSummary; fatal?: ReturnType<typeof classifyListingFailure> }> {
   const started = Date.now();
   const summary = emptySummary(o.dryRun);
   const transferer = new Transferer(o.source, o.target, (message) => o.onEvent({ type: "warning", message }));
@@ -38,7 +40,12 @@ export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary:
       const missing = versionsToCopy(source, target);
       if (missing.length === 0) {
         summary.skipped++;
-        o.onEvent({ type: "skip", key, size: source[source.length - 1]?.size ?? 0, reason: `all ${source.length} version(s) present` });
+        o.onEvent({
+          type: "skip",
+          key,
+          size: source[source.length - 1]?.size ?? 0,
+          reason: `all ${source.length} version(s) present`,
+        });
         return;
       }
       for (const [i, v] of missing.entries()) {
@@ -48,7 +55,10 @@ export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary:
             if (v.deleteMarker) await withRetry(() => o.target.deleteCurrent(key));
             else {
               const verification = await withRetry(() =>
-                transferer.transfer({ key, size: v.size, lastModified: v.lastModified, etag: v.etag, versionId: v.versionId }, o.write),
+                transferer.transfer(
+                  { key, size: v.size, lastModified: v.lastModified, etag: v.etag, versionId: v.versionId },
+                  o.write,
+                ),
               );
               if (verification?.status === "verified") summary.verified++;
               if (verification?.status === "unverifiable") summary.unverifiable++;
@@ -66,7 +76,10 @@ export async function syncAllVersions(o: AllVersionsOptions): Promise<{ summary:
         o.onEvent({ type: "copy", key, size: v.size, etag: v.etag, reason, dryRun: o.dryRun });
       }
     },
-    { shouldStop: () => fatal !== undefined || o.signal?.aborted === true, onSourceError: (err) => (fatal ??= classifyListingFailure(err)) },
+    {
+      shouldStop: () => fatal !== undefined || o.signal?.aborted === true,
+      onSourceError: (err) => (fatal ??= classifyListingFailure(err)),
+    },
   );
   summary.durationMs = Date.now() - started;
   return { summary, fatal };

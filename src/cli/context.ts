@@ -74,7 +74,10 @@ export function syncExitCode(result: ExecuteResult, failOnWarnings: boolean): nu
 }
 
 /** The exit code of `check`: differences 1, objects compared by size and time only 3 when asked for. */
-export function checkExitCode(result: { inSync: boolean; undecidable: number; fatal?: unknown }, failOnWarnings: boolean): number {
+export function checkExitCode(
+  result: { inSync: boolean; undecidable: number; fatal?: unknown },
+  failOnWarnings: boolean,
+): number {
   if (result.fatal) return EXIT.usage;
   if (!result.inSync) return EXIT.failed;
   return result.undecidable > 0 && failOnWarnings ? EXIT.warnings : EXIT.ok;

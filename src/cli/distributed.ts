@@ -17,9 +17,16 @@ interface IO {
 /** --queue, --queue-name and --shards on `sync`: with --queue the run is distributed over workers. */
 export function addQueueOptions(command: Command): Command {
   return command
-    .option("--queue <redis-url>", "distribute the sync: enqueue key ranges on this Redis (redis://host:6379) for 'bucketsync worker' processes")
+    .option(
+      "--queue <redis-url>",
+      "distribute the sync: enqueue key ranges on this Redis (redis://host:6379) for 'bucketsync worker' processes",
+    )
     .option("--queue-name <name>", `queue name shared with the workers (default ${DEFAULT_QUEUE_NAME})`)
-    .option("--shards <n>", "with --queue: split the key space into at most N ranges (default 64)", parseWholeNumber("--shards"));
+    .option(
+      "--shards <n>",
+      "with --queue: split the key space into at most N ranges (default 64)",
+      parseWholeNumber("--shards"),
+    );
 }
 
 /** `sync --queue`: the coordinator, with aggregated progress lines on stderr (every 2 s while something changes). */
@@ -58,8 +65,9 @@ export async function runDistributedSync(
     },
   });
   if (!flags.quiet && last && result.failedRanges.length > 0) {
-    line(`bucketsync: ${result.failedRanges.length} range(s) failed; the others are done. Run the same command again to retry only those.`);
+    line(
+      `bucketsync: ${result.failedRanges.length} range(s) failed; the others are done. Run the same command again to retry only those.`,
+    );
   }
   return result;
 }
-

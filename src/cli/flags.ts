@@ -18,7 +18,10 @@ function attributeOf(flag: string): string {
 }
 
 function optionFor(flag: string, def: OptionDef<unknown>, hidden = false): Option {
-  const option = new Option(def.arg ? `${def.short ? `${def.short}, ` : ""}${flag} ${def.arg}` : `${def.short ? `${def.short}, ` : ""}${flag}`, hidden ? `alias of ${flag}` : def.help);
+  const option = new Option(
+    def.arg ? `${def.short ? `${def.short}, ` : ""}${flag} ${def.arg}` : `${def.short ? `${def.short}, ` : ""}${flag}`,
+    hidden ? `alias of ${flag}` : def.help,
+  );
   if (def.kind === "enum" && def.choices) option.choices(def.choices as string[]);
   if (def.parse) option.argParser((text: string) => def.parse!(text, flag));
   if (hidden) option.hideHelp();
@@ -30,7 +33,10 @@ const COMPOSITE_FLAGS: Record<string, (command: Command, filters: FilterRule[]) 
   compare: (command) =>
     command
       .option("--size-only", "treat objects of the same size as equal")
-      .option("--checksum", "compare ETags where both are plain MD5s (says when it cannot decide); check does this by default"),
+      .option(
+        "--checksum",
+        "compare ETags where both are plain MD5s (says when it cannot decide); check does this by default",
+      ),
   filters: (command, filters) => addFilterOptions(command, filters),
   attributes: (command) => addAttributeFilterOptions(command),
   replaceProperties: (command) =>
@@ -38,7 +44,11 @@ const COMPOSITE_FLAGS: Record<string, (command: Command, filters: FilterRule[]) 
       .option("--content-type <type>", "Content-Type of objects written (implies REPLACE)")
       .option("--cache-control <value>", "Cache-Control of objects written (implies REPLACE)")
       .option("--content-disposition <value>", "Content-Disposition of objects written (implies REPLACE)")
-      .option("--metadata <key=value>", "user metadata of objects written, repeatable (implies REPLACE)", collectMetadata),
+      .option(
+        "--metadata <key=value>",
+        "user metadata of objects written, repeatable (implies REPLACE)",
+        collectMetadata,
+      ),
 };
 
 /** Adds every run option of `name` to `command`; `filters` collects --include/--exclude in order. */
@@ -70,7 +80,12 @@ function compareFrom(flags: Record<string, unknown>): CompareMode | undefined {
  * negated one (`--no-delete`) turns a job's setting off; the job's filters come before the
  * command line's.
  */
-export function runOptionsFrom(flags: Record<string, unknown>, name: CommandName, filters: FilterRule[], job?: Record<string, unknown>): OptionValues {
+export function runOptionsFrom(
+  flags: Record<string, unknown>,
+  name: CommandName,
+  filters: FilterRule[],
+  job?: Record<string, unknown>,
+): OptionValues {
   const fromJob = job ? jobOptionValues(job) : {};
   const out: Record<string, unknown> = {};
   for (const [key, def] of Object.entries(OPTION_TABLE)) {
@@ -80,7 +95,12 @@ export function runOptionsFrom(flags: Record<string, unknown>, name: CommandName
     else if (key === "filters") value = [...(job ? jobFilters(job) : []), ...filters];
     else if (key === "attributes") value = attributesFrom(flags);
     else if (key === "replaceProperties") {
-      value = { contentType: flags.contentType, cacheControl: flags.cacheControl, contentDisposition: flags.contentDisposition, metadata: flags.metadata };
+      value = {
+        contentType: flags.contentType,
+        cacheControl: flags.cacheControl,
+        contentDisposition: flags.contentDisposition,
+        metadata: flags.metadata,
+      };
     } else {
       const flag = flagOf(key, def);
       if (!flag) continue;
@@ -96,17 +116,33 @@ export function runOptionsFrom(flags: Record<string, unknown>, name: CommandName
 /** Output and exit-code flags: the CLI's own, not run options. */
 export function addOutputOptions(command: Command, name: CommandName): Command {
   command
-    .option("--json", name === "check" ? "print JSON lines: one per difference, then a summary" : "print JSON lines: one event per action and a final summary")
+    .option(
+      "--json",
+      name === "check"
+        ? "print JSON lines: one per difference, then a summary"
+        : "print JSON lines: one event per action and a final summary",
+    )
     .option("-q, --quiet", "print only errors and the summary")
-    .option("-v, --verbose", name === "check" ? "print every object with its verdict and what decided it" : "print every action with its reason, skips included")
+    .option(
+      "-v, --verbose",
+      name === "check"
+        ? "print every object with its verdict and what decided it"
+        : "print every action with its reason, skips included",
+    )
     .option(
       "--fail-on-warnings",
       "exit 3 when the run completed with warnings (copies that could not be verified; check: objects compared by size and time only)",
     )
     .option(
       "--report <file>",
-      name === "check" ? "write per-object evidence (key, sizes, ETags, what was compared, result) as JSON lines to FILE" : "write a JSON lines audit of every action to FILE",
+      name === "check"
+        ? "write per-object evidence (key, sizes, ETags, what was compared, result) as JSON lines to FILE"
+        : "write a JSON lines audit of every action to FILE",
     );
-  if (name !== "check") command.option("--no-progress", "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)");
+  if (name !== "check")
+    command.option(
+      "--no-progress",
+      "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)",
+    );
   return command;
 }

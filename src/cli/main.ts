@@ -26,7 +26,11 @@ export function buildProgram(io: RunIO, setExit: (code: number) => void): Comman
     .option("--config <file>", "config file with remotes and jobs (default: ./bucketsync.yaml when present)")
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s), outputError: () => undefined });
+    .configureOutput({
+      writeOut: (s) => io.out.write(s),
+      writeErr: (s) => io.err.write(s),
+      outputError: () => undefined,
+    });
   program.addHelpText(
     "after",
     `
@@ -41,7 +45,16 @@ ${EXIT_CODES_HELP}
 Run 'bucketsync help <command>' for a command's flags.`,
   );
   const ctx = createContext(program, io, setExit);
-  for (const register of [registerSync, registerRun, registerJobs, registerCheck, registerAcl, registerCompletion, registerWorker, registerStatus]) {
+  for (const register of [
+    registerSync,
+    registerRun,
+    registerJobs,
+    registerCheck,
+    registerAcl,
+    registerCompletion,
+    registerWorker,
+    registerStatus,
+  ]) {
     register(program, ctx);
   }
   return program;
@@ -56,7 +69,13 @@ export async function main(argv: string[], io: RunIO = { out: process.stdout, er
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
+      if (
+        err.exitCode === 0 ||
+        err.code === "commander.helpDisplayed" ||
+        err.code === "commander.version" ||
+        err.code === "commander.help"
+      )
+        return EXIT.ok;
       // One line: commander's "(Did you mean ...?)" goes on the same line.
       io.err.write(`bucketsync: ${redactSecrets(err.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " "))}\n`);
       return EXIT.usage;

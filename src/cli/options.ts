@@ -17,8 +17,16 @@ export function addFilterOptions(command: Command, rules: FilterRule[]): Command
     rules.push({ type, pattern });
     return rules;
   };
-  command.addOption(new Option("--include <glob>", "include keys matching the glob (repeatable; later rules win)").argParser(push("include")));
-  command.addOption(new Option("--exclude <glob>", "exclude keys matching the glob (repeatable; later rules win)").argParser(push("exclude")));
+  command.addOption(
+    new Option("--include <glob>", "include keys matching the glob (repeatable; later rules win)").argParser(
+      push("include"),
+    ),
+  );
+  command.addOption(
+    new Option("--exclude <glob>", "exclude keys matching the glob (repeatable; later rules win)").argParser(
+      push("exclude"),
+    ),
+  );
   return command;
 }
 
@@ -27,7 +35,11 @@ export function addConnectionOptions(command: Command): Command {
     .option("--endpoint-url <url>", "S3-compatible endpoint (path-style addressing is used)")
     .option("--region <region>", "region (default: from the AWS environment or profile, else us-east-1)")
     .option("--profile <name>", "profile from the shared AWS credentials/config files")
-    .option("--timeout <seconds>", "give up on a request (and retry it) after this long (default 120)", parseWholeNumber("--timeout"));
+    .option(
+      "--timeout <seconds>",
+      "give up on a request (and retry it) after this long (default 120)",
+      parseWholeNumber("--timeout"),
+    );
 }
 
 /** Per-side variants for copies across accounts and providers; each falls back to the shared flag. */
@@ -48,22 +60,31 @@ export interface ConnectionFlags {
   timeout?: number;
 }
 
-
 /** Only the settings actually given, so per-side and config values can layer over each other. */
 function defined(o: S3ConnectionOptions): S3ConnectionOptions {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as S3ConnectionOptions;
 }
 
 export function connectionFrom(opts: ConnectionFlags): S3ConnectionOptions {
-  if (opts.timeout !== undefined && opts.timeout < 1) throw new UsageError(`invalid --timeout '${opts.timeout}'; expected seconds, at least 1`);
+  if (opts.timeout !== undefined && opts.timeout < 1)
+    throw new UsageError(`invalid --timeout '${opts.timeout}'; expected seconds, at least 1`);
   checkEndpointUrl("--endpoint-url", opts.endpointUrl);
-  return defined({ endpointUrl: opts.endpointUrl, region: opts.region, profile: opts.profile, requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined });
+  return defined({
+    endpointUrl: opts.endpointUrl,
+    region: opts.region,
+    profile: opts.profile,
+    requestTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
+  });
 }
 
 export function sideConnectionFrom(side: "source" | "target", opts: Record<string, unknown>): S3ConnectionOptions {
   const endpointUrl = opts[`${side}EndpointUrl`] as string | undefined;
   checkEndpointUrl(`--${side}-endpoint-url`, endpointUrl);
-  return defined({ endpointUrl, region: opts[`${side}Region`] as string | undefined, profile: opts[`${side}Profile`] as string | undefined });
+  return defined({
+    endpointUrl,
+    region: opts[`${side}Region`] as string | undefined,
+    profile: opts[`${side}Profile`] as string | undefined,
+  });
 }
 
 /** `--metadata k=v` (repeatable) into a record. */
@@ -81,14 +102,19 @@ export function addAttributeFilterOptions(command: Command): Command {
     .option("--newer-than <when>", "only objects modified after this (7d, 12h, or a timestamp)")
     .option("--older-than <when>", "only objects modified before this (7d, 12h, or a timestamp)")
     .option("--match-content-type <glob>", "only objects whose Content-Type matches (one HEAD per object)")
-    .option("--match-metadata <key=glob>", "only objects whose user metadata matches, repeatable (one HEAD per object)", collectMetadata);
+    .option(
+      "--match-metadata <key=glob>",
+      "only objects whose user metadata matches, repeatable (one HEAD per object)",
+      collectMetadata,
+    );
 }
 
 export function attributesFrom(flags: Record<string, unknown>): AttributeFilters {
   const out: AttributeFilters = {};
   if (flags.minSize !== undefined) out.minSize = flags.minSize as number;
   if (flags.maxSize !== undefined) out.maxSize = flags.maxSize as number;
-  if (out.minSize !== undefined && out.maxSize !== undefined && out.minSize > out.maxSize) throw new UsageError("--min-size is larger than --max-size: nothing would match");
+  if (out.minSize !== undefined && out.maxSize !== undefined && out.minSize > out.maxSize)
+    throw new UsageError("--min-size is larger than --max-size: nothing would match");
   if (flags.newerThan !== undefined) out.newerThan = parseTimeBound("--newer-than", flags.newerThan as string);
   if (flags.olderThan !== undefined) out.olderThan = parseTimeBound("--older-than", flags.olderThan as string);
   if (flags.matchContentType !== undefined) out.contentType = flags.matchContentType as string;

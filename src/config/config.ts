@@ -20,7 +20,10 @@ const Remote = z
   })
   .strict();
 
-const Filter = z.union([z.object({ include: z.string().min(1) }).strict(), z.object({ exclude: z.string().min(1) }).strict()]);
+const Filter = z.union([
+  z.object({ include: z.string().min(1) }).strict(),
+  z.object({ exclude: z.string().min(1) }).strict(),
+]);
 
 /** A config value of a table option: its kind's type, or for options the CLI parses (sizes, times) also the CLI's text. */
 function optionSchema(def: OptionDef<unknown>): z.ZodType {
@@ -80,7 +83,9 @@ const Job = z
 
 const ConfigSchema = z
   .object({
-    remotes: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "remote names use letters, digits, _ . -"), Remote).optional(),
+    remotes: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "remote names use letters, digits, _ . -"), Remote)
+      .optional(),
     jobs: z.record(z.string().regex(/^[A-Za-z0-9_.:-]+$/, "job names use letters, digits, _ . : -"), Job).optional(),
   })
   .strict();
@@ -112,17 +117,24 @@ export function loadConfig(path: string | undefined, cwd = process.cwd()): Confi
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const at = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
-    throw new UsageError(`${path ?? DEFAULT_CONFIG_FILE}${at ? `:${at.line}:${at.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`);
+    throw new UsageError(
+      `${path ?? DEFAULT_CONFIG_FILE}${at ? `:${at.line}:${at.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`,
+    );
   }
   const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     // Point at the deepest node that exists on the issue's path; an unknown key points at itself.
-    const nodePath = [...issue.path, ...(issue.code === "unrecognized_keys" ? issue.keys.slice(0, 1) : [])] as (string | number)[];
+    const nodePath = [...issue.path, ...(issue.code === "unrecognized_keys" ? issue.keys.slice(0, 1) : [])] as (
+      string | number
+    )[];
     let line: number | undefined;
     for (let n = nodePath.length; n >= 0 && line === undefined; n--) {
       const target = nodePath.slice(0, n);
-      const node = n > 0 && issue.code === "unrecognized_keys" && n === nodePath.length ? keyNode(doc, target) : doc.getIn(target, true);
+      const node =
+        n > 0 && issue.code === "unrecognized_keys" && n === nodePath.length
+          ? keyNode(doc, target)
+          : doc.getIn(target, true);
       if (isNode(node) && node.range) line = lineCounter.linePos(node.range[0]).line;
     }
     const where = issue.path.length > 0 ? ` (${issue.path.join(".")})` : "";

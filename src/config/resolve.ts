@@ -13,7 +13,10 @@ export const DEFAULT_CONFIG_FILE = "bucketsync.yaml";
 /** What resolving needs of a config (config.ts's Config has this shape; no import, so no cycle). */
 export interface RemotesConfig {
   file?: string;
-  remotes: Record<string, { url: string; endpoint?: string; region?: string; profile?: string; force_path_style?: boolean }>;
+  remotes: Record<
+    string,
+    { url: string; endpoint?: string; region?: string; profile?: string; force_path_style?: boolean }
+  >;
 }
 
 /** A job's filter settings, as the config file spells them. */
@@ -62,7 +65,11 @@ export function jobFilters(job: JobFilterConfig): FilterRule[] {
   return [
     ...(job.exclude ?? []).map((pattern) => ({ type: "exclude" as const, pattern })),
     ...(job.include ?? []).map((pattern) => ({ type: "include" as const, pattern })),
-    ...(job.filters ?? []).map((f) => ("include" in f ? { type: "include" as const, pattern: f.include } : { type: "exclude" as const, pattern: f.exclude })),
+    ...(job.filters ?? []).map((f) =>
+      "include" in f
+        ? { type: "include" as const, pattern: f.include }
+        : { type: "exclude" as const, pattern: f.exclude },
+    ),
   ];
 }
 

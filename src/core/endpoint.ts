@@ -46,8 +46,10 @@ export function checkEndpointUrl(what: string, value: string | undefined): void 
   } catch {
     throw new UsageError(`invalid ${what} '${maskEndpoint(value)}'; expected http(s)://host[:port]`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`invalid ${what} '${maskEndpoint(value)}'; expected http(s)://host[:port]`);
-  if (url.username || url.password) throw new UsageError(`${what} must not contain credentials (${maskEndpoint(value)}); use the AWS credential chain`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new UsageError(`invalid ${what} '${maskEndpoint(value)}'; expected http(s)://host[:port]`);
+  if (url.username || url.password)
+    throw new UsageError(`${what} must not contain credentials (${maskEndpoint(value)}); use the AWS credential chain`);
 }
 
 const AWS_HOST = /(^|\.)amazonaws\.com(\.cn)?$/;
@@ -66,7 +68,10 @@ function serverName(url: string | undefined, bucket: string | undefined): Server
   } catch {
     return { host: url.toLowerCase(), port: 0 };
   }
-  let host = parsed.hostname.toLowerCase().replace(/\.$/, "").replace(/^\[|\]$/g, "");
+  let host = parsed.hostname
+    .toLowerCase()
+    .replace(/\.$/, "")
+    .replace(/^\[|\]$/g, "");
   // Virtual-hosted spelling: bucket.host names the same server as host.
   if (bucket && host.startsWith(`${bucket.toLowerCase()}.`)) host = host.slice(bucket.length + 1);
   const port = parsed.port ? Number(parsed.port) : parsed.protocol === "https:" ? 443 : 80;
@@ -76,7 +81,14 @@ function serverName(url: string | undefined, bucket: string | undefined): Server
 }
 
 function isLoopback(host: string): boolean {
-  return host === "localhost" || host.endsWith(".localhost") || host === "::1" || host === "0.0.0.0" || host === "::" || /^127\./.test(host);
+  return (
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    host === "::1" ||
+    host === "0.0.0.0" ||
+    host === "::" ||
+    /^127\./.test(host)
+  );
 }
 
 async function addresses(host: string): Promise<Set<string>> {
@@ -96,12 +108,19 @@ async function addresses(host: string): Promise<Set<string>> {
  * host names that differ are resolved, and a shared address on the same port counts as the same
  * server. AWS S3 is one server whatever the region, since bucket names are global there.
  */
-export async function couldBeSameServer(a: string | undefined, b: string | undefined, buckets: [string?, string?] = []): Promise<boolean> {
+export async function couldBeSameServer(
+  a: string | undefined,
+  b: string | undefined,
+  buckets: [string?, string?] = [],
+): Promise<boolean> {
   const x = serverName(a, buckets[0]);
   const y = serverName(b, buckets[1]);
   if (x.host === y.host) return x.host === "aws" || x.port === y.port;
   if (x.port !== y.port || x.host === "aws" || y.host === "aws") return false;
-  const [ax, ay] = await Promise.all([addresses(x.host === "loopback" ? "127.0.0.1" : x.host), addresses(y.host === "loopback" ? "127.0.0.1" : y.host)]);
+  const [ax, ay] = await Promise.all([
+    addresses(x.host === "loopback" ? "127.0.0.1" : x.host),
+    addresses(y.host === "loopback" ? "127.0.0.1" : y.host),
+  ]);
   const norm = (s: Set<string>) => new Set([...s].map((v) => (isLoopback(v) ? "loopback" : v)));
   const nx = norm(ax);
   for (const addr of norm(ay)) if (nx.has(addr)) return true;

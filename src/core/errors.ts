@@ -75,13 +75,35 @@ const NETWORK_CODES = new Set([
 ]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH"]);
 /** No answer at all: before an endpoint ever answered, these mean it cannot be used. */
-const SILENT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT", "ETIMEDOUT", "TimeoutError", "RequestTimeout"]);
+const SILENT_CODES = new Set([
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ETIMEDOUT",
+  "TimeoutError",
+  "RequestTimeout",
+]);
 /** Errors of the connection itself (no HTTP answer), as opposed to an answer that says no. */
-const CONNECTION_CODES = new Set([...UNREACHABLE_CODES, ...SILENT_CODES, "ECONNRESET", "EPIPE", "ECONNABORTED", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+const CONNECTION_CODES = new Set([
+  ...UNREACHABLE_CODES,
+  ...SILENT_CODES,
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNABORTED",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+]);
 
 /** Classifies an error from any store once, so every layer agrees on what it means. */
 export function classifyError(err: unknown): ErrorInfo {
-  const e = err as { name?: string; Code?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  const e = err as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
   const status = e?.$metadata?.httpStatusCode;
   // undici wraps socket errors: the useful code may sit on `cause`.
   const causeCode = (e as { cause?: { code?: unknown } })?.cause?.code;
@@ -96,13 +118,20 @@ export function classifyError(err: unknown): ErrorInfo {
   const ctx = err as ConnectionContext | undefined;
   const where = ctx?.$endpoint ? ` ${ctx.$endpoint}` : "";
   if (ctx?.$outageExhausted !== undefined && CONNECTION_CODES.has(code)) {
-    return { code, message: `lost the connection to the endpoint${where} for ${Math.round(ctx.$outageExhausted / 1000)} s (${code})`, class: "fatal" };
+    return {
+      code,
+      message: `lost the connection to the endpoint${where} for ${Math.round(ctx.$outageExhausted / 1000)} s (${code})`,
+      class: "fatal",
+    };
   }
   if (status === undefined && CONNECTION_CODES.has(code)) {
-    if (ctx?.$reachedBefore) return { code, message: `connection to the endpoint${where} failed (${code})`, class: "retry", outage: true };
-    if (UNREACHABLE_CODES.has(code)) return { code, message: `cannot reach the endpoint${where} (${code})`, class: "fatal" };
+    if (ctx?.$reachedBefore)
+      return { code, message: `connection to the endpoint${where} failed (${code})`, class: "retry", outage: true };
+    if (UNREACHABLE_CODES.has(code))
+      return { code, message: `cannot reach the endpoint${where} (${code})`, class: "fatal" };
     // A server that accepts connections and never answers: say so instead of waiting forever.
-    if (ctx?.$endpoint && SILENT_CODES.has(code)) return { code, message: `the endpoint${where} does not answer (${code})`, class: "fatal" };
+    if (ctx?.$endpoint && SILENT_CODES.has(code))
+      return { code, message: `the endpoint${where} does not answer (${code})`, class: "fatal" };
   }
   if (FATAL_CODES.has(code)) return { code, message, class: "fatal" };
   if (RETRY_CODES.has(code) || NETWORK_CODES.has(code) || e?.$retryable) return { code, message, class: "retry" };
@@ -162,7 +191,8 @@ export class InvalidResponseError extends Error {
  * message; a failed listing names its side.
  */
 export function classifyListingFailure(err: unknown): ErrorInfo & { context: string } {
-  if (err instanceof ListingOrderError) return { code: "ListingOrder", message: err.message, class: "fatal", context: "listing" };
+  if (err instanceof ListingOrderError)
+    return { code: "ListingOrder", message: err.message, class: "fatal", context: "listing" };
   if (err instanceof ListingError) return { ...classifyError(err.cause), context: `${err.side} listing` };
   return { ...classifyError(err), context: "listing" };
 }

@@ -2,7 +2,8 @@ import { couldBeSameServer } from "./endpoint.js";
 import { UsageError } from "./types.js";
 
 /** Where a sync side lives, parsed from the command line. */
-export type Location = { kind: "s3"; bucket: string; prefix: string; url: string } | { kind: "local"; path: string; url: string };
+export type Location =
+  { kind: "s3"; bucket: string; prefix: string; url: string } | { kind: "local"; path: string; url: string };
 
 // S3's bucket naming rules (3-63 chars; lowercase letters, digits, dots, hyphens); we also accept
 // the legacy uppercase/underscore names some S3-compatible servers allow.
@@ -16,7 +17,8 @@ export function parseLocation(arg: string): Location {
   if (arg === "") throw new UsageError("empty location; expected s3://bucket[/prefix] or a local path");
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(arg);
   if (!scheme) return { kind: "local", path: arg, url: arg };
-  if (scheme[1]!.toLowerCase() !== "s3") throw new UsageError(`unsupported location '${arg}': expected s3://bucket[/prefix] or a local path`);
+  if (scheme[1]!.toLowerCase() !== "s3")
+    throw new UsageError(`unsupported location '${arg}': expected s3://bucket[/prefix] or a local path`);
   const rest = arg.slice(scheme[0].length);
   const slash = rest.indexOf("/");
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
@@ -29,11 +31,14 @@ export function parseLocation(arg: string): Location {
     const bad = segments.find((s) => s === "" || s === "." || s === "..");
     if (bad !== undefined) {
       const what = bad === "" ? "an empty segment ('//')" : `a '${bad}' segment`;
-      throw new UsageError(`invalid location '${arg}': the prefix has ${what}; S3 keys are not paths, so it would be taken literally; write the prefix without it`);
+      throw new UsageError(
+        `invalid location '${arg}': the prefix has ${what}; S3 keys are not paths, so it would be taken literally; write the prefix without it`,
+      );
     }
   }
   if (prefix !== "" && !prefix.endsWith("/")) prefix += "/";
-  if (Buffer.byteLength(prefix) > 1024) throw new UsageError(`prefix in '${arg}' is longer than S3's 1024-byte key limit`);
+  if (Buffer.byteLength(prefix) > 1024)
+    throw new UsageError(`prefix in '${arg}' is longer than S3's 1024-byte key limit`);
   return { kind: "s3", bucket, prefix, url: `s3://${bucket}/${prefix}` };
 }
 
@@ -48,7 +53,12 @@ export function locationsOverlap(a: Location, b: Location): boolean {
  * copy onto itself, and --delete would remove the source's objects. Endpoints are compared by
  * what they name (see couldBeSameServer), never by spelling.
  */
-export async function refuseOverlap(source: Location, target: Location, sourceEndpoint: string | undefined, targetEndpoint: string | undefined): Promise<void> {
+export async function refuseOverlap(
+  source: Location,
+  target: Location,
+  sourceEndpoint: string | undefined,
+  targetEndpoint: string | undefined,
+): Promise<void> {
   if (source.kind !== "s3" || target.kind !== "s3" || !locationsOverlap(source, target)) return;
   if (!(await couldBeSameServer(sourceEndpoint, targetEndpoint, [source.bucket, target.bucket]))) return;
   throw new UsageError(`source ${source.url} and target ${target.url} overlap; a sync would copy onto itself`);

@@ -44,7 +44,10 @@ export async function withRetry<T>(
         }
       } else if (attempt >= policy.attempts) throw err;
       onRetry?.(info);
-      const ceiling = Math.min(info.outage ? OUTAGE_MAX_DELAY_MS : policy.maxDelayMs, policy.baseDelayMs * 2 ** (Math.min(attempt, 30) - 1));
+      const ceiling = Math.min(
+        info.outage ? OUTAGE_MAX_DELAY_MS : policy.maxDelayMs,
+        policy.baseDelayMs * 2 ** (Math.min(attempt, 30) - 1),
+      );
       // Full jitter; during an outage at least half the ceiling, so thousands of waiting requests do not spin.
       const delay = info.outage ? ceiling / 2 + (Math.random() * ceiling) / 2 : Math.random() * ceiling;
       try {
@@ -58,5 +61,8 @@ export async function withRetry<T>(
 
 /** Throttling answers: the server asks us to slow down. */
 export function isThrottle(info: ErrorInfo): boolean {
-  return ["SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "ServiceUnavailable"].includes(info.code) || /HTTP (429|503)/.test(info.message);
+  return (
+    ["SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "ServiceUnavailable"].includes(info.code) ||
+    /HTTP (429|503)/.test(info.message)
+  );
 }

@@ -57,7 +57,14 @@ export interface KeyRange {
   expectKeys?: boolean;
 }
 
-export const CANNED_ACLS = ["private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read", "bucket-owner-full-control"] as const;
+export const CANNED_ACLS = [
+  "private",
+  "public-read",
+  "public-read-write",
+  "authenticated-read",
+  "bucket-owner-read",
+  "bucket-owner-full-control",
+] as const;
 export type CannedAcl = (typeof CANNED_ACLS)[number];
 
 /** What a write should set on the new object, beyond what the source carries. */
@@ -76,7 +83,10 @@ export interface WriteOptions {
   contentMd5?: string;
   /** Copy each source object's grants to its copy (owner grants mapped to the target's owner). */
   preserveAcl?: boolean;
-  replaceProperties?: Pick<ObjectProperties, "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "contentLanguage" | "metadata">;
+  replaceProperties?: Pick<
+    ObjectProperties,
+    "contentType" | "cacheControl" | "contentDisposition" | "contentEncoding" | "contentLanguage" | "metadata"
+  >;
   /** Abort signal: a write in progress stops and cleans up (multipart uploads are aborted). */
   signal?: AbortSignal;
 }
@@ -87,7 +97,10 @@ export interface AclPolicy {
   grants: AclGrant[];
 }
 export interface AclGrant {
-  grantee: { type: "CanonicalUser"; id: string } | { type: "Group"; uri: string } | { type: "AmazonCustomerByEmail"; email: string };
+  grantee:
+    | { type: "CanonicalUser"; id: string }
+    | { type: "Group"; uri: string }
+    | { type: "AmazonCustomerByEmail"; email: string };
   permission: "FULL_CONTROL" | "READ" | "WRITE" | "READ_ACP" | "WRITE_ACP";
 }
 
@@ -121,7 +134,13 @@ export interface ObjectStore {
   /** Reads an object (a specific version when `versionId` is given and the store keeps versions). */
   get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }>;
   /** Writes an object; returns what the store can say about the result (its ETag) for verification. */
-  put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<WriteResult | void>;
+  put(
+    key: string,
+    body: Readable | Buffer,
+    size: number,
+    props: ObjectProperties,
+    opts: WriteOptions,
+  ): Promise<WriteResult | void>;
   /** Optional: the part size a put of `size` bytes will use (undefined: one part), so streamed bytes can be hashed the same way. */
   uploadPartSize?(size: number): number | undefined;
   /** Deletes up to 1000 keys; returns the keys that failed, with the store's reason. */

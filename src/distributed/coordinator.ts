@@ -100,15 +100,28 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
   validateSyncOptions(options);
   compileFilters(options.filters ?? []);
   if (typeof options.source !== "string" || typeof options.target !== "string") {
-    throw new UsageError("a distributed sync needs s3:// URLs for source and target (workers open the stores themselves)");
+    throw new UsageError(
+      "a distributed sync needs s3:// URLs for source and target (workers open the stores themselves)",
+    );
   }
   const src = parseLocation(options.source);
   const dst = parseLocation(options.target);
   if (src.kind !== "s3" || dst.kind !== "s3") {
-    throw new UsageError("a distributed sync needs s3:// locations on both sides: workers on other machines cannot see a local folder");
+    throw new UsageError(
+      "a distributed sync needs s3:// locations on both sides: workers on other machines cannot see a local folder",
+    );
   }
-  const sideConnection = (side?: SyncOptions["connection"]) => ({ maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY, ...options.connection, ...side });
-  await refuseOverlap(src, dst, sideConnection(options.sourceConnection).endpointUrl, sideConnection(options.targetConnection).endpointUrl);
+  const sideConnection = (side?: SyncOptions["connection"]) => ({
+    maxSockets: options.concurrency ?? DEFAULT_CONCURRENCY,
+    ...options.connection,
+    ...side,
+  });
+  await refuseOverlap(
+    src,
+    dst,
+    sideConnection(options.sourceConnection).endpointUrl,
+    sideConnection(options.targetConnection).endpointUrl,
+  );
   const shards = options.shards ?? DEFAULT_SHARDS;
   if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)
     throw new UsageError(`invalid --shards '${shards}'; expected a whole number from 1 to ${MAX_SHARDS}`);
@@ -122,7 +135,9 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
   ]);
   const onEvent = options.onEvent ?? (() => undefined);
   const summary = emptySummary(options.dryRun ?? false);
-  const result = (extra: Partial<DistributedSyncResult> & Pick<DistributedSyncResult, "changedNothing">): DistributedSyncResult => ({
+  const result = (
+    extra: Partial<DistributedSyncResult> & Pick<DistributedSyncResult, "changedNothing">,
+  ): DistributedSyncResult => ({
     runId: runKey,
     generation: 0,
     ranges: 0,
@@ -140,9 +155,14 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     try {
       client = await connectQueue(queue, options.queue);
     } catch (err) {
-      return result({ fatal: { code: "RedisUnreachable", class: "fatal", message: (err as Error).message, context: "queue" }, changedNothing: true });
+      return result({
+        fatal: { code: "RedisUnreachable", class: "fatal", message: (err as Error).message, context: "queue" },
+        changedNothing: true,
+      });
     }
-    lock = await RunLock.acquire(client, runLockKey(queueName, runKey), (message) => onEvent({ type: "warning", message }));
+    lock = await RunLock.acquire(client, runLockKey(queueName, runKey), (message) =>
+      onEvent({ type: "warning", message }),
+    );
 
     // The run's record: resume its generation unless it finished; a new generation fixes the ranges.
     const recordKey = runRecordKey(queueName, runKey);
@@ -175,13 +195,20 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     const toAdd: {
       name: string;
       data: RangeJob;
-      opts: { jobId: string; attempts: number; backoff: { type: "exponential"; delay: number }; removeOnComplete: false; removeOnFail: false };
+      opts: {
+        jobId: string;
+        attempts: number;
+        backoff: { type: "exponential"; delay: number };
+        removeOnComplete: false;
+        removeOnFail: false;
+      };
     }[] = [];
     for (const [index, range] of run.ranges.entries()) {
       const jobId = ids[index]!;
       const state = await queue.getJobState(jobId);
       if (state === "completed") resumedRanges++;
-      else if (state === "failed") await (await queue.getJob(jobId))?.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+      else if (state === "failed")
+        await (await queue.getJob(jobId))?.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
       else if (state === "unknown") {
         const data: RangeJob = {
           v: JOB_VERSION,
@@ -197,13 +224,22 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
         toAdd.push({
           name: JOB_NAME,
           data,
-          opts: { jobId, attempts, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: false, removeOnFail: false },
+          opts: {
+            jobId,
+            attempts,
+            backoff: { type: "exponential", delay: 1000 },
+            removeOnComplete: false,
+            removeOnFail: false,
+          },
         });
       }
     }
     for (let i = 0; i < toAdd.length; i += 500) await queue.addBulk(toAdd.slice(i, i + 500));
     if (resumedRanges > 0)
-      onEvent({ type: "warning", message: `resuming run ${runKey}: ${resumedRanges} of ${run.ranges.length} range(s) were already done and are not redone` });
+      onEvent({
+        type: "warning",
+        message: `resuming run ${runKey}: ${resumedRanges} of ${run.ranges.length} range(s) were already done and are not redone`,
+      });
 
     // Wait for every range, reporting progress.
     const finished = await waitForRanges(queue, run, ids, options, lock);
@@ -260,7 +296,8 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     }
     const base = { generation: run.generation, ranges: run.ranges.length, resumedRanges, failedRanges };
     if (failedRanges.length > 0) {
-      if (options.delete) summary.deletesWithheld = `deletes not run: ${failedRanges.length} of ${run.ranges.length} range(s) failed`;
+      if (options.delete)
+        summary.deletesWithheld = `deletes not run: ${failedRanges.length} of ${run.ranges.length} range(s) failed`;
       if (summary.deletesWithheld) onEvent({ type: "warning", message: summary.deletesWithheld });
       await save({ state: "failed", note: `${failedRanges.length} range(s) failed` });
       return result({ ...base, changedNothing: !changed });
@@ -299,7 +336,10 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
 }
 
 /** Checks both sides answer (so a typo fails before any job exists) and splits the source's key space. */
-async function planRanges(options: DistributedSyncOptions, shards: number): Promise<{ ranges: KeyRange[] } | { fatal: ErrorInfo & { context: string } }> {
+async function planRanges(
+  options: DistributedSyncOptions,
+  shards: number,
+): Promise<{ ranges: KeyRange[] } | { fatal: ErrorInfo & { context: string } }> {
   const opener = new StoreOpener();
   const connection = (side?: SyncOptions["connection"]) => ({ maxSockets: 16, ...options.connection, ...side });
   try {
@@ -307,7 +347,8 @@ async function planRanges(options: DistributedSyncOptions, shards: number): Prom
     const target = await opener.open(options.target as string, { connection: connection(options.targetConnection) });
     let points: string[] = [];
     try {
-      if (shards > 1 && hasKeySpaceListing(source)) points = await source.splitPoints(Math.min(shards - 1, MAX_SPLIT_POINTS_PROBE));
+      if (shards > 1 && hasKeySpaceListing(source))
+        points = await source.splitPoints(Math.min(shards - 1, MAX_SPLIT_POINTS_PROBE));
       else await first(source.list());
     } catch (err) {
       throw new ListingError("source", err);
@@ -358,7 +399,8 @@ async function waitForRanges(
         const job: Job | undefined = await queue.getJob(id);
         if (!job) return void pending++;
         if (state === "completed") results[index] = job.returnvalue as RangeResult;
-        else if (state === "failed") failed.set(index, { index, reason: job.failedReason || "failed", progress: progressOf(job) });
+        else if (state === "failed")
+          failed.set(index, { index, reason: job.failedReason || "failed", progress: progressOf(job) });
         else {
           running++;
           const p = progressOf(job);
@@ -396,7 +438,9 @@ async function waitForRanges(
     if (report !== lastReport) options.onProgress?.(progress);
     lastReport = report;
     if (done + failed.size === ids.length)
-      return lock.lost ? "lock lost" : { results, failed: [...failed.values()].sort((a, b) => a.index - b.index), progress };
+      return lock.lost
+        ? "lock lost"
+        : { results, failed: [...failed.values()].sort((a, b) => a.index - b.index), progress };
     await sleep(poll, options.signal);
   }
 }
@@ -436,8 +480,10 @@ export function parseRecord(text: string | null): RunRecord | undefined {
 /** Lua, so each check-and-set is atomic (through BullMQ's client adapter, which has no SET NX or EVAL). */
 const LOCK_SCRIPTS = {
   bucketsyncLockAcquire: "if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 else return 0 end",
-  bucketsyncLockRenew: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
-  bucketsyncLockRelease: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+  bucketsyncLockRenew:
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
+  bucketsyncLockRelease:
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
 };
 
 /**
@@ -499,7 +545,11 @@ async function first<T>(items: AsyncIterable<T>): Promise<T | undefined> {
   return undefined;
 }
 
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -542,5 +592,8 @@ export async function connectQueue(queue: Queue, url: string): Promise<RedisClie
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }

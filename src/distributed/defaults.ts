@@ -10,5 +10,8 @@ export const DEFAULT_QUEUE_NAME = "bucketsync";
 
 /** The URL without its password, for messages. */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => `${scheme}${auth.includes(":") ? `${auth.split(":")[0]}:***` : "***"}@`);
+  return url.replace(
+    /^(rediss?:\/\/)([^@/]*)@/i,
+    (_, scheme: string, auth: string) => `${scheme}${auth.includes(":") ? `${auth.split(":")[0]}:***` : "***"}@`,
+  );
 }

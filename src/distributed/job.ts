@@ -29,7 +29,12 @@ export const KEY_PREFIX = "bucketsync";
  * regions (each worker has its own connection flags), concurrency, and the coordinator's delete
  * guards.
  */
-export type RangeJobOptions = OptionValues & { delete: boolean; dryRun: boolean; compare: CompareMode; filters: FilterRule[] };
+export type RangeJobOptions = OptionValues & {
+  delete: boolean;
+  dryRun: boolean;
+  compare: CompareMode;
+  filters: FilterRule[];
+};
 
 /** One job: make `range` of the target match the same range of the source. */
 export interface RangeJob {
@@ -81,7 +86,8 @@ const ALWAYS = { delete: false, dryRun: false, compare: "size-and-time", filters
  */
 export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
   for (const [key, value] of Object.entries(options)) {
-    if (value === undefined || value === false || COORDINATOR_OPTIONS.has(key) || Object.hasOwn(PLUMBING_KEYS, key)) continue;
+    if (value === undefined || value === false || COORDINATOR_OPTIONS.has(key) || Object.hasOwn(PLUMBING_KEYS, key))
+      continue;
     const def = Object.hasOwn(OPTION_TABLE, key) ? OPTION_TABLE[key] : undefined;
     if (!def || def.distributed === "unsupported") {
       const flag = def ? flagOf(key, def) : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -92,7 +98,8 @@ export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
   for (const [key, def] of Object.entries(OPTION_TABLE)) {
     if (def.distributed !== "range") continue;
     let value = (options as unknown as Record<string, unknown>)[key];
-    if (key === "filters") value = ((value as FilterRule[] | undefined) ?? []).map((f) => ({ type: f.type, pattern: f.pattern }));
+    if (key === "filters")
+      value = ((value as FilterRule[] | undefined) ?? []).map((f) => ({ type: f.type, pattern: f.pattern }));
     else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       value = dropUndefined(value);
       if (Object.keys(value as object).length === 0) value = undefined;
@@ -109,11 +116,21 @@ export function jobOptionsFrom(options: SyncOptions): RangeJobOptions {
  * re-running the same command finds the run (and its finished ranges) again. The coordinator's
  * endpoints (not secrets, and not in the payload) keep equal bucket names on two providers apart.
  */
-export function runKeyOf(source: string, target: string, options: RangeJobOptions, endpoints: (string | undefined)[] = []): string {
-  return sha256(stableJson({ v: JOB_VERSION, source, target, options, ...(endpoints.some(Boolean) && { endpoints: endpoints.map((e) => e ?? null) }) })).slice(
-    0,
-    16,
-  );
+export function runKeyOf(
+  source: string,
+  target: string,
+  options: RangeJobOptions,
+  endpoints: (string | undefined)[] = [],
+): string {
+  return sha256(
+    stableJson({
+      v: JOB_VERSION,
+      source,
+      target,
+      options,
+      ...(endpoints.some(Boolean) && { endpoints: endpoints.map((e) => e ?? null) }),
+    }),
+  ).slice(0, 16);
 }
 
 /**
@@ -129,10 +146,14 @@ export function jobIdOf(runKey: string, generation: number, range: KeyRange): st
  * S3Store.splitPoints samples): keeps `shards - 1` points spread evenly over the given ones.
  */
 export function rangesForShards(points: readonly string[], shards: number): KeyRange[] {
-  if (!Number.isInteger(shards) || shards < 1) throw new UsageError(`invalid --shards '${shards}'; expected a whole number, at least 1`);
+  if (!Number.isInteger(shards) || shards < 1)
+    throw new UsageError(`invalid --shards '${shards}'; expected a whole number, at least 1`);
   const sorted = [...new Set(points)].sort(compareKeys);
   const max = shards - 1;
-  const kept = sorted.length <= max ? sorted : Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
+  const kept =
+    sorted.length <= max
+      ? sorted
+      : Array.from({ length: max }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / (max + 1))]!);
   return rangesFromSplitPoints(kept);
 }
 
@@ -228,7 +249,8 @@ export function redisConnection(url: string, forWorker = false): ConnectionOptio
     throw new UsageError(`invalid --queue '${redactRedisUrl(url)}'; expected redis://host[:port][/db] or rediss://`);
   if (!u.hostname) throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': no host`);
   const db = u.pathname && u.pathname !== "/" ? Number(u.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': the path must be a database number`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new UsageError(`invalid --queue '${redactRedisUrl(url)}': the path must be a database number`);
   const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
   return {
     host,

@@ -77,7 +77,12 @@ export async function queueStatus(options: QueueStatusOptions): Promise<QueueSta
       runs.push(status);
     }
     runs.sort((a, b) => b.createdAt - a.createdAt);
-    return { queue: redactRedisUrl(options.queue), queueName, workers: await queue.getWorkersCount().catch(() => 0), runs };
+    return {
+      queue: redactRedisUrl(options.queue),
+      queueName,
+      workers: await queue.getWorkersCount().catch(() => 0),
+      runs,
+    };
   } finally {
     await queue.close().catch(() => undefined);
   }

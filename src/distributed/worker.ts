@@ -12,7 +12,15 @@ import { StoreOpener } from "../stores/open.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
 import { DEFAULT_CONCURRENCY, sync } from "../sync.js";
 import type { QueueOptions } from "./coordinator.js";
-import { DEFAULT_QUEUE_NAME, describeRange, parseRangeJob, redisConnection, type RangeJob, type RangeProgress, type RangeResult } from "./job.js";
+import {
+  DEFAULT_QUEUE_NAME,
+  describeRange,
+  parseRangeJob,
+  redisConnection,
+  type RangeJob,
+  type RangeProgress,
+  type RangeResult,
+} from "./job.js";
 
 export interface WorkerOptions extends QueueOptions {
   /** This machine's S3 settings (endpoint, region, profile); credentials come from its own AWS chain. */
@@ -36,9 +44,34 @@ export interface WorkerOptions extends QueueOptions {
 
 export type WorkerLogEvent =
   | { type: "ready"; worker: string; queueName: string }
-  | { type: "range-start"; jobId: string; index: number; total: number; range: string; source: string; target: string; attempt: number }
-  | { type: "range-done"; jobId: string; index: number; total: number; summary: SyncSummary; plannedDeletes: number; durationMs: number }
-  | { type: "range-failed"; jobId: string; index: number; total: number; reason: string; attempt: number; final: boolean }
+  | {
+      type: "range-start";
+      jobId: string;
+      index: number;
+      total: number;
+      range: string;
+      source: string;
+      target: string;
+      attempt: number;
+    }
+  | {
+      type: "range-done";
+      jobId: string;
+      index: number;
+      total: number;
+      summary: SyncSummary;
+      plannedDeletes: number;
+      durationMs: number;
+    }
+  | {
+      type: "range-failed";
+      jobId: string;
+      index: number;
+      total: number;
+      reason: string;
+      attempt: number;
+      final: boolean;
+    }
   | { type: "range-released"; jobId: string; index: number; total: number }
   | { type: "error"; message: string };
 
@@ -62,7 +95,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
   if (!Number.isInteger(parallelRanges) || parallelRanges < 1 || parallelRanges > 256)
     throw new UsageError(`invalid --parallel-ranges '${parallelRanges}'; expected 1 to 256`);
   const lockDuration = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
-  if (!Number.isFinite(lockDuration) || lockDuration < 1000) throw new UsageError(`invalid --lock-duration; expected at least 1 second`);
+  if (!Number.isFinite(lockDuration) || lockDuration < 1000)
+    throw new UsageError(`invalid --lock-duration; expected at least 1 second`);
   const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
   const connection = redisConnection(options.queue, true);
   const active = new Map<string, AbortController>();
@@ -80,7 +114,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         ...(data.options.multipartThreshold !== undefined && { multipartThreshold: data.options.multipartThreshold }),
         ...(data.options.partSize !== undefined && { partSize: data.options.partSize }),
       };
-      const connection = (side?: S3ConnectionOptions) => ({ maxSockets: concurrency * parallelRanges, ...options.connection, ...side });
+      const connection = (side?: S3ConnectionOptions) => ({
+        maxSockets: concurrency * parallelRanges,
+        ...options.connection,
+        ...side,
+      });
       pair = (async () => ({
         source: await opener.open(data.source, { s3, connection: connection(options.sourceConnection) }),
         target: await opener.open(data.target, { s3, connection: connection(options.targetConnection) }),
@@ -102,7 +140,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
     active.set(job.id!, controller);
     const started = Date.now();
     const tag = { jobId: job.id!, index: data.index, total: data.total };
-    log({ type: "range-start", ...tag, range: describeRange(data.range), source: data.source, target: data.target, attempt: job.attemptsMade + 1 });
+    log({
+      type: "range-start",
+      ...tag,
+      range: describeRange(data.range),
+      source: data.source,
+      target: data.target,
+      attempt: job.attemptsMade + 1,
+    });
     const progress: RangeProgress = { copied: 0, updated: 0, skipped: 0, failed: 0, bytes: 0, worker: id };
     const firstErrors: string[] = [];
     let lastPublished = 0;
@@ -126,11 +171,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
           if (event.type === "copy" || event.type === "update") {
             progress[event.type === "copy" ? "copied" : "updated"]++;
             progress.bytes += event.size;
-          }
-          else if (event.type === "skip") progress.skipped++;
+          } else if (event.type === "skip") progress.skipped++;
           else if (event.type === "error") {
             progress.failed++;
-            if (firstErrors.length < 3) firstErrors.push(`${event.key ?? ""}: ${event.code}${event.message ? ` ${event.message}` : ""}`);
+            if (firstErrors.length < 3)
+              firstErrors.push(`${event.key ?? ""}: ${event.code}${event.message ? ` ${event.message}` : ""}`);
           } else return;
           void publish();
         },
@@ -143,7 +188,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         throw new WaitingError();
       }
       if (result.fatal) throw new Error(`${result.fatal.context}: ${result.fatal.message}`);
-      if (result.summary.failed > 0) throw new Error(`${result.summary.failed} object(s) failed: ${firstErrors.join("; ")}`);
+      if (result.summary.failed > 0)
+        throw new Error(`${result.summary.failed} object(s) failed: ${firstErrors.join("; ")}`);
       const done: RangeResult = {
         summary: result.summary,
         plannedDeletes: result.plannedDeletes ?? 0,
@@ -151,11 +197,20 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         changedNothing: result.changedNothing,
         worker: id,
       };
-      log({ type: "range-done", ...tag, summary: result.summary, plannedDeletes: done.plannedDeletes, durationMs: Date.now() - started });
+      log({
+        type: "range-done",
+        ...tag,
+        summary: result.summary,
+        plannedDeletes: done.plannedDeletes,
+        durationMs: Date.now() - started,
+      });
       return done;
     } catch (err) {
       if (err instanceof WaitingError) throw err;
-      const final = err instanceof UsageError || err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const final =
+        err instanceof UsageError ||
+        err instanceof UnrecoverableError ||
+        job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log({ type: "range-failed", ...tag, reason: (err as Error).message, attempt: job.attemptsMade + 1, final });
       // Bad input fails the same way on every worker: do not retry it.
       if (err instanceof UsageError) throw new UnrecoverableError(err.message);

@@ -1,6 +1,14 @@
 /** Events a run emits, in the order things happen. The CLI renders them; library users subscribe. */
 export type SyncEvent =
-  | { type: "copy" | "update"; key: string; size: number; etag?: string; reason: string; dryRun: boolean; verification?: string }
+  | {
+      type: "copy" | "update";
+      key: string;
+      size: number;
+      etag?: string;
+      reason: string;
+      dryRun: boolean;
+      verification?: string;
+    }
   | { type: "delete"; key: string; size: number; etag?: string; reason: string; dryRun: boolean }
   | { type: "skip"; key: string; size: number; etag?: string; reason: string }
   | { type: "error"; key?: string; action?: string; code: string; message: string }

@@ -45,7 +45,14 @@ const DELETE_BATCH = 1000;
  * Codes that, before any copy succeeded, mean every other copy would fail the same way: the
  * target refuses the run's write options (--storage-class, --sse, --acl) or the access.
  */
-const SETUP_CODES = new Set(["AccessDenied", "InvalidArgument", "InvalidStorageClass", "InvalidRequest", "InvalidEncryptionAlgorithmError", "NotImplemented"]);
+const SETUP_CODES = new Set([
+  "AccessDenied",
+  "InvalidArgument",
+  "InvalidStorageClass",
+  "InvalidRequest",
+  "InvalidEncryptionAlgorithmError",
+  "NotImplemented",
+]);
 
 /** Removes a copy that failed verification; says what happened, for the error event. */
 async function removeFailedCopy(target: ObjectStore, key: string, retry: RetryPolicy): Promise<string> {
@@ -82,7 +89,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     if (action.type === "skip") {
       summary.skipped++;
       if (action.undecidable) summary.undecidable++;
-      opts.onEvent({ type: "skip", key: action.key, size: action.source.size, etag: action.source.etag, reason: action.reason });
+      opts.onEvent({
+        type: "skip",
+        key: action.key,
+        size: action.source.size,
+        etag: action.source.etag,
+        reason: action.reason,
+      });
       return;
     }
     if (action.type === "delete") {
@@ -95,7 +108,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     const refused = opts.target.refusal?.(action.source);
     if (refused) {
       summary.failed++;
-      opts.onEvent({ type: "error", key: action.key, action: action.type, code: refused.code, message: `${refused.code}: ${refused.message}` });
+      opts.onEvent({
+        type: "error",
+        key: action.key,
+        action: action.type,
+        code: refused.code,
+        message: `${refused.code}: ${refused.message}`,
+      });
       return;
     }
     let verification: Verification | undefined;
@@ -162,7 +181,10 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       etag: action.source.etag,
       reason: action.reason,
       dryRun: opts.dryRun,
-      ...(verification && { verification: verification.status === "verified" ? `verified: ${verification.how}` : `unverifiable: ${verification.reason}` }),
+      ...(verification && {
+        verification:
+          verification.status === "verified" ? `verified: ${verification.how}` : `unverifiable: ${verification.reason}`,
+      }),
     });
   };
 
@@ -200,7 +222,12 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   return { summary, fatal, changedNothing: !changed, refused };
 }
 
-async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: SyncSummary, retry: RetryPolicy): Promise<boolean> {
+async function runDeletes(
+  spool: DeleteSpool,
+  opts: ExecuteOptions,
+  summary: SyncSummary,
+  retry: RetryPolicy,
+): Promise<boolean> {
   let changed = false;
   await runPool(spool.batches(DELETE_BATCH), DELETE_CONCURRENCY, async (batch) => {
     const failedKeys = new Set<string>();
@@ -215,7 +242,12 @@ async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: Syn
       } catch (err) {
         const info = classifyError(err);
         summary.failed += batch.length;
-        opts.onEvent({ type: "error", action: "delete", code: info.code, message: `deleting ${batch.length} objects failed: ${info.message}` });
+        opts.onEvent({
+          type: "error",
+          action: "delete",
+          code: info.code,
+          message: `deleting ${batch.length} objects failed: ${info.message}`,
+        });
         return;
       }
       changed = true;
@@ -223,7 +255,14 @@ async function runDeletes(spool: DeleteSpool, opts: ExecuteOptions, summary: Syn
     for (const d of batch) {
       if (failedKeys.has(d.key)) continue;
       summary.deleted++;
-      opts.onEvent({ type: "delete", key: d.key, size: d.size, etag: d.etag, reason: "not in source", dryRun: opts.dryRun });
+      opts.onEvent({
+        type: "delete",
+        key: d.key,
+        size: d.size,
+        etag: d.etag,
+        reason: "not in source",
+        dryRun: opts.dryRun,
+      });
     }
   });
   return changed;

@@ -55,8 +55,11 @@ export class Transferer {
     if (refused) throw Object.assign(new Error(refused.message), { name: refused.code, code: refused.code });
     if (this.serverSide) {
       try {
-        const result = (await this.target.copyFrom!(this.source, object, onlyMultipart(this.target, object.size, opts))) ?? {};
-        return opts.verify === "off" ? undefined : verifyServerCopy(object.etag, result.etag, result.parts, result.sameParts);
+        const result =
+          (await this.target.copyFrom!(this.source, object, onlyMultipart(this.target, object.size, opts))) ?? {};
+        return opts.verify === "off"
+          ? undefined
+          : verifyServerCopy(object.etag, result.etag, result.parts, result.sameParts);
       } catch (err) {
         const code = classifyError(err).code;
         const refusedAcrossAccounts = this.mayBeRefused && code === "AccessDenied";
@@ -78,7 +81,12 @@ export class Transferer {
 }
 
 /** get -> put, hashing the bytes on the way so the copy can be proven without reading it back. */
-async function streamObject(source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
+async function streamObject(
+  source: ObjectStore,
+  target: ObjectStore,
+  object: ObjectInfo,
+  opts: TransferOptions,
+): Promise<Verification | undefined> {
   const { body, details } = await source.get(object.key, object.versionId);
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   const sourceEtag = details.etag ?? object.etag;
@@ -87,23 +95,42 @@ async function streamObject(source: ObjectStore, target: ObjectStore, object: Ob
   const hasher =
     opts.verify === "off"
       ? undefined
-      : new ContentHasher([...(targetPartSize ? [targetPartSize] : []), ...(sourceParts ? candidatePartSizes(size, sourceParts) : [])]);
+      : new ContentHasher([
+          ...(targetPartSize ? [targetPartSize] : []),
+          ...(sourceParts ? candidatePartSizes(size, sourceParts) : []),
+        ]);
   const stream: Readable = hasher ? body.pipe(hasher) : body;
   // A failure of the source stream must reach the writer, and end the hasher too.
   if (hasher) body.once("error", (err) => hasher.destroy(err));
   const contentMd5 =
-    opts.sendContentMd5 && targetPartSize === undefined && isPlainMd5(sourceEtag) ? Buffer.from(sourceEtag!, "hex").toString("base64") : undefined;
+    opts.sendContentMd5 && targetPartSize === undefined && isPlainMd5(sourceEtag)
+      ? Buffer.from(sourceEtag!, "hex").toString("base64")
+      : undefined;
   let result: WriteResult | void;
   try {
     // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
-    result = await target.put(object.key, stream, size, { ...props, lastModified: object.lastModified }, { ...onlyMultipart(target, size, opts), contentMd5 });
+    result = await target.put(
+      object.key,
+      stream,
+      size,
+      { ...props, lastModified: object.lastModified },
+      { ...onlyMultipart(target, size, opts), contentMd5 },
+    );
   } finally {
     body.destroy();
   }
   if (!hasher) return undefined;
   await drained(hasher);
   const { md5, multipart } = hasher.result();
-  return verifyStreamed({ sourceEtag, size, bytes: hasher.bytes, md5, multipart, targetEtag: result?.etag, targetPartSize });
+  return verifyStreamed({
+    sourceEtag,
+    size,
+    bytes: hasher.bytes,
+    md5,
+    multipart,
+    targetEtag: result?.etag,
+    targetPartSize,
+  });
 }
 
 /** The options for a write of `size` bytes: without the signal unless the target writes it in parts (see Transferer.transfer). */

@@ -56,7 +56,12 @@ export class ContentHasher extends Transform {
 
   constructor(partSizes: readonly number[] = []) {
     super();
-    this.layouts = [...new Set(partSizes)].map((partSize) => ({ partSize, done: [], current: createHash("md5"), filled: 0 }));
+    this.layouts = [...new Set(partSizes)].map((partSize) => ({
+      partSize,
+      done: [],
+      current: createHash("md5"),
+      filled: 0,
+    }));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
@@ -83,7 +88,8 @@ export class ContentHasher extends Transform {
   result(): { md5: string; multipart: Map<number, string> } {
     const multipart = new Map<number, string>();
     for (const layout of this.layouts) {
-      const parts = layout.filled > 0 || layout.done.length === 0 ? [...layout.done, layout.current.copy().digest()] : layout.done;
+      const parts =
+        layout.filled > 0 || layout.done.length === 0 ? [...layout.done, layout.current.copy().digest()] : layout.done;
       multipart.set(layout.partSize, multipartEtag(parts));
     }
     return { md5: this.whole.copy().digest("hex"), multipart };

@@ -58,7 +58,8 @@ export type ValueOf<D> = D extends OptionDef<infer T> ? T : never;
 const ALL: readonly CommandName[] = ["sync", "run", "check"];
 const SYNC_RUN: readonly CommandName[] = ["sync", "run"];
 
-type Common<T> = Omit<OptionDef<T>, "kind" | "choices" | "distributed" | "commands"> & Partial<Pick<OptionDef<T>, "distributed" | "commands">>;
+type Common<T> = Omit<OptionDef<T>, "kind" | "choices" | "distributed" | "commands"> &
+  Partial<Pick<OptionDef<T>, "distributed" | "commands">>;
 
 /** An on/off switch. */
 export function boolean(def: Common<boolean>): OptionDef<boolean> {

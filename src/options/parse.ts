@@ -18,7 +18,8 @@ export function parseSize(flag: string, range: { min?: number; max?: number; why
     // bytes.parse reads a leading number and ignores the rest, so the whole text is checked first.
     const unit = (m?.[2] ?? "").toLowerCase().replace(/i?b$/, "").replace(/i$/, "");
     const n = m ? bytes.parse(`${m[1]}${unit}b`) : null;
-    if (n === null || !Number.isFinite(n) || n < 0) throw new UsageError(`invalid ${flag} '${value}'; expected a size such as 8MB or 1GiB`);
+    if (n === null || !Number.isFinite(n) || n < 0)
+      throw new UsageError(`invalid ${flag} '${value}'; expected a size such as 8MB or 1GiB`);
     if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
       throw new UsageError(`invalid ${flag} '${value}'; ${range.why ?? "out of range"}`);
     }
@@ -31,7 +32,9 @@ export function parseWholeNumber(flag: string, range: { min?: number; max?: numb
     if (!/^\d+$/.test(value.trim())) throw new UsageError(`invalid ${flag} '${value}'; expected a whole number`);
     const n = Number(value.trim());
     if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
-      throw new UsageError(`invalid ${flag} '${value}'; expected a whole number from ${range.min ?? 0} to ${range.max ?? "any"}`);
+      throw new UsageError(
+        `invalid ${flag} '${value}'; expected a whole number from ${range.min ?? 0} to ${range.max ?? "any"}`,
+      );
     }
     return n;
   };
@@ -45,6 +48,9 @@ export function parseTimeBound(flag: string, value: string, now = Date.now()): n
   const duration = /^\d{4}-/.test(value) ? undefined : ms(value as ms.StringValue);
   if (typeof duration === "number" && Number.isFinite(duration) && duration >= 0) return now - duration;
   const time = TIMESTAMP.test(value.trim()) ? Date.parse(value) : NaN;
-  if (Number.isNaN(time)) throw new UsageError(`invalid ${flag} '${value}'; expected a duration such as 7d or 12h, or a timestamp such as 2026-11-24T12:00:00Z`);
+  if (Number.isNaN(time))
+    throw new UsageError(
+      `invalid ${flag} '${value}'; expected a duration such as 7d or 12h, or a timestamp such as 2026-11-24T12:00:00Z`,
+    );
   return time;
 }

@@ -49,27 +49,41 @@ export interface ReplaceProperties {
 
 export const RUN_OPTIONS = {
   delete: boolean({ help: "delete target objects not in the source (after every copy succeeded)", negatable: true }),
-  dryRun: boolean({ flag: "--dry-run", aliases: ["--dryrun"], help: "print what would happen; change nothing", negatable: true }),
+  dryRun: boolean({
+    flag: "--dry-run",
+    aliases: ["--dryrun"],
+    help: "print what would happen; change nothing",
+    negatable: true,
+  }),
   acl: oneOf(CANNED_ACLS, { arg: "<canned>", help: "canned ACL for every object written" }) as OptionDef<CannedAcl>,
   preserveAcl: boolean({ help: "copy each source object's grants to its copy", negatable: true }),
   maxDelete: number({
     help: "refuse all deletes when more than N are planned",
     parse: (t, f) => parseWholeNumber(f)(t),
     distributed: "local",
-    validate: (v, name) => (Number.isInteger(v) && v >= 0 ? undefined : `invalid ${name} '${v}'; expected a whole number`),
+    validate: (v, name) =>
+      Number.isInteger(v) && v >= 0 ? undefined : `invalid ${name} '${v}'; expected a whole number`,
   }),
-  force: boolean({ help: "allow --delete to empty the target when the source lists no objects", distributed: "local", negatable: true }),
+  force: boolean({
+    help: "allow --delete to empty the target when the source lists no objects",
+    distributed: "local",
+    negatable: true,
+  }),
   multipartThreshold: number({
     arg: "<size>",
     help: "copy objects above this size in parts (default 5GiB)",
     parse: (t, f) => parseSize(f, { min: 1, max: 5 * GiB, why: "expected 1 byte to 5 GiB" })(t),
-    validate: (v, name) => (Number.isFinite(v) && v >= 1 && v <= 5 * GiB ? undefined : `invalid ${name} '${v}'; expected 1 byte to 5 GiB`),
+    validate: (v, name) =>
+      Number.isFinite(v) && v >= 1 && v <= 5 * GiB ? undefined : `invalid ${name} '${v}'; expected 1 byte to 5 GiB`,
   }),
   partSize: number({
     arg: "<size>",
     help: "part size for multipart copies and uploads (default 64MiB)",
     parse: (t, f) => parseSize(f, { min: 5 * MiB, max: 5 * GiB, why: "S3 takes parts from 5 MiB to 5 GiB" })(t),
-    validate: (v, name) => (Number.isFinite(v) && v >= 5 * MiB && v <= 5 * GiB ? undefined : `invalid ${name} '${v}'; S3 takes parts from 5 MiB to 5 GiB`),
+    validate: (v, name) =>
+      Number.isFinite(v) && v >= 5 * MiB && v <= 5 * GiB
+        ? undefined
+        : `invalid ${name} '${v}'; S3 takes parts from 5 MiB to 5 GiB`,
   }),
   storageClass: text({
     arg: "<class>",
@@ -78,13 +92,22 @@ export const RUN_OPTIONS = {
   }),
   sse: oneOf(["AES256", "aws:kms"], { arg: "<algorithm>", help: "server-side encryption of objects written" }),
   sseKmsKeyId: text({ arg: "<id>", help: "KMS key for --sse aws:kms" }),
-  metadataDirective: oneOf(["COPY", "REPLACE"], { arg: "<directive>", help: "COPY the source's metadata (default) or REPLACE it" }),
+  metadataDirective: oneOf(["COPY", "REPLACE"], {
+    arg: "<directive>",
+    help: "COPY the source's metadata (default) or REPLACE it",
+  }),
   replaceProperties: composite<ReplaceProperties>("properties", {
     help: "Content-Type, Cache-Control, Content-Disposition and user metadata of objects written (implies REPLACE)",
     config: false,
   }),
-  verify: oneOf(VERIFY_MODES, { arg: "<mode>", help: "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)" }),
-  contentMd5: boolean({ help: "send Content-MD5 on single-part streamed uploads whose source ETag is an MD5", negatable: true }),
+  verify: oneOf(VERIFY_MODES, {
+    arg: "<mode>",
+    help: "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)",
+  }),
+  contentMd5: boolean({
+    help: "send Content-MD5 on single-part streamed uploads whose source ETag is an MD5",
+    negatable: true,
+  }),
   // A point-in-time source lists versions of the whole bucket; version histories are copied per key, not per range.
   at: number({
     arg: "<when>",
@@ -92,24 +115,50 @@ export const RUN_OPTIONS = {
     parse: (t, f) => parseTimeBound(f, t),
     distributed: "unsupported",
   }),
-  allVersions: boolean({ help: "copy every version of each key, oldest first (versioned buckets)", distributed: "unsupported" }),
+  allVersions: boolean({
+    help: "copy every version of each key, oldest first (versioned buckets)",
+    distributed: "unsupported",
+  }),
   compare: oneOf(COMPARE_MODES, {
     flag: false,
     help: "how objects on both sides are compared: size-and-time (sync's default), size-only, checksum (check's default)",
     commands: ALL_COMMANDS,
   }),
-  filters: composite<FilterRule[]>("filters", { help: "include/exclude rules in order", commands: ALL_COMMANDS, config: false }),
-  attributes: composite<AttributeFilters>("attributes", { help: "filters on size, time, Content-Type and metadata", commands: ALL_COMMANDS, config: false }),
-  autoPartSize: boolean({ help: "with --checksum and a local side: hash files in the likely part size of a multipart ETag", commands: ALL_COMMANDS }),
+  filters: composite<FilterRule[]>("filters", {
+    help: "include/exclude rules in order",
+    commands: ALL_COMMANDS,
+    config: false,
+  }),
+  attributes: composite<AttributeFilters>("attributes", {
+    help: "filters on size, time, Content-Type and metadata",
+    commands: ALL_COMMANDS,
+    config: false,
+  }),
+  autoPartSize: boolean({
+    help: "with --checksum and a local side: hash files in the likely part size of a multipart ETag",
+    commands: ALL_COMMANDS,
+  }),
   concurrency: number({
     help: "requests in flight (default 64)",
     parse: (t, f) => parseWholeNumber(f, { min: 1, max: 4096 })(t),
     distributed: "local",
     commands: ALL_COMMANDS,
-    validate: (v, name) => (Number.isInteger(v) && v >= 1 && v <= 4096 ? undefined : `invalid ${name} '${v}'; expected a whole number from 1 to 4096`),
+    validate: (v, name) =>
+      Number.isInteger(v) && v >= 1 && v <= 4096
+        ? undefined
+        : `invalid ${name} '${v}'; expected a whole number from 1 to 4096`,
   }),
-  followSymlinks: boolean({ help: "follow symbolic links in local folders (default: skip them; loops are detected)", distributed: "local", commands: ALL_COMMANDS }),
-  listParallelism: number({ flag: false, config: false, help: "key ranges listed at once between two buckets (default 16)", distributed: "local" }),
+  followSymlinks: boolean({
+    help: "follow symbolic links in local folders (default: skip them; loops are detected)",
+    distributed: "local",
+    commands: ALL_COMMANDS,
+  }),
+  listParallelism: number({
+    flag: false,
+    config: false,
+    help: "key ranges listed at once between two buckets (default 16)",
+    distributed: "local",
+  }),
 };
 
 export type RunOptionKey = keyof typeof RUN_OPTIONS;
@@ -118,4 +167,7 @@ export type RunOptionKey = keyof typeof RUN_OPTIONS;
 export type OptionValues = { [K in RunOptionKey]?: ValueOf<(typeof RUN_OPTIONS)[K]> };
 
 /** The table as a plain record, for code that walks it. */
-export const OPTION_TABLE: Record<string, OptionDef<unknown>> = RUN_OPTIONS as unknown as Record<string, OptionDef<unknown>>;
+export const OPTION_TABLE: Record<string, OptionDef<unknown>> = RUN_OPTIONS as unknown as Record<
+  string,
+  OptionDef<unknown>
+>;

@@ -53,10 +53,15 @@ export const checksum: CompareRule = (source, target) => {
 };
 
 function describeEtags(a: string | undefined, b: string | undefined): string {
-  const kind = (e: string | undefined) => (e === undefined ? "no ETag" : e.includes("-") ? "multipart ETag" : isPlainMd5(e) ? "MD5" : "non-MD5 ETag");
+  const kind = (e: string | undefined) =>
+    e === undefined ? "no ETag" : e.includes("-") ? "multipart ETag" : isPlainMd5(e) ? "MD5" : "non-MD5 ETag";
   return `source ${kind(a)}, target ${kind(b)}`;
 }
 
 /** One rule per compare mode of the option table (options/table.ts). */
-export const COMPARE_RULES: Record<CompareMode, CompareRule> = { "size-and-time": sizeAndTime, "size-only": sizeOnly, checksum };
+export const COMPARE_RULES: Record<CompareMode, CompareRule> = {
+  "size-and-time": sizeAndTime,
+  "size-only": sizeOnly,
+  checksum,
+};
 export type { CompareMode };

@@ -62,7 +62,11 @@ const NO_LEVEL: Level = { folders: [], objects: [] };
  * Every key lies in exactly one part or among the loose objects, and a side without a folder is
  * never listed for it.
  */
-export async function splitByFolders(listSource: LevelLister, listTarget: LevelLister, options: FolderSplitOptions): Promise<FolderSplit | undefined> {
+export async function splitByFolders(
+  listSource: LevelLister,
+  listTarget: LevelLister,
+  options: FolderSplitOptions,
+): Promise<FolderSplit | undefined> {
   const { parallel, maxDepth = 3, maxFolders = 4 * parallel, maxLoose = 20_000 } = options;
   const [sourceTop, targetTop] = await Promise.all([listSource(""), listTarget("")]);
   if (!sourceTop || !targetTop) return undefined;
@@ -79,7 +83,10 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
     if (open.length === 0) break;
     const levels = new Map<string, (Level | undefined)[]>();
     await runPool(fromArray(open), parallel, async ([name, f]) => {
-      levels.set(name, await Promise.all([f.inSource ? listSource(name) : NO_LEVEL, f.inTarget ? listTarget(name) : NO_LEVEL]));
+      levels.set(
+        name,
+        await Promise.all([f.inSource ? listSource(name) : NO_LEVEL, f.inTarget ? listTarget(name) : NO_LEVEL]),
+      );
     });
     const next = new Map<string, Folder>();
     const foundSource: ObjectInfo[] = [];
@@ -97,7 +104,11 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
     // Finer than this costs more requests (and memory) than the parallelism it buys. The folders
     // stay whole, split at their children's names instead (`data/` with 100 subfolders becomes
     // ranges within `data/`, not one chain of pages).
-    if (next.size > maxFolders || looseSource.length + foundSource.length > maxLoose || looseTarget.length + foundTarget.length > maxLoose) {
+    if (
+      next.size > maxFolders ||
+      looseSource.length + foundSource.length > maxLoose ||
+      looseTarget.length + foundTarget.length > maxLoose
+    ) {
       for (const [name, [s, t]] of levels) {
         if (!s || !t) continue;
         const children = [...s.folders, ...t.folders, ...s.objects.map((o) => o.key), ...t.objects.map((o) => o.key)];
@@ -122,7 +133,8 @@ export async function splitByFolders(listSource: LevelLister, listTarget: LevelL
   }
   for (const name of [...folders.keys()].sort(compareKeys)) {
     const { inSource, inTarget } = folders.get(name)!;
-    for (const range of rangesFromSplitPoints(points.get(name) ?? [])) parts.push({ range: { ...range, prefix: name }, inSource, inTarget });
+    for (const range of rangesFromSplitPoints(points.get(name) ?? []))
+      parts.push({ range: { ...range, prefix: name }, inSource, inTarget });
   }
   const byKey = (a: ObjectInfo, b: ObjectInfo) => compareKeys(a.key, b.key);
   return { looseSource: looseSource.sort(byKey), looseTarget: looseTarget.sort(byKey), parts };
@@ -142,7 +154,10 @@ export function planFolderSplit(
   return mergeConcurrently(
     [
       () => plan(fromArray(split.looseSource), fromArray(split.looseTarget), options),
-      ...split.parts.map((part) => () => plan(listPart(part, part.inSource, listSource), listPart(part, part.inTarget, listTarget), options)),
+      ...split.parts.map(
+        (part) => () =>
+          plan(listPart(part, part.inSource, listSource), listPart(part, part.inTarget, listTarget), options),
+      ),
     ],
     parallel,
   );

@@ -27,18 +27,30 @@ export interface PairedListings {
  * - times compare with a window of MTIME_WINDOW_MS, and `--checksum` hashes a local file only
  *   when the other side has the same key and size (and a hash to compare with).
  */
-export function pairListings(source: ObjectStore, target: ObjectStore, mode: CompareMode, filter: KeyFilter, autoPartSize = false): PairedListings {
+export function pairListings(
+  source: ObjectStore,
+  target: ObjectStore,
+  mode: CompareMode,
+  filter: KeyFilter,
+  autoPartSize = false,
+): PairedListings {
   const sourceLocal = isLocalFolder(source) ? source : undefined;
   const targetLocal = isLocalFolder(target) ? target : undefined;
   let src: AsyncIterable<ObjectInfo> = source.list();
   let dst: AsyncIterable<ObjectInfo> = target.list();
-  if (!sourceLocal && !targetLocal) return { source: src, target: dst, compare: COMPARE_RULES[mode], implicitFolders: false };
+  if (!sourceLocal && !targetLocal)
+    return { source: src, target: dst, compare: COMPARE_RULES[mode], implicitFolders: false };
   if (!sourceLocal) src = withoutRedundantMarkers(src);
   if (!targetLocal) dst = withoutRedundantMarkers(dst);
   if (targetLocal) src = refusingFileFolderConflicts(src, targetLocal, filter);
   if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
   const windowMs = Math.max(sourceLocal?.timeWindowMs ?? 0, targetLocal?.timeWindowMs ?? 0);
-  return { source: src, target: dst, compare: localCompareRule(mode, windowMs), implicitFolders: targetLocal !== undefined };
+  return {
+    source: src,
+    target: dst,
+    compare: localCompareRule(mode, windowMs),
+    implicitFolders: targetLocal !== undefined,
+  };
 }
 
 /** The comparison rules with a local side: times within MTIME_WINDOW_MS count as equal. */
@@ -79,7 +91,11 @@ export async function* withoutRedundantMarkers(listing: AsyncIterable<ObjectInfo
  * key between `a` and `a/...` starts with `a`, so the files that can still be a folder of a later
  * key form a chain of prefixes of the current key: memory stays within one key's length.
  */
-export async function* refusingFileFolderConflicts(listing: AsyncIterable<ObjectInfo>, target: LocalFolder, filter: KeyFilter): AsyncGenerator<ObjectInfo> {
+export async function* refusingFileFolderConflicts(
+  listing: AsyncIterable<ObjectInfo>,
+  target: LocalFolder,
+  filter: KeyFilter,
+): AsyncGenerator<ObjectInfo> {
   const files: string[] = [];
   for await (const entry of listing) {
     // Excluded keys are never written, so they conflict with nothing.
@@ -134,4 +150,3 @@ export function hashingWhenPaired(
   }
   return [side(source, 0), side(target, 1)];
 }
-

@@ -36,7 +36,11 @@ export interface PlanOptions {
  * Merge-joins two sorted listings into actions, holding one entry per side: constant memory
  * whatever the bucket size. Keys excluded by the filter produce nothing on either side.
  */
-export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIterable<ObjectInfo>, options: PlanOptions): AsyncGenerator<Action> {
+export async function* plan(
+  source: AsyncIterable<ObjectInfo>,
+  target: AsyncIterable<ObjectInfo>,
+  options: PlanOptions,
+): AsyncGenerator<Action> {
   const src = new Side(source, "source", options.filter, options.sourceFilter, options.onSourceEntry);
   const dst = new Side(target, "target", options.filter, options.targetFilter);
   try {
@@ -54,7 +58,14 @@ export async function* plan(source: AsyncIterable<ObjectInfo>, target: AsyncIter
       } else {
         const verdict = options.compare(s!, t!);
         const type = verdict.copy ? "update" : "skip";
-        yield { type, key: s!.key, source: s!, target: t!, reason: verdict.reason, ...(verdict.undecidable ? { undecidable: true } : {}) };
+        yield {
+          type,
+          key: s!.key,
+          source: s!,
+          target: t!,
+          reason: verdict.reason,
+          ...(verdict.undecidable ? { undecidable: true } : {}),
+        };
         s = await src.next();
         t = await dst.next();
       }
@@ -93,7 +104,8 @@ class Side {
       }
       if (next.done) return undefined;
       const entry = next.value;
-      if (this.previous !== undefined && compareKeys(this.previous, entry.key) >= 0) throw new ListingOrderError(this.side, this.previous, entry.key);
+      if (this.previous !== undefined && compareKeys(this.previous, entry.key) >= 0)
+        throw new ListingOrderError(this.side, this.previous, entry.key);
       this.previous = entry.key;
       this.onEntry?.();
       if (!this.filter(entry.key)) continue;

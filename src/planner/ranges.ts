@@ -40,7 +40,10 @@ export { evenly } from "../core/keys.js";
  * after the others are told to stop. Producers hand items over through a queue, so each item
  * costs a couple of promises, not a race over every running source.
  */
-export async function* mergeConcurrently<T>(sources: Iterable<() => AsyncIterable<T>>, parallel: number): AsyncGenerator<T> {
+export async function* mergeConcurrently<T>(
+  sources: Iterable<() => AsyncIterable<T>>,
+  parallel: number,
+): AsyncGenerator<T> {
   const pending = sources[Symbol.iterator]();
   const ready: { item: T; release: () => void }[] = [];
   let wake: (() => void) | undefined;

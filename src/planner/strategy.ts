@@ -85,10 +85,17 @@ export async function* actionStream(
       store.listLevel(folder, folder === "" ? 5 : 1).catch((err) => Promise.reject(new ListingError(side, err)));
     const split = await splitByFolders(levelsOf(source, "source"), levelsOf(target, "target"), {
       parallel,
-      splitFolder: (folder, maxPoints) => source.probeSplitPoints(folder, maxPoints).catch((err) => Promise.reject(new ListingError("source", err))),
+      splitFolder: (folder, maxPoints) =>
+        source.probeSplitPoints(folder, maxPoints).catch((err) => Promise.reject(new ListingError("source", err))),
     });
     if (split) {
-      yield* planFolderSplit(split, (r) => source.list(r), (r) => target.list(r), planOptions, parallel);
+      yield* planFolderSplit(
+        split,
+        (r) => source.list(r),
+        (r) => target.list(r),
+        planOptions,
+        parallel,
+      );
       return;
     }
     let points: string[];
@@ -108,7 +115,13 @@ export async function* actionStream(
       return;
     }
   }
-  const paired = pairListings(source, target, options.compare ?? "size-and-time", compileFilters(options.filters ?? []), options.autoPartSize);
+  const paired = pairListings(
+    source,
+    target,
+    options.compare ?? "size-and-time",
+    compileFilters(options.filters ?? []),
+    options.autoPartSize,
+  );
   yield* plan(paired.source, paired.target, {
     ...planOptionsFor(source, target, options, withDeletes, paired.compare, onSourceObject),
     implicitFolders: paired.implicitFolders,

@@ -9,7 +9,10 @@ import type { CompareRule } from "./compare.js";
  * or before TIME; keys whose newest version by then is a delete marker, or that did not exist
  * yet, are absent. A sorted listing like any other, so the ordinary planner and executor copy it.
  */
-export async function* listingAt(groups: AsyncIterable<{ key: string; versions: ObjectVersion[] }>, at: number): AsyncGenerator<ObjectInfo> {
+export async function* listingAt(
+  groups: AsyncIterable<{ key: string; versions: ObjectVersion[] }>,
+  at: number,
+): AsyncGenerator<ObjectInfo> {
   for await (const { key, versions } of groups) {
     let chosen: ObjectVersion | undefined;
     for (const v of versions) if (v.lastModified <= at) chosen = v; // oldest first: the last one by then wins

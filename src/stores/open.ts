@@ -31,7 +31,13 @@ export class StoreOpener {
   }
 
   private connect(options: S3ConnectionOptions): Promise<S3Connection> {
-    const key = JSON.stringify([canonicalEndpoint(options.endpointUrl), options.region, options.profile, options.forcePathStyle, options.credentials?.accessKeyId]);
+    const key = JSON.stringify([
+      canonicalEndpoint(options.endpointUrl),
+      options.region,
+      options.profile,
+      options.forcePathStyle,
+      options.credentials?.accessKeyId,
+    ]);
     let conn = this.connections.get(key);
     if (!conn) {
       conn = connectS3(options, { signal: this.signal });

@@ -5,7 +5,10 @@ import net from "node:net";
  * client behind it sees a slow server. Used to keep one distributed-sync worker busy long enough
  * to be killed in the middle of a range.
  */
-export async function startDelayProxy(targetPort: number, delayMs: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function startDelayProxy(
+  targetPort: number,
+  delayMs: number,
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const relay = (from: net.Socket, to: net.Socket) => {
     from.on("data", (chunk: Buffer) => setTimeout(() => to.destroyed || to.write(chunk), delayMs));

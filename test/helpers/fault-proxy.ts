@@ -127,7 +127,16 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect"];
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+];
 
 function safeDecode(s: string): string {
   try {
@@ -138,12 +147,18 @@ function safeDecode(s: string): string {
 }
 
 /** Best-effort S3 operation name from method, path and query (path-style). */
-export function operationOf(method: string, key: string, query: URLSearchParams, copySource: string | undefined): string {
+export function operationOf(
+  method: string,
+  key: string,
+  query: URLSearchParams,
+  copySource: string | undefined,
+): string {
   const has = (q: string) => query.has(q);
   if (key === "") {
     if (method === "GET" && query.get("list-type") === "2") return "ListObjectsV2";
     if (method === "GET" && has("uploads")) return "ListMultipartUploads";
-    if (method === "GET" && !has("acl") && !has("location") && !has("versioning") && !has("policy")) return "ListObjects";
+    if (method === "GET" && !has("acl") && !has("location") && !has("versioning") && !has("policy"))
+      return "ListObjects";
     if (method === "POST" && has("delete")) return "DeleteObjects";
     if (method === "HEAD") return "HeadBucket";
     if (method === "PUT" && [...query.keys()].length === 0) return "CreateBucket";
@@ -288,14 +303,20 @@ export class FaultProxy {
   private decide(info: RequestInfo): { kind: FaultKind | "reply"; cause: string; reply?: CannedReply } | undefined {
     // One PRNG draw per request whatever happens, so decisions stay aligned with arrival order.
     const draw = this.rng();
-    if (this.opts.failKeys?.some((k) => info.key.includes(k) || info.path.includes(k) || (info.copySource?.includes(k) ?? false))) {
+    if (
+      this.opts.failKeys?.some(
+        (k) => info.key.includes(k) || info.path.includes(k) || (info.copySource?.includes(k) ?? false),
+      )
+    ) {
       return { kind: "internal", cause: "failKey" };
     }
     const ruled = this.opts.rule?.(info);
     if (typeof ruled === "object") return { kind: "reply", cause: "rule", reply: ruled };
     if (ruled) return { kind: ruled, cause: "rule" };
-    if (this.opts.maxInFlight !== undefined && this.inFlight > this.opts.maxInFlight) return { kind: "slowDown", cause: "capacity" };
-    if (info.seq >= (this.opts.faultAfter ?? 0) && draw < (this.opts.faultRate ?? 0)) return { kind: this.pickKind(), cause: "random" };
+    if (this.opts.maxInFlight !== undefined && this.inFlight > this.opts.maxInFlight)
+      return { kind: "slowDown", cause: "capacity" };
+    if (info.seq >= (this.opts.faultAfter ?? 0) && draw < (this.opts.faultRate ?? 0))
+      return { kind: this.pickKind(), cause: "random" };
     return undefined;
   }
 
@@ -317,7 +338,13 @@ export class FaultProxy {
     const info = this.describe(req, seq);
     this.stats.operations[info.operation] = (this.stats.operations[info.operation] ?? 0) + 1;
     const fault = this.decide(info);
-    const entry: LoggedRequest = { seq, method: info.method, operation: info.operation, bucket: info.bucket, key: info.key };
+    const entry: LoggedRequest = {
+      seq,
+      method: info.method,
+      operation: info.operation,
+      bucket: info.bucket,
+      key: info.key,
+    };
     if (fault) {
       entry.fault = fault.kind;
       entry.cause = fault.cause;
@@ -335,11 +362,30 @@ export class FaultProxy {
         : fault.kind === "slowDown"
           ? [503, "application/xml", errorXml("SlowDown", "Please reduce your request rate.", requestId, info.rawPath)]
           : fault.kind === "garbage200"
-            ? [200, "text/html", "<html><head><title>Welcome</title></head><body>Please log in to continue.</body></html>"]
-            : [fault.kind === "error200" ? 200 : 500, "application/xml", errorXml("InternalError", "We encountered an internal error. Please try again.", requestId, info.rawPath)];
+            ? [
+                200,
+                "text/html",
+                "<html><head><title>Welcome</title></head><body>Please log in to continue.</body></html>",
+              ]
+            : [
+                fault.kind === "error200" ? 200 : 500,
+                "application/xml",
+                errorXml(
+                  "InternalError",
+                  "We encountered an internal error. Please try again.",
+                  requestId,
+                  info.rawPath,
+                ),
+              ];
       entry.status = status;
       const send = () =>
-        res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), "x-amz-request-id": requestId }).end(body);
+        res
+          .writeHead(status, {
+            "content-type": contentType,
+            "content-length": Buffer.byteLength(body),
+            "x-amz-request-id": requestId,
+          })
+          .end(body);
       const latency = this.latencyFor(info);
       if (latency > 0) this.later(latency, send);
       else send();
@@ -353,7 +399,13 @@ export class FaultProxy {
     return typeof l === "function" ? l(info) : (l ?? 0);
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, entry: LoggedRequest, kind: FaultKind | undefined, latency: number): void {
+  private forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    entry: LoggedRequest,
+    kind: FaultKind | undefined,
+    latency: number,
+  ): void {
     this.stats.forwarded++;
     const headers: http.OutgoingHttpHeaders = { ...req.headers };
     for (const h of HOP_BY_HOP) delete headers[h];
@@ -407,7 +459,8 @@ export class FaultProxy {
       },
     );
     upstreamReq.on("error", () => {
-      if (!res.headersSent && !res.destroyed) res.writeHead(502, { "content-type": "text/plain" }).end("fault proxy: upstream error");
+      if (!res.headersSent && !res.destroyed)
+        res.writeHead(502, { "content-type": "text/plain" }).end("fault proxy: upstream error");
       else res.destroy();
     });
     req.pipe(upstreamReq);

@@ -53,7 +53,9 @@ export function s3TestEnv(): S3TestEnv {
   }
   const file = join(REPO, ".s3-server", "env.json");
   if (!existsSync(file)) {
-    throw new Error("no S3 test server: run `npm test` (which starts one with scripts/s3-server.sh) or set S3_TEST_ENDPOINT");
+    throw new Error(
+      "no S3 test server: run `npm test` (which starts one with scripts/s3-server.sh) or set S3_TEST_ENDPOINT",
+    );
   }
   const env = JSON.parse(readFileSync(file, "utf8"));
   return { endpoint: env.endpoint, region: env.region, a: env.users.a, b: env.users.b };
@@ -74,7 +76,11 @@ export function s3Client(user: "a" | "b" = "a"): S3Client {
 /** Credentials of a test user as the AWS environment variables a user would set. */
 export function userEnv(user: "a" | "b" = "a"): Record<string, string> {
   const env = s3TestEnv();
-  return { AWS_ACCESS_KEY_ID: env[user].accessKeyId, AWS_SECRET_ACCESS_KEY: env[user].secretAccessKey, AWS_REGION: env.region };
+  return {
+    AWS_ACCESS_KEY_ID: env[user].accessKeyId,
+    AWS_SECRET_ACCESS_KEY: env[user].secretAccessKey,
+    AWS_REGION: env.region,
+  };
 }
 
 let counter = 0;
@@ -85,7 +91,13 @@ export async function newBucket(client: S3Client, label = "t"): Promise<string> 
   return name;
 }
 
-export async function put(client: S3Client, bucket: string, key: string, body: string | Buffer, extra: Partial<PutObjectCommandInput> = {}) {
+export async function put(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  body: string | Buffer,
+  extra: Partial<PutObjectCommandInput> = {},
+) {
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...extra }));
 }
 
@@ -114,8 +126,21 @@ export async function listAll(client: S3Client, bucket: string, prefix = ""): Pr
   const out: Listed[] = [];
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, EncodingType: "url" }));
-    for (const c of page.Contents ?? []) out.push({ key: decodeListedKey(c.Key!), size: c.Size!, etag: c.ETag!.replace(/"/g, ""), lastModified: c.LastModified!.getTime() });
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix || undefined,
+        ContinuationToken: token,
+        EncodingType: "url",
+      }),
+    );
+    for (const c of page.Contents ?? [])
+      out.push({
+        key: decodeListedKey(c.Key!),
+        size: c.Size!,
+        etag: c.ETag!.replace(/"/g, ""),
+        lastModified: c.LastModified!.getTime(),
+      });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;
@@ -144,7 +169,12 @@ export async function removeBucket(client: S3Client, bucket: string) {
     const listed = await listAll(client, bucket);
     if (listed.length === 0) break;
     for (let i = 0; i < listed.length; i += 1000) {
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: listed.slice(i, i + 1000).map((o) => ({ Key: o.key })), Quiet: true } }));
+      await client.send(
+        new DeleteObjectsCommand({
+          Bucket: bucket,
+          Delete: { Objects: listed.slice(i, i + 1000).map((o) => ({ Key: o.key })), Quiet: true },
+        }),
+      );
     }
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
@@ -157,16 +187,26 @@ export interface CliResult {
 }
 
 /** Runs the built CLI as a user would, with user A's credentials in the environment by default. */
-export function runCli(args: string[], opts: { env?: Record<string, string>; user?: "a" | "b"; endpoint?: boolean } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; user?: "a" | "b"; endpoint?: boolean } = {},
+): Promise<CliResult> {
   const env = s3TestEnv();
   const full = opts.endpoint === false ? args : [...args, "--endpoint-url", env.endpoint];
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...full],
-      { env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv(opts.user), ...opts.env }, maxBuffer: 256 * 1024 * 1024 },
+      {
+        env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv(opts.user), ...opts.env },
+        maxBuffer: 256 * 1024 * 1024,
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );

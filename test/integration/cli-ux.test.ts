@@ -10,7 +10,20 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLI, getText, keys, newBucket, put, putMany, removeBucket, runCli, s3Client, s3TestEnv, userEnv, type CliResult } from "../helpers/s3.js";
+import {
+  CLI,
+  getText,
+  keys,
+  newBucket,
+  put,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  userEnv,
+  type CliResult,
+} from "../helpers/s3.js";
 import type { SyncEvent } from "../../src/index.js";
 
 const env = s3TestEnv();
@@ -28,7 +41,8 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const show = (r: CliResult) => `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-3000)}`;
+const show = (r: CliResult) =>
+  `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-3000)}`;
 const lines = (text: string) => text.split(/\r?\n/).filter((l) => l.trim() !== "");
 const md5 = (s: string) => createHash("md5").update(s).digest("hex");
 const cliEnv = () => ({ PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") });
@@ -47,20 +61,38 @@ const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
 function runOnTty(args: string[], shellSuffix = ""): Promise<{ code: number; output: string }> {
   const command = [process.execPath, CLI, ...args, "--endpoint-url", env.endpoint].map(quote).join(" ") + shellSuffix;
   return new Promise((resolve) => {
-    execFile("script", ["-qfec", command, "/dev/null"], { env: { ...cliEnv(), TERM: "xterm" }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, output: stdout });
-    });
+    execFile(
+      "script",
+      ["-qfec", command, "/dev/null"],
+      { env: { ...cliEnv(), TERM: "xterm" }, maxBuffer: 256 * 1024 * 1024 },
+      (err, stdout) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, output: stdout });
+      },
+    );
   });
 }
 
 /** Runs the CLI in a working directory (runCli has no cwd option), with user A's credentials. */
 function runIn(cwd: string, args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: cliEnv(), maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd, env: cliEnv(), maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -85,7 +117,10 @@ describe("live progress", () => {
     await putMany(
       client,
       src,
-      Array.from({ length: COUNT }, (_, i) => [`obj/${String(i).padStart(5, "0")}`, `small object ${i}`] as [string, string]),
+      Array.from(
+        { length: COUNT },
+        (_, i) => [`obj/${String(i).padStart(5, "0")}`, `small object ${i}`] as [string, string],
+      ),
       48,
     );
   });
@@ -152,7 +187,10 @@ describe("live progress", () => {
     assert.doesNotMatch(r.output, PROGRESS_TEXT);
     const shown = lines(r.output);
     assert.equal(shown.length, 1, r.output.slice(-2000));
-    assert.match(shown[0]!, new RegExp(`^copied ${COUNT}, updated 0, deleted 0, skipped 0, failed 0[,;].* in [\\d.]+s$`));
+    assert.match(
+      shown[0]!,
+      new RegExp(`^copied ${COUNT}, updated 0, deleted 0, skipped 0, failed 0[,;].* in [\\d.]+s$`),
+    );
   });
 });
 
@@ -261,20 +299,51 @@ describe("--report", () => {
     assert.equal(r.code, 0, show(r));
     const recs = readReport(file);
     const byKey = (k: string) => recs.filter((x) => x.key === k);
-    for (const rec of recs) assert.ok(typeof rec.time === "string" && !Number.isNaN(Date.parse(rec.time)), `time: ${JSON.stringify(rec)}`);
+    for (const rec of recs)
+      assert.ok(typeof rec.time === "string" && !Number.isNaN(Date.parse(rec.time)), `time: ${JSON.stringify(rec)}`);
 
     assert.equal(recs.length, 6, JSON.stringify(recs, null, 1));
     assert.deepEqual(
       byKey("new").map(({ time: _t, ...x }) => x),
-      [{ key: "new", action: "copy", reason: "new", size: 1, etag: md5("n"), outcome: "done", verification: "verified: ETag (MD5) equal" }],
+      [
+        {
+          key: "new",
+          action: "copy",
+          reason: "new",
+          size: 1,
+          etag: md5("n"),
+          outcome: "done",
+          verification: "verified: ETag (MD5) equal",
+        },
+      ],
     );
     assert.deepEqual(
       byKey("size").map(({ time: _t, ...x }) => x),
-      [{ key: "size", action: "update", reason: "size differs", size: 6, etag: md5("longer"), outcome: "done", verification: "verified: ETag (MD5) equal" }],
+      [
+        {
+          key: "size",
+          action: "update",
+          reason: "size differs",
+          size: 6,
+          etag: md5("longer"),
+          outcome: "done",
+          verification: "verified: ETag (MD5) equal",
+        },
+      ],
     );
     assert.deepEqual(
       byKey("newer").map(({ time: _t, ...x }) => x),
-      [{ key: "newer", action: "update", reason: "source newer", size: 4, etag: md5("bbbb"), outcome: "done", verification: "verified: ETag (MD5) equal" }],
+      [
+        {
+          key: "newer",
+          action: "update",
+          reason: "source newer",
+          size: 4,
+          etag: md5("bbbb"),
+          outcome: "done",
+          verification: "verified: ETag (MD5) equal",
+        },
+      ],
     );
     assert.deepEqual(
       byKey("extra").map(({ time: _t, ...x }) => x),
@@ -282,11 +351,17 @@ describe("--report", () => {
     );
     const skip = byKey("same");
     assert.equal(skip.length, 1);
-    assert.deepEqual([skip[0]!.action, skip[0]!.reason, skip[0]!.outcome], ["skip", "same size and not newer", "unchanged"]);
+    assert.deepEqual(
+      [skip[0]!.action, skip[0]!.reason, skip[0]!.outcome],
+      ["skip", "same size and not newer", "unchanged"],
+    );
     const summary = recs.filter((x) => x.action === "summary");
     assert.equal(summary.length, 1);
     assert.equal(recs.at(-1), summary[0], "the summary comes last");
-    assert.deepEqual([summary[0]!.copied, summary[0]!.updated, summary[0]!.deleted, summary[0]!.skipped, summary[0]!.failed], [1, 2, 1, 1, 0]);
+    assert.deepEqual(
+      [summary[0]!.copied, summary[0]!.updated, summary[0]!.deleted, summary[0]!.skipped, summary[0]!.failed],
+      [1, 2, 1, 1, 0],
+    );
 
     // What the report says happened did happen.
     assert.deepEqual(await keys(client, dst), ["new", "newer", "same", "size"]);
@@ -386,7 +461,10 @@ jobs:
     const before = await keys(client, dst);
     const r = await runCli(["run", "nightly", "--config", configPath, "--dry-run"], { endpoint: false });
     assert.equal(r.code, 0, show(r));
-    assert.match(r.stdout, new RegExp(`^\\(dryrun\\) copy: s3://${src}/index\\.html to s3://${dst}/site/index\\.html$`, "m"));
+    assert.match(
+      r.stdout,
+      new RegExp(`^\\(dryrun\\) copy: s3://${src}/index\\.html to s3://${dst}/site/index\\.html$`, "m"),
+    );
     assert.match(r.stdout, new RegExp(`^\\(dryrun\\) delete: s3://${dst}/site/old\\.html$`, "m"));
     assert.doesNotMatch(r.stdout, /tmp\//, "tmp/* is excluded on both sides");
     assert.deepEqual(await keys(client, dst), before);
@@ -395,7 +473,12 @@ jobs:
   test("`run JOB` with --config: copies, deletes, applies the job's ACL, keeps excluded keys", async () => {
     const r = await runCli(["run", "nightly", "--config", configPath], { endpoint: false });
     assert.equal(r.code, 0, show(r));
-    assert.deepEqual(await keys(client, dst), ["elsewhere/x", "site/img/logo.png", "site/index.html", "site/tmp/keep.txt"]);
+    assert.deepEqual(await keys(client, dst), [
+      "elsewhere/x",
+      "site/img/logo.png",
+      "site/index.html",
+      "site/tmp/keep.txt",
+    ]);
     assert.equal(await getText(client, dst, "site/index.html"), "<h1>home</h1>");
     assert.equal(await anon("site/index.html"), 200, "acl: public-read from the job");
     assert.equal(await anon("site/img/logo.png"), 200);
@@ -416,7 +499,11 @@ jobs:
   test("`sync` takes remote:path in place of URLs", async () => {
     const r = await runCli(["sync", "production:", "staging:backup", "--config", configPath], { endpoint: false });
     assert.equal(r.code, 0, show(r));
-    assert.deepEqual(await keys(client, dst, "backup/"), ["backup/img/logo.png", "backup/index.html", "backup/tmp/scratch.txt"]);
+    assert.deepEqual(await keys(client, dst, "backup/"), [
+      "backup/img/logo.png",
+      "backup/index.html",
+      "backup/tmp/scratch.txt",
+    ]);
     const sub = await runCli(["sync", "production:img", "staging:logos", "--config", configPath], { endpoint: false });
     assert.equal(sub.code, 0, show(sub));
     assert.deepEqual(await keys(client, dst, "logos/"), ["logos/logo.png"]);
@@ -429,7 +516,9 @@ jobs:
     assert.deepEqual(lines(job.stderr), ["bucketsync: unknown job 'weekly'; configured jobs: nightly"]);
     const remote = await runCli(["sync", "prod:", "staging:x", "--config", configPath], { endpoint: false });
     assert.equal(remote.code, 2, show(remote));
-    assert.deepEqual(lines(remote.stderr), ["bucketsync: unknown remote 'prod'; configured remotes: production, staging"]);
+    assert.deepEqual(lines(remote.stderr), [
+      "bucketsync: unknown remote 'prod'; configured remotes: production, staging",
+    ]);
     const noConfig = await runIn(work, ["run", "nightly"]);
     assert.equal(noConfig.code, 2, show(noConfig));
     assert.equal(lines(noConfig.stderr).length, 1, show(noConfig));
@@ -529,7 +618,9 @@ describe("help and shell completion", () => {
     writeFileSync(file, r.stdout);
     const bash = (script: string) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-        execFile("bash", ["-c", script], (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+        execFile("bash", ["-c", script], (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
       );
     const syntax = await bash(`bash -n ${quote(file)}`);
     assert.equal(syntax.code, 0, syntax.stderr);
@@ -542,7 +633,8 @@ describe("help and shell completion", () => {
     };
     assert.deepEqual(await complete("bucketsync", "sy"), ["sync"]);
     const all = await complete("bucketsync", "");
-    for (const command of ["sync", "run", "jobs", "check", "acl", "completion", "help"]) assert.ok(all.includes(command), `${command} in ${all.join(" ")}`);
+    for (const command of ["sync", "run", "jobs", "check", "acl", "completion", "help"])
+      assert.ok(all.includes(command), `${command} in ${all.join(" ")}`);
     assert.deepEqual(await complete("bucketsync", "sync", "--del"), ["--delete"]);
     assert.ok((await complete("bucketsync", "sync", "--source-")).includes("--source-profile"));
     assert.deepEqual(await complete("bucketsync", "acl", "apply", "s3://b", "--ac"), ["--acl"]);
@@ -573,9 +665,18 @@ describe("library API", () => {
     const connection = { endpointUrl: env.endpoint, credentials: env.a };
 
     const events: SyncEvent[] = [];
-    const first = await lib.sync({ source: `s3://${src}`, target: `s3://${dst}`, delete: true, connection, onEvent: (e) => events.push(e) });
+    const first = await lib.sync({
+      source: `s3://${src}`,
+      target: `s3://${dst}`,
+      delete: true,
+      connection,
+      onEvent: (e) => events.push(e),
+    });
     assert.equal(first.fatal, undefined);
-    assert.deepEqual([first.summary.copied, first.summary.updated, first.summary.deleted, first.summary.skipped, first.summary.failed], [3, 0, 1, 0, 0]);
+    assert.deepEqual(
+      [first.summary.copied, first.summary.updated, first.summary.deleted, first.summary.skipped, first.summary.failed],
+      [3, 0, 1, 0, 0],
+    );
     assert.equal(first.summary.bytes, "alpha".length + "bravo!".length + "charlie".length);
     assert.equal(first.summary.dryRun, false);
     const copies = events.filter((e): e is Extract<SyncEvent, { type: "copy" | "update" }> => e.type === "copy");
@@ -593,7 +694,12 @@ describe("library API", () => {
     assert.deepEqual(await keys(client, dst), ["a.txt", "c.txt", "dir/b.txt"]);
 
     const again: SyncEvent[] = [];
-    const second = await lib.sync({ source: `s3://${src}`, target: `s3://${dst}`, connection, onEvent: (e) => again.push(e) });
+    const second = await lib.sync({
+      source: `s3://${src}`,
+      target: `s3://${dst}`,
+      connection,
+      onEvent: (e) => again.push(e),
+    });
     assert.deepEqual([second.summary.copied, second.summary.skipped], [0, 3]);
     assert.deepEqual(
       again.map((e) => e.type),

@@ -10,17 +10,34 @@ import { Queue } from "bullmq";
 import { compareKeys } from "../../src/core/keys.js";
 import { redisConnection } from "../../src/distributed/job.js";
 import { startDelayProxy } from "../helpers/delay-proxy.js";
-import { CLI, REPO, getText, listAll, newBucket, putMany, removeBucket, runCli, s3Client, s3TestEnv, userEnv } from "../helpers/s3.js";
+import {
+  CLI,
+  REPO,
+  getText,
+  listAll,
+  newBucket,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  userEnv,
+} from "../helpers/s3.js";
 
 /** The Redis of the tests: BUCKETSYNC_REDIS_URL, or the private one scripts/redis-server.sh starts (it fails loudly when it cannot). */
 function redisUrl(): string {
   if (process.env.BUCKETSYNC_REDIS_URL) return process.env.BUCKETSYNC_REDIS_URL;
   let out: string;
   try {
-    out = execFileSync("bash", [join(REPO, "scripts", "redis-server.sh"), "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    out = execFileSync("bash", [join(REPO, "scripts", "redis-server.sh"), "start"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`no Redis for the distributed tests: scripts/redis-server.sh start failed: ${e.stderr || e.message}`);
+    throw new Error(
+      `no Redis for the distributed tests: scripts/redis-server.sh start failed: ${e.stderr || e.message}`,
+    );
   }
   const m = /BUCKETSYNC_REDIS_URL=(\S+)/.exec(out);
   if (!m) throw new Error(`scripts/redis-server.sh start printed no BUCKETSYNC_REDIS_URL:\n${out}`);
@@ -102,7 +119,10 @@ function spawnCli(args: string[], endpoint = env.endpoint, user: "a" | "b" = "a"
 }
 
 function worker(extra: string[] = [], endpoint?: string) {
-  return spawnCli(["worker", "--queue", REDIS, "--queue-name", queueName, "--lock-duration", "3", "--concurrency", "16", ...extra], endpoint);
+  return spawnCli(
+    ["worker", "--queue", REDIS, "--queue-name", queueName, "--lock-duration", "3", "--concurrency", "16", ...extra],
+    endpoint,
+  );
 }
 
 function stopWorker(w: ReturnType<typeof worker>) {
@@ -121,7 +141,16 @@ async function status(queue = queueName) {
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as {
     workers: number;
-    runs: { runId: string; state: string; ranges: number; pending: number; running: number; done: number; failed: number; summary?: { deleted: number } }[];
+    runs: {
+      runId: string;
+      state: string;
+      ranges: number;
+      pending: number;
+      running: number;
+      done: number;
+      failed: number;
+      summary?: { deleted: number };
+    }[];
   };
 }
 
@@ -138,7 +167,8 @@ describe("distributed sync over Redis with worker processes", () => {
     dst = await bucket("ddst");
     // ~10 top-level prefixes so the key space splits; a few awkward keys travel as range bounds.
     for (let p = 0; p < 10; p++)
-      for (let i = 0; i < 300; i++) sourceKeys.push(`d${p}/obj-${String(i).padStart(5, "0")}${i % 50 === 0 ? "-é \u{1F600}" : ""}.txt`);
+      for (let i = 0; i < 300; i++)
+        sourceKeys.push(`d${p}/obj-${String(i).padStart(5, "0")}${i % 50 === 0 ? "-é \u{1F600}" : ""}.txt`);
     await putMany(
       client,
       src,
@@ -150,8 +180,14 @@ describe("distributed sync over Redis with worker processes", () => {
     extras.push("0-before-everything", "d3/obj-00007.txt.old", "d9/zz-gone", "zz-after-everything/x");
     for (let i = 0; i < 36; i++) extras.push(`d${i % 10}/extra-${i}`);
     for (let i = 0; i < 5; i++) kept.push(`keep/excluded-${i}`);
-    const stale = sourceKeys.filter((_, i) => i % 150 === 1).map((k) => [k, "stale, different size"] as [string, string]);
-    await putMany(client, dst, [...extras.map((k) => [k, "x"] as [string, string]), ...kept.map((k) => [k, "kept"] as [string, string]), ...stale]);
+    const stale = sourceKeys
+      .filter((_, i) => i % 150 === 1)
+      .map((k) => [k, "stale, different size"] as [string, string]);
+    await putMany(client, dst, [
+      ...extras.map((k) => [k, "x"] as [string, string]),
+      ...kept.map((k) => [k, "kept"] as [string, string]),
+      ...stale,
+    ]);
   });
 
   test("three workers, one SIGKILLed mid-range: the target equals the source, each extra deleted once", async () => {
@@ -182,7 +218,10 @@ describe("distributed sync over Redis with worker processes", () => {
       const c = worker();
       await Promise.all([b.waitFor(/ready on queue/), c.waitFor(/ready on queue/)]);
       await new Promise((r) => setTimeout(r, 1500));
-      assert.ok(!new RegExp(`done in .*\\[${killedJob}\\]`).test(a.stdout), "worker A must still be in that range when it is killed");
+      assert.ok(
+        !new RegExp(`done in .*\\[${killedJob}\\]`).test(a.stdout),
+        "worker A must still be in that range when it is killed",
+      );
       a.child.kill("SIGKILL");
       await a.exited;
 
@@ -190,7 +229,11 @@ describe("distributed sync over Redis with worker processes", () => {
       assert.equal(code, 0, coordinator.stderr + coordinator.stdout.slice(-2000));
       const s = summaryOf(coordinator.stdout);
       assert.equal(s.failed, 0);
-      assert.equal(s.copied + s.updated + s.skipped, sourceKeys.length, "every source key was planned once in the final pass of its range");
+      assert.equal(
+        s.copied + s.updated + s.skipped,
+        sourceKeys.length,
+        "every source key was planned once in the final pass of its range",
+      );
       assert.ok(s.updated <= 20, `${s.updated} updates`);
       assert.equal(s.deleted, extras.length);
       const deleteEvents = coordinator.stdout
@@ -199,7 +242,11 @@ describe("distributed sync over Redis with worker processes", () => {
         .map((l) => JSON.parse(l))
         .filter((e) => e.type === "delete")
         .map((e) => e.key as string);
-      assert.deepEqual([...deleteEvents].sort(compareKeys), [...extras].sort(compareKeys), "each extra deleted exactly once, nothing else deleted");
+      assert.deepEqual(
+        [...deleteEvents].sort(compareKeys),
+        [...extras].sort(compareKeys),
+        "each extra deleted exactly once, nothing else deleted",
+      );
 
       // The target is the source plus the excluded keys, byte for byte (ETag = MD5 of single-part objects).
       const [srcList, dstList] = await Promise.all([listAll(client, src), listAll(client, dst)]);
@@ -209,7 +256,8 @@ describe("distributed sync over Redis with worker processes", () => {
       );
       const dstByKey = new Map(dstList.map((o) => [o.key, o]));
       for (const o of srcList) assert.equal(dstByKey.get(o.key)?.etag, o.etag, o.key);
-      for (const k of [sourceKeys[0]!, sourceKeys[1]!, sourceKeys[150]!, sourceKeys[2999]!]) assert.equal(await getText(client, dst, k), content(k));
+      for (const k of [sourceKeys[0]!, sourceKeys[1]!, sourceKeys[150]!, sourceKeys[2999]!])
+        assert.equal(await getText(client, dst, k), content(k));
 
       // The killed worker's range went back to the queue and another worker finished it.
       const queue = new Queue(queueName, { connection: redisConnection(REDIS) });
@@ -274,7 +322,19 @@ describe("distributed sync over Redis with worker processes", () => {
       ["f3/gone", "x"],
       ["zz/gone", "x"],
     ]);
-    const args = ["sync", `s3://${s2}`, `s3://${d2}`, "--queue", REDIS, "--queue-name", q2, "--shards", "8", "--delete", "--json"];
+    const args = [
+      "sync",
+      `s3://${s2}`,
+      `s3://${d2}`,
+      "--queue",
+      REDIS,
+      "--queue-name",
+      q2,
+      "--shards",
+      "8",
+      "--delete",
+      "--json",
+    ];
 
     // No worker on this queue yet: the coordinator enqueues and waits; kill it there.
     const first = spawnCli(args);
@@ -300,7 +360,11 @@ describe("distributed sync over Redis with worker processes", () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout + again.stderr, /resuming run [0-9a-f]{16}: 5 of 5 range\(s\) were already done/);
     const s = summaryOf(again.stdout);
-    assert.deepEqual([s.copied, s.deleted, s.failed], [1200, 3, 0], "the run's totals: copies by the worker, deletes by this coordinator");
+    assert.deepEqual(
+      [s.copied, s.deleted, s.failed],
+      [1200, 3, 0],
+      "the run's totals: copies by the worker, deletes by this coordinator",
+    );
     assert.deepEqual(await finishedTimes(q2), finishedBefore, "finished ranges were not redone");
     assert.equal((w.stdout.match(/done in/g) ?? []).length, rangesRun);
     assert.deepEqual(await keys2(d2), [...keys].sort(compareKeys));
@@ -322,7 +386,19 @@ describe("a range that fails", () => {
       ["g0/gone", "x"],
       ["g2/gone", "x"],
     ]);
-    const args = ["sync", `s3://${s3}`, `s3://${d3}`, "--queue", REDIS, "--queue-name", q3, "--shards", "4", "--delete", "--json"];
+    const args = [
+      "sync",
+      `s3://${s3}`,
+      `s3://${d3}`,
+      "--queue",
+      REDIS,
+      "--queue-name",
+      q3,
+      "--shards",
+      "4",
+      "--delete",
+      "--json",
+    ];
     // This worker runs as user B, who may not read user A's buckets: every range fails, three times.
     const wrong = spawnCli(["worker", "--queue", REDIS, "--queue-name", q3, "--lock-duration", "3"], env.endpoint, "b");
     const failedRun = await runCli(args);
@@ -348,7 +424,8 @@ describe("a range that fails", () => {
   });
 });
 
-const summaryLine = (stdout: string) => summaryOf(stdout) as ReturnType<typeof summaryOf> & { deletesWithheld?: string };
+const summaryLine = (stdout: string) =>
+  summaryOf(stdout) as ReturnType<typeof summaryOf> & { deletesWithheld?: string };
 
 async function keys2(bucketName: string) {
   return (await listAll(client, bucketName)).map((o) => o.key);

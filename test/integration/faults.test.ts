@@ -7,8 +7,27 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { GetObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../src/core/keys.js";
-import { RANDOM_FAULT_KINDS, startFaultProxy, type FaultProxy, type FaultProxyOptions, type RequestInfo } from "../helpers/fault-proxy.js";
-import { getText, keyZoo, keys, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client, s3TestEnv, type CliResult } from "../helpers/s3.js";
+import {
+  RANDOM_FAULT_KINDS,
+  startFaultProxy,
+  type FaultProxy,
+  type FaultProxyOptions,
+  type RequestInfo,
+} from "../helpers/fault-proxy.js";
+import {
+  getText,
+  keyZoo,
+  keys,
+  listAll,
+  newBucket,
+  put,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  type CliResult,
+} from "../helpers/s3.js";
 
 const client = s3Client("a");
 const buckets: string[] = [];
@@ -53,7 +72,11 @@ describe("sync through a proxy that faults 10% of requests", () => {
     // 931 source keys: one listing page per side, so the fixed seed decides the same way on every run.
     const extra = Array.from({ length: 900 }, (_, i) => `bulk/${String(i).padStart(5, "0")}.txt`);
     const all = [...zoo, ...extra];
-    await putMany(client, src, all.map((k, i) => [k, `content of ${k} #${i}`]));
+    await putMany(
+      client,
+      src,
+      all.map((k, i) => [k, `content of ${k} #${i}`]),
+    );
     // The target: some objects already right, some stale (different size), some the source lacks.
     await putMany(client, dst, [
       ...extra.slice(0, 100).map((k) => [k, `content of ${k} #${all.indexOf(k)}`] as [string, string]),
@@ -83,22 +106,33 @@ describe("sync through a proxy that faults 10% of requests", () => {
     assert.ok(p.stats.requests >= all.length - 100, `requests: ${p.stats.requests}`);
     const share = p.totalFaults / p.stats.requests;
     assert.ok(share > 0.05 && share < 0.2, `fault share ${share}`);
-    for (const kind of RANDOM_FAULT_KINDS) assert.ok(p.stats.faults[kind] > 0, `no ${kind} fault happened: ${JSON.stringify(p.stats)}`);
+    for (const kind of RANDOM_FAULT_KINDS)
+      assert.ok(p.stats.faults[kind] > 0, `no ${kind} fault happened: ${JSON.stringify(p.stats)}`);
   });
 
   test("listing requests that fail once each (500, 503, reset) are retried: the sync completes", async () => {
     const src = await bucket("fl-s");
     const dst = await bucket("fl-d");
     const srcKeys = Array.from({ length: 2100 }, (_, i) => `k/${String(i).padStart(5, "0")}`);
-    await putMany(client, src, srcKeys.map((k) => [k, `v${k}`]));
-    await putMany(client, dst, [["k/00001", `vk/00001`], ["old/x", "x"]]);
+    await putMany(
+      client,
+      src,
+      srcKeys.map((k) => [k, `v${k}`]),
+    );
+    await putMany(client, dst, [
+      ["k/00001", `vk/00001`],
+      ["old/x", "x"],
+    ]);
     const seen = new Set<string>();
     const kinds = ["internal", "slowDown", "reset"] as const;
     const p = await proxy({
       rule: (req) => {
         if (req.operation !== "ListObjectsV2") return undefined;
         // A retry repeats the same query; the first attempt of each distinct listing request fails.
-        const id = `${req.bucket}?${[...req.query.entries()].map(([k, v]) => `${k}=${v}`).sort().join("&")}`;
+        const id = `${req.bucket}?${[...req.query.entries()]
+          .map(([k, v]) => `${k}=${v}`)
+          .sort()
+          .join("&")}`;
         if (seen.has(id)) return undefined;
         seen.add(id);
         return kinds[seen.size % kinds.length];
@@ -114,7 +148,11 @@ describe("sync through a proxy that faults 10% of requests", () => {
     const src = await bucket("e200-s");
     const dst = await bucket("e200-d");
     const srcKeys = ["a", "b c", "d+e", "f"];
-    await putMany(client, src, srcKeys.map((k) => [k, `v ${k}`]));
+    await putMany(
+      client,
+      src,
+      srcKeys.map((k) => [k, `v ${k}`]),
+    );
     const faulted = new Set<string>();
     const p = await proxy({
       rule: (req) => {
@@ -134,9 +172,17 @@ describe("sync through a proxy that faults 10% of requests", () => {
     const src = await bucket("g200-s");
     const dst = await bucket("g200-d");
     const srcKeys = ["a", "b", "c"];
-    await putMany(client, src, srcKeys.map((k) => [k, `v ${k}`]));
+    await putMany(
+      client,
+      src,
+      srcKeys.map((k) => [k, `v ${k}`]),
+    );
     const stale = ["old-1", "old-2"];
-    await putMany(client, dst, stale.map((k) => [k, "x"]));
+    await putMany(
+      client,
+      dst,
+      stale.map((k) => [k, "x"]),
+    );
     const faulted = new Set<string>();
     const p = await proxy({
       rule: (req) => {
@@ -152,8 +198,16 @@ describe("sync through a proxy that faults 10% of requests", () => {
     const got = await keys(client, dst);
     const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
     // Whatever the tool decides (retry, or report a failure), what it says must be true.
-    assert.equal(summary.copied, srcKeys.filter((k) => got.includes(k)).length, `copies reported = copies made: ${show(r)}`);
-    assert.equal(summary.deleted, stale.filter((k) => !got.includes(k)).length, `deletes reported = deletes made: ${show(r)}`);
+    assert.equal(
+      summary.copied,
+      srcKeys.filter((k) => got.includes(k)).length,
+      `copies reported = copies made: ${show(r)}`,
+    );
+    assert.equal(
+      summary.deleted,
+      stale.filter((k) => !got.includes(k)).length,
+      `deletes reported = deletes made: ${show(r)}`,
+    );
     if (r.code === 0) assert.deepEqual(got, srcKeys, `exit 0 means the target equals the source: ${show(r)}`);
     else assert.equal(r.code, 1, show(r));
   });
@@ -161,7 +215,11 @@ describe("sync through a proxy that faults 10% of requests", () => {
   test("a request that hangs is abandoned after --timeout and retried", async () => {
     const src = await bucket("to-s");
     const dst = await bucket("to-d");
-    await putMany(client, src, [["a", "1"], ["slow key", "2"], ["z", "3"]]);
+    await putMany(client, src, [
+      ["a", "1"],
+      ["slow key", "2"],
+      ["z", "3"],
+    ]);
     let held = false;
     const p = await proxy({
       delayMs: 120_000, // far longer than the test may take: only a client timeout gets past it
@@ -187,7 +245,11 @@ describe("sync through a proxy that faults 10% of requests", () => {
     const src = await bucket("cap-s");
     const dst = await bucket("cap-d");
     const srcKeys = Array.from({ length: 800 }, (_, i) => `c/${String(i).padStart(4, "0")}`);
-    await putMany(client, src, srcKeys.map((k) => [k, k]));
+    await putMany(
+      client,
+      src,
+      srcKeys.map((k) => [k, k]),
+    );
     const p = await proxy({ maxInFlight: 8, latencyMs: 40 });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--concurrency", "64", "--json"]);
     assert.equal(r.code, 0, show(r));
@@ -201,10 +263,23 @@ describe("multipart copies under faults", () => {
     const src = await bucket("mpf-s");
     const dst = await bucket("mpf-d");
     const data = randomBytes(30 * 1024 * 1024);
-    await put(client, src, "big/object.bin", data, { ContentType: "application/x-big", Metadata: { origin: "faults" } });
+    await put(client, src, "big/object.bin", data, {
+      ContentType: "application/x-big",
+      Metadata: { origin: "faults" },
+    });
     let partCopies = 0;
-    const p = await proxy({ rule: (req) => (req.operation === "UploadPartCopy" && ++partCopies % 3 === 0 ? "internal" : undefined) });
-    const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "5MB", "--part-size", "5MB"]);
+    const p = await proxy({
+      rule: (req) => (req.operation === "UploadPartCopy" && ++partCopies % 3 === 0 ? "internal" : undefined),
+    });
+    const r = await viaProxy(p, [
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--multipart-threshold",
+      "5MB",
+      "--part-size",
+      "5MB",
+    ]);
     // A single-part source copied in parts cannot be proven by ETags: a complete copy (exit 0) with a warning.
     assert.equal(r.code, 0, show(r));
     assert.match(r.stderr, /could not be verified/);
@@ -226,9 +301,17 @@ describe("a key that always fails", () => {
     const dst = await bucket("poison-d");
     const zoo = keyZoo();
     const poison = "amp&er=sand.txt"; // needs percent-encoding in both the path and x-amz-copy-source
-    await putMany(client, src, zoo.map((k) => [k, `content of ${k}`]));
+    await putMany(
+      client,
+      src,
+      zoo.map((k) => [k, `content of ${k}`]),
+    );
     const stale = ["stale/1", "stale/2", "zzz-stale"];
-    await putMany(client, dst, stale.map((k) => [k, "keep me"]));
+    await putMany(
+      client,
+      dst,
+      stale.map((k) => [k, "keep me"]),
+    );
 
     const p = await proxy({ failKeys: [poison] });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
@@ -263,18 +346,30 @@ describe("deletes the server refuses", () => {
               status: 200,
               body:
                 `<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
-                stale.map((k) => `<Error><Key>${xmlKey(k)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`).join("") +
+                stale
+                  .map(
+                    (k) =>
+                      `<Error><Key>${xmlKey(k)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`,
+                  )
+                  .join("") +
                 `</DeleteResult>`,
             }
           : undefined,
     });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
     assert.equal(r.code, 1, show(r));
-    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const summary = events.pop();
     assert.equal(summary.deleted, 0, show(r));
     assert.equal(summary.failed, stale.length, show(r));
-    for (const k of stale) assert.ok(events.some((e) => e.type === "error" && e.key === k && e.code === "AccessDenied"), `${k} reported: ${show(r)}`);
+    for (const k of stale)
+      assert.ok(
+        events.some((e) => e.type === "error" && e.key === k && e.code === "AccessDenied"),
+        `${k} reported: ${show(r)}`,
+      );
     assert.ok(!events.some((e) => e.type === "delete"), "no delete reported as done");
     assert.deepEqual(await keys(client, dst), ["keep", ...stale]);
   });
@@ -285,7 +380,11 @@ describe("a listing that fails part-way", () => {
   let src: string;
   before(async () => {
     src = await bucket("lf-s");
-    await putMany(client, src, srcKeys.map((k) => [k, `v ${k}`]));
+    await putMany(
+      client,
+      src,
+      srcKeys.map((k) => [k, `v ${k}`]),
+    );
   });
 
   /**
@@ -305,7 +404,11 @@ describe("a listing that fails part-way", () => {
     const dst = await bucket("lf-d");
     // "aaa/..." sorts before every source key, so the planner meets these deletes before the failure.
     const doomed = ["aaa/1", "aaa/2", "obj/00000-extra", "zzz/1"];
-    await putMany(client, dst, doomed.map((k) => [k, "x"]));
+    await putMany(
+      client,
+      dst,
+      doomed.map((k) => [k, "x"]),
+    );
     const before = await snapshot(dst);
     const p = await proxy({ rule: listingPast(src, "obj/00500", "internal") });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
@@ -322,7 +425,11 @@ describe("a listing that fails part-way", () => {
     const dst = await bucket("lg-d");
     // The target already holds every source key: a source listing cut short at obj/00500 would
     // make the rest look deleted from the source.
-    await putMany(client, dst, srcKeys.map((k) => [k, `v ${k}`]));
+    await putMany(
+      client,
+      dst,
+      srcKeys.map((k) => [k, `v ${k}`]),
+    );
     const before = await snapshot(dst);
     const p = await proxy({ rule: listingPast(src, "obj/00500", "garbage200") });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
@@ -335,11 +442,20 @@ describe("a listing that fails part-way", () => {
 
   test("a listing page that says it is truncated but gives no continuation token is not the end: nothing deleted", async () => {
     const dst = await bucket("lt-d");
-    await putMany(client, dst, srcKeys.map((k) => [k, `v ${k}`]));
+    await putMany(
+      client,
+      dst,
+      srcKeys.map((k) => [k, `v ${k}`]),
+    );
     const before = await snapshot(dst);
     // Every source listing answers one key and "more to come", with no way to get it.
     const cut = `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>obj%2F00000</Key><Size>9</Size><ETag>"x"</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>`;
-    const p = await proxy({ rule: (req) => (req.operation === "ListObjectsV2" && req.bucket === src ? { status: 200, body: cut, contentType: "application/xml" } : undefined) });
+    const p = await proxy({
+      rule: (req) =>
+        req.operation === "ListObjectsV2" && req.bucket === src
+          ? { status: 200, body: cut, contentType: "application/xml" }
+          : undefined,
+    });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
     assert.notEqual(r.code, 0, show(r));
     assert.match(r.stderr, /source listing.*NextContinuationToken/, show(r));
@@ -350,7 +466,11 @@ describe("a listing that fails part-way", () => {
   test("target listing fails part-way: exit non-zero, nothing deleted", async () => {
     const dst = await bucket("lft-d");
     const targetKeys = Array.from({ length: 1500 }, (_, i) => `aaa/${String(i).padStart(5, "0")}`);
-    await putMany(client, dst, targetKeys.map((k) => [k, "x"]));
+    await putMany(
+      client,
+      dst,
+      targetKeys.map((k) => [k, "x"]),
+    );
     const p = await proxy({ rule: listingPast(dst, "aaa/00500", "internal") });
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
     assert.notEqual(r.code, 0, show(r));

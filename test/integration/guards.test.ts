@@ -10,7 +10,19 @@ import type { AddressInfo } from "node:net";
 import { PutBucketAclCommand } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../src/core/keys.js";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy.js";
-import { CLI, keys, listAll, newBucket, putMany, removeBucket, runCli, s3Client, s3TestEnv, userEnv, type CliResult } from "../helpers/s3.js";
+import {
+  CLI,
+  keys,
+  listAll,
+  newBucket,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  userEnv,
+  type CliResult,
+} from "../helpers/s3.js";
 
 const client = s3Client("a");
 const clientB = s3Client("b");
@@ -40,7 +52,8 @@ async function snapshot(b: string, c = client): Promise<Record<string, string>> 
   return Object.fromEntries((await listAll(c, b)).map((o) => [o.key, `${o.size} ${o.etag} ${o.lastModified}`]));
 }
 
-const show = (r: CliResult) => `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-2000)}`;
+const show = (r: CliResult) =>
+  `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-2000)}`;
 
 /** What every refusal looks like to a user: exit 2, one line on stderr, no stack trace, no secret. */
 function assertRefused(r: CliResult, pattern: RegExp, what: string) {
@@ -60,7 +73,10 @@ async function seeded(label: string, entries: [string, string][]) {
 
 describe("a source that cannot be read", () => {
   test("source bucket missing: exit 2, nothing deleted", async () => {
-    const dst = await seeded("nosrc-d", [["a", "1"], ["b", "2"]]);
+    const dst = await seeded("nosrc-d", [
+      ["a", "1"],
+      ["b", "2"],
+    ]);
     const before = await snapshot(dst);
     const r = await runCli(["sync", `s3://${dst}-no-such-bucket`, `s3://${dst}`, "--delete"]);
     assertRefused(r, /NoSuchBucket/, "missing source");
@@ -70,8 +86,14 @@ describe("a source that cannot be read", () => {
 
   test("source owned by another account (AccessDenied on listing): exit 2, nothing deleted", async () => {
     const src = await bucket("bsrc", "b");
-    await putMany(clientB, src, [["x", "from B"], ["y", "from B"]]);
-    const dst = await seeded("bsrc-d", [["a", "1"], ["b", "2"]]);
+    await putMany(clientB, src, [
+      ["x", "from B"],
+      ["y", "from B"],
+    ]);
+    const dst = await seeded("bsrc-d", [
+      ["a", "1"],
+      ["b", "2"],
+    ]);
     const before = await snapshot(dst);
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
     assertRefused(r, /AccessDenied/, "foreign source");
@@ -81,7 +103,10 @@ describe("a source that cannot be read", () => {
   test("target owned by another account (AccessDenied on listing): exit 2, target untouched", async () => {
     const src = await seeded("btgt-s", [["x", "1"]]);
     const dst = await bucket("btgt", "b");
-    await putMany(clientB, dst, [["a", "B's"], ["b", "B's"]]);
+    await putMany(clientB, dst, [
+      ["a", "B's"],
+      ["b", "B's"],
+    ]);
     const before = await snapshot(dst, clientB);
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"]);
     assertRefused(r, /AccessDenied/, "foreign target");
@@ -108,12 +133,18 @@ describe("a source that cannot be read", () => {
     const src = await seeded("cred-s", [["new", "1"]]);
     const dst = await seeded("cred-d", [["old", "1"]]);
     const before = await snapshot(dst);
-    const badSecret = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], { env: { AWS_SECRET_ACCESS_KEY: "wrong-secret-value-0123456789" } });
+    const badSecret = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], {
+      env: { AWS_SECRET_ACCESS_KEY: "wrong-secret-value-0123456789" },
+    });
     assertRefused(badSecret, /SignatureDoesNotMatch/, "wrong secret");
     assert.ok(!(badSecret.stdout + badSecret.stderr).includes("wrong-secret-value-0123456789"));
-    const badKey = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], { env: { AWS_ACCESS_KEY_ID: "AKIANOTAREALKEY00000" } });
+    const badKey = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], {
+      env: { AWS_ACCESS_KEY_ID: "AKIANOTAREALKEY00000" },
+    });
     assertRefused(badKey, /InvalidAccessKeyId/, "unknown access key");
-    const none = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], { env: { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" } });
+    const none = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], {
+      env: { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" },
+    });
     assert.equal(none.code, 2, `no credentials: ${show(none)}`);
     assert.equal(none.stderr.split("\n").filter((l) => l.trim()).length, 1, `no credentials: one line: ${show(none)}`);
     assert.doesNotMatch(none.stderr, /\n\s+at /);
@@ -124,7 +155,11 @@ describe("a source that cannot be read", () => {
 describe("delete guards", () => {
   test("--delete with a source that lists nothing while the target has objects: exit 2 naming --force; with --force it deletes", async () => {
     const src = await seeded("empty-s", [["elsewhere/x", "not under the synced prefix"]]);
-    const dst = await seeded("empty-d", [["a", "1"], ["b/c", "2"], ["d", "3"]]);
+    const dst = await seeded("empty-d", [
+      ["a", "1"],
+      ["b/c", "2"],
+      ["d", "3"],
+    ]);
     const before = await snapshot(dst);
 
     const r = await runCli(["sync", `s3://${src}/empty`, `s3://${dst}`, "--delete"]);
@@ -142,7 +177,10 @@ describe("delete guards", () => {
   });
 
   test("--max-delete N: more than N planned deletes, none is made, exit 1, and it says so; exactly N are allowed", async () => {
-    const src = await seeded("maxd-s", [["keep", "1"], ["new", "2"]]);
+    const src = await seeded("maxd-s", [
+      ["keep", "1"],
+      ["new", "2"],
+    ]);
     const stale = ["s1", "s2", "s3", "s4", "s5"];
     const dst = await seeded("maxd-d", [["keep", "1"], ...stale.map((k) => [k, "x"] as [string, string])]);
 
@@ -151,7 +189,11 @@ describe("delete guards", () => {
     assert.match(r.stderr, /--max-delete 4/, show(r));
     assert.match(r.stderr, /5 /, `the number planned is given: ${show(r)}`);
     assert.doesNotMatch(r.stdout, /^delete:/m, show(r));
-    assert.deepEqual(await keys(client, dst), ["keep", "new", ...stale], "all stale objects kept; the copy still happened");
+    assert.deepEqual(
+      await keys(client, dst),
+      ["keep", "new", ...stale],
+      "all stale objects kept; the copy still happened",
+    );
 
     const ok = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--max-delete", "5"]);
     assert.equal(ok.code, 0, show(ok));
@@ -160,7 +202,10 @@ describe("delete guards", () => {
 
   test("--max-delete 0 refuses every delete", async () => {
     const src = await seeded("maxd0-s", [["keep", "1"]]);
-    const dst = await seeded("maxd0-d", [["keep", "1"], ["stale", "x"]]);
+    const dst = await seeded("maxd0-d", [
+      ["keep", "1"],
+      ["stale", "x"],
+    ]);
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--max-delete", "0"]);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /--max-delete 0/);
@@ -168,10 +213,19 @@ describe("delete guards", () => {
   });
 
   test("one failed copy means no deletes at all (exit 1, the key and the withheld deletes are reported)", async () => {
-    const src = await seeded("fc-s", [["good-1", "1"], ["bad key#1", "2"], ["good-2", "3"]]);
-    const dst = await seeded("fc-d", [["stale-a", "x"], ["stale-z", "x"]]);
+    const src = await seeded("fc-s", [
+      ["good-1", "1"],
+      ["bad key#1", "2"],
+      ["good-2", "3"],
+    ]);
+    const dst = await seeded("fc-d", [
+      ["stale-a", "x"],
+      ["stale-z", "x"],
+    ]);
     const p = await proxy({ failKeys: ["bad key#1"] });
-    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--endpoint-url", p.url], { endpoint: false });
+    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--endpoint-url", p.url], {
+      endpoint: false,
+    });
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /bad key#1/, show(r));
     assert.match(r.stderr, /2 delete\(s\) not run/, show(r));
@@ -182,7 +236,10 @@ describe("delete guards", () => {
 
 describe("bad input", () => {
   test("each mistake: exit 2, one line on stderr, no stack trace, no secret, target unchanged", async () => {
-    const src = await seeded("bad-s", [["k", "v"], ["a/b", "v"]]);
+    const src = await seeded("bad-s", [
+      ["k", "v"],
+      ["a/b", "v"],
+    ]);
     const dst = await seeded("bad-d", [["old", "v"]]);
     const before = await snapshot(dst);
 
@@ -191,7 +248,9 @@ describe("bad input", () => {
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
     const deadPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const notS3 = http.createServer((_req, res) => res.writeHead(404, { "content-type": "text/html" }).end("<html><body>Not Found</body></html>"));
+    const notS3 = http.createServer((_req, res) =>
+      res.writeHead(404, { "content-type": "text/html" }).end("<html><body>Not Found</body></html>"),
+    );
     await new Promise<void>((r) => notS3.listen(0, "127.0.0.1", () => r()));
     const notS3Url = `http://127.0.0.1:${(notS3.address() as AddressInfo).port}`;
     // A web server that says 200 to everything (the wrong port, a captive portal).
@@ -253,8 +312,16 @@ describe("bad input", () => {
       [["sync", S, D, "--delete", "--endpoint-url", "not a url"], /--endpoint-url/, false],
       [["sync", S, D, "--delete", "--endpoint-url", "ftp://127.0.0.1:21"], /--endpoint-url/, false],
       [["sync", S, D, "--delete", "--endpoint-url", `http://user:${SECRETS[0]}@127.0.0.1:1`], /--endpoint-url/, false],
-      [["sync", S, D, "--delete", "--endpoint-url", `http://127.0.0.1:${deadPort}`], /cannot reach the endpoint/, false],
-      [["sync", S, D, "--delete", "--endpoint-url", "http://no-such-host.invalid:9000"], /cannot reach the endpoint/, false],
+      [
+        ["sync", S, D, "--delete", "--endpoint-url", `http://127.0.0.1:${deadPort}`],
+        /cannot reach the endpoint/,
+        false,
+      ],
+      [
+        ["sync", S, D, "--delete", "--endpoint-url", "http://no-such-host.invalid:9000"],
+        /cannot reach the endpoint/,
+        false,
+      ],
       [["sync", S, D, "--delete", "--endpoint-url", notS3Url], /listing/, false],
       [["sync", S, D, "--delete", "--endpoint-url", welcomeUrl], /listing/, false],
     ];
@@ -283,7 +350,10 @@ describe("bad input", () => {
 
 /** Starts the CLI as a child process a test can signal. */
 function startCli(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const out = { stdout: "", stderr: "" };
   child.stdout.setEncoding("utf8").on("data", (d: string) => (out.stdout += d));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (out.stderr += d));
@@ -306,9 +376,15 @@ describe("Ctrl-C", () => {
   test("SIGINT mid-run: exit 130, says so, prints a summary, deletes nothing; running it again finishes the job", async () => {
     const n = 3000;
     const srcKeys = Array.from({ length: n }, (_, i) => `obj/${String(i).padStart(5, "0")}`);
-    const src = await seeded("int-s", srcKeys.map((k) => [k, `v ${k}`]));
+    const src = await seeded(
+      "int-s",
+      srcKeys.map((k) => [k, `v ${k}`]),
+    );
     const stale = ["obj/00000-stale", "zzz-stale"];
-    const dst = await seeded("int-d", stale.map((k) => [k, "x"]));
+    const dst = await seeded(
+      "int-d",
+      stale.map((k) => [k, "x"]),
+    );
     const p = await proxy({ latencyMs: 50 });
     const args = ["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--endpoint-url", p.url];
 
@@ -323,10 +399,17 @@ describe("Ctrl-C", () => {
     const r = { code: code ?? -1, stdout, stderr };
 
     assert.equal(signal, null, `exited by itself, not killed: ${show(r)}`);
-    assert.ok(copiesBeforeSignal >= 50 && copiesBeforeSignal < n, `interrupted mid-run (${copiesBeforeSignal} copies before the signal)`);
+    assert.ok(
+      copiesBeforeSignal >= 50 && copiesBeforeSignal < n,
+      `interrupted mid-run (${copiesBeforeSignal} copies before the signal)`,
+    );
     assert.equal(code, 130, show(r));
     assert.match(stderr, /SIGINT|interrupt/i, show(r));
-    assert.match(stdout + stderr, /copied \d+, updated \d+, deleted 0, skipped \d+, failed \d+/, `a summary line: ${show(r)}`);
+    assert.match(
+      stdout + stderr,
+      /copied \d+, updated \d+, deleted 0, skipped \d+, failed \d+/,
+      `a summary line: ${show(r)}`,
+    );
     assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
     assert.equal(p.count("DeleteObjects"), 0, "no delete request was sent");
     const afterInterrupt = await keys(client, dst);
@@ -346,10 +429,20 @@ describe("Ctrl-C", () => {
 
   test("a second Ctrl-C quits at once, without waiting for requests in flight, and deletes nothing", async () => {
     const srcKeys = Array.from({ length: 100 }, (_, i) => `o/${String(i).padStart(3, "0")}`);
-    const src = await seeded("int2-s", srcKeys.map((k) => [k, k]));
+    const src = await seeded(
+      "int2-s",
+      srcKeys.map((k) => [k, k]),
+    );
     const dst = await seeded("int2-d", [["stale", "x"]]);
     const p = await proxy({ latencyMs: (req) => (req.operation === "CopyObject" ? 8000 : 0) }); // every copy takes 8 s
-    const { child, out, exited } = startCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--endpoint-url", p.url]);
+    const { child, out, exited } = startCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--delete",
+      "--endpoint-url",
+      p.url,
+    ]);
     await until(() => p.count("CopyObject") >= 10 || child.exitCode !== null);
     child.kill("SIGINT");
     await until(() => /SIGINT|interrupt/i.test(out.stderr) || child.exitCode !== null, 5000);

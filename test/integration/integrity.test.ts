@@ -4,7 +4,12 @@ import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { ListObjectVersionsCommand, PutBucketVersioningCommand, DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
+import {
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+} from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { multipartEtag } from "../../src/integrity/etag.js";
 import { getText, keys, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client } from "../helpers/s3.js";
@@ -14,14 +19,18 @@ const buckets: string[] = [];
 async function bucket(label: string, versioned = false) {
   const name = await newBucket(client, label);
   buckets.push(name);
-  if (versioned) await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: "Enabled" } }));
+  if (versioned)
+    await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: "Enabled" } }));
   return name;
 }
 after(async () => {
   for (const b of buckets) {
     // Versioned buckets: remove every version first.
     const v = await client.send(new ListObjectVersionsCommand({ Bucket: b })).catch(() => undefined);
-    for (const o of [...(v?.Versions ?? []), ...(v?.DeleteMarkers ?? [])]) await client.send(new DeleteObjectCommand({ Bucket: b, Key: o.Key, VersionId: o.VersionId })).catch(() => undefined);
+    for (const o of [...(v?.Versions ?? []), ...(v?.DeleteMarkers ?? [])])
+      await client
+        .send(new DeleteObjectCommand({ Bucket: b, Key: o.Key, VersionId: o.VersionId }))
+        .catch(() => undefined);
     await removeBucket(client, b).catch(() => undefined);
   }
   client.destroy();
@@ -33,7 +42,11 @@ describe("integrity evidence", () => {
   test("every copy is verified and counted; a same-size corruption behind the tool's back is caught by check and repaired by sync --checksum", async () => {
     const src = await bucket("ev-s");
     const dst = await bucket("ev-d");
-    await putMany(client, src, [["a.txt", "alpha"], ["b.txt", "bravo"], ["c.txt", "charl"]]);
+    await putMany(client, src, [
+      ["a.txt", "alpha"],
+      ["b.txt", "bravo"],
+      ["c.txt", "charl"],
+    ]);
     const first = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--json"]);
     assert.equal(first.code, 0, first.stderr);
     const s = summaryOf(first.stdout);
@@ -44,7 +57,10 @@ describe("integrity evidence", () => {
     const checked = await runCli(["check", `s3://${src}`, `s3://${dst}`, "--checksum", "--report", report]);
     assert.equal(checked.code, 1, checked.stdout + checked.stderr);
     assert.match(checked.stdout, /^differs: b\.txt \(checksum differs\)$/m);
-    const evidence = readFileSync(report, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const evidence = readFileSync(report, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     rmSync(report);
     assert.equal(evidence.length, 3);
     const b = evidence.find((e) => e.key === "b.txt");
@@ -80,7 +96,9 @@ describe("versioned buckets", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(summaryOf(r.stdout).copied, 4);
     const versions = await client.send(new ListObjectVersionsCommand({ Bucket: dst, Prefix: "doc.txt" }));
-    const ordered = [...(versions.Versions ?? [])].sort((x, y) => x.LastModified!.getTime() - y.LastModified!.getTime() || 0);
+    const ordered = [...(versions.Versions ?? [])].sort(
+      (x, y) => x.LastModified!.getTime() - y.LastModified!.getTime() || 0,
+    );
     const contents = [];
     for (const v of ordered) {
       const out = await client.send(new GetObjectCommand({ Bucket: dst, Key: "doc.txt", VersionId: v.VersionId }));
@@ -127,8 +145,14 @@ describe("attribute filters", () => {
     const cases: [string[], string[]][] = [
       [["--min-size", "100", "--max-size", "1000"], ["mid.png"]],
       [["--newer-than", cut.toISOString()], ["fresh.txt"]],
-      [["--older-than", cut.toISOString()], ["big.png", "mid.png", "tiny.txt"]],
-      [["--match-content-type", "image/*"], ["big.png", "mid.png"]],
+      [
+        ["--older-than", cut.toISOString()],
+        ["big.png", "mid.png", "tiny.txt"],
+      ],
+      [
+        ["--match-content-type", "image/*"],
+        ["big.png", "mid.png"],
+      ],
       [["--match-metadata", "team=web*"], ["mid.png"]],
     ];
     for (const [flags, want] of cases) {

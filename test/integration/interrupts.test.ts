@@ -14,7 +14,19 @@ import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
-import { CLI, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client, s3TestEnv, userEnv, type CliResult } from "../helpers/s3.js";
+import {
+  CLI,
+  listAll,
+  newBucket,
+  put,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  userEnv,
+  type CliResult,
+} from "../helpers/s3.js";
 
 const env = s3TestEnv();
 const clientA = s3Client("a");
@@ -43,7 +55,12 @@ writeFileSync(
     `[staging]\naws_access_key_id = ${env.b.accessKeyId}\naws_secret_access_key = ${env.b.secretAccessKey}\n`,
 );
 writeFileSync(configFile, "");
-const profileEnv = { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "", AWS_SHARED_CREDENTIALS_FILE: credentialsFile, AWS_CONFIG_FILE: configFile };
+const profileEnv = {
+  AWS_ACCESS_KEY_ID: "",
+  AWS_SECRET_ACCESS_KEY: "",
+  AWS_SHARED_CREDENTIALS_FILE: credentialsFile,
+  AWS_CONFIG_FILE: configFile,
+};
 const PROFILES = ["--source-profile", "prod", "--target-profile", "staging"];
 
 after(async () => {
@@ -83,8 +100,10 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-const show = (r: CliResult) => `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout (tail)\n${r.stdout.slice(-3000)}`;
-const uploadsIn = async (client: S3Client, b: string) => (await client.send(new ListMultipartUploadsCommand({ Bucket: b }))).Uploads ?? [];
+const show = (r: CliResult) =>
+  `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout (tail)\n${r.stdout.slice(-3000)}`;
+const uploadsIn = async (client: S3Client, b: string) =>
+  (await client.send(new ListMultipartUploadsCommand({ Bucket: b }))).Uploads ?? [];
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 type Event = { type: string; key?: string; code?: string; message?: string };
 const events = (stdout: string): Event[] =>
@@ -114,12 +133,19 @@ describe("Ctrl-C during a streamed multipart upload", () => {
     // The abort raced the exit: a single lucky round proves nothing, so interrupt it several times.
     for (let round = 0; round < 3; round++) {
       const { child, exited } = startCli(args);
-      await until(async () => (await uploadsIn(clientA, b)).length > 0 || child.exitCode !== null, "a multipart upload to start");
+      await until(
+        async () => (await uploadsIn(clientA, b)).length > 0 || child.exitCode !== null,
+        "a multipart upload to start",
+      );
       child.kill("SIGINT");
       const r = await exited;
       assert.equal(r.signal, null, `exited by itself: ${show(r)}`);
       assert.equal(r.code, 130, show(r));
-      assert.deepEqual(await uploadsIn(clientA, b), [], `round ${round}: no incomplete multipart upload is left: ${show(r)}`);
+      assert.deepEqual(
+        await uploadsIn(clientA, b),
+        [],
+        `round ${round}: no incomplete multipart upload is left: ${show(r)}`,
+      );
       assert.deepEqual(await listAll(clientA, b), [], "nothing was completed");
     }
     const again = await runCli(args);
@@ -134,18 +160,33 @@ describe("Ctrl-C during a streamed multipart upload", () => {
     const src = await bucket("int-xs", "a");
     const dst = await bucket("int-xd", "b");
     await put(clientA, src, "big.bin", randomBytes(60 * 1024 * 1024));
-    const args = ["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "5MiB", "--part-size", "5MiB", ...PROFILES];
+    const args = [
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--multipart-threshold",
+      "5MiB",
+      "--part-size",
+      "5MiB",
+      ...PROFILES,
+    ];
     for (let round = 0; round < 2; round++) {
       const { child, out, exited } = startCli(args, profileEnv);
       // The refused server-side attempt creates (and aborts) an upload too: wait for the streamed one.
       await until(
-        async () => (/refused.*streaming/i.test(out.stderr) && (await uploadsIn(clientB, dst)).length > 0) || child.exitCode !== null,
+        async () =>
+          (/refused.*streaming/i.test(out.stderr) && (await uploadsIn(clientB, dst)).length > 0) ||
+          child.exitCode !== null,
         "the streamed multipart upload to start",
       );
       child.kill("SIGINT");
       const r = await exited;
       assert.equal(r.code, 130, show(r));
-      assert.deepEqual(await uploadsIn(clientB, dst), [], `round ${round}: no incomplete multipart upload is left: ${show(r)}`);
+      assert.deepEqual(
+        await uploadsIn(clientB, dst),
+        [],
+        `round ${round}: no incomplete multipart upload is left: ${show(r)}`,
+      );
     }
     const again = await runCli(args, { env: profileEnv });
     assert.equal(again.code, 0, show(again));
@@ -170,11 +211,19 @@ describe("Ctrl-C during a streamed multipart upload", () => {
 describe("Ctrl-C during downloads", () => {
   test("S3 -> folder, 2,000 objects: SIGINT lets the downloads in flight finish: exit 130, no aborted writes, every file whole, no temporary files", async () => {
     const b = await bucket("int-down");
-    const objects = new Map(Array.from({ length: 2000 }, (_, i) => [`o/${String(i).padStart(4, "0")}.bin`, randomBytes(2048 + (i % 7) * 1000)]));
+    const objects = new Map(
+      Array.from({ length: 2000 }, (_, i) => [
+        `o/${String(i).padStart(4, "0")}.bin`,
+        randomBytes(2048 + (i % 7) * 1000),
+      ]),
+    );
     await putMany(clientA, b, [...objects], 64);
     const dir = folder();
     const { child, out, exited } = startCli(["sync", `s3://${b}`, dir, "--json"]);
-    await until(() => (out.stdout.match(/"type":"copy"/g)?.length ?? 0) >= 200 || child.exitCode !== null, "200 downloads");
+    await until(
+      () => (out.stdout.match(/"type":"copy"/g)?.length ?? 0) >= 200 || child.exitCode !== null,
+      "200 downloads",
+    );
     child.kill("SIGINT");
     const r = await exited;
     assert.equal(r.code, 130, show(r));
@@ -245,19 +294,22 @@ async function stallingProxy(endpoint: string, limit: number): Promise<{ url: st
   const sockets = new Set<Socket>();
   const upstreams = new Set<http.ClientRequest>();
   const server = http.createServer((req, res) => {
-    const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      if (req.method !== "GET" || Number(answer.headers["content-length"] ?? 0) <= limit) {
-        answer.pipe(res);
-        return;
-      }
-      let sent = 0;
-      answer.on("data", (chunk: Buffer) => {
-        if (sent >= limit) return answer.pause();
-        res.write(chunk.subarray(0, limit - sent));
-        sent += chunk.length;
-      });
-    });
+    const out = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (req.method !== "GET" || Number(answer.headers["content-length"] ?? 0) <= limit) {
+          answer.pipe(res);
+          return;
+        }
+        let sent = 0;
+        answer.on("data", (chunk: Buffer) => {
+          if (sent >= limit) return answer.pause();
+          res.write(chunk.subarray(0, limit - sent));
+          sent += chunk.length;
+        });
+      },
+    );
     upstreams.add(out);
     out.on("close", () => upstreams.delete(out));
     out.on("error", () => res.destroy());

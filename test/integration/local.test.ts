@@ -6,14 +6,38 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../src/core/keys.js";
-import { CLI, getText, head, keyZoo, keys, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client, s3TestEnv, userEnv } from "../helpers/s3.js";
+import {
+  CLI,
+  getText,
+  head,
+  keyZoo,
+  keys,
+  listAll,
+  newBucket,
+  put,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  userEnv,
+} from "../helpers/s3.js";
 
 const client = s3Client("a");
 const buckets: string[] = [];
@@ -36,7 +60,14 @@ after(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
-type Summary = { copied: number; updated: number; deleted: number; skipped: number; failed: number; undecidable: number };
+type Summary = {
+  copied: number;
+  updated: number;
+  deleted: number;
+  skipped: number;
+  failed: number;
+  undecidable: number;
+};
 type ErrorEvent = { type: "error"; key?: string; action?: string; code: string; message: string };
 function parse(stdout: string): { summary: Summary; errors: ErrorEvent[] } {
   const events = stdout
@@ -94,20 +125,32 @@ describe("bucket -> folder -> bucket", () => {
     assert.equal(d.summary.failed, Object.keys(refused).length);
     assert.deepEqual(Object.fromEntries(d.errors.map((e) => [e.key, e.code])), refused);
     for (const e of d.errors) assert.equal(e.action, "copy");
-    assert.match(d.errors.find((e) => e.key === "x//y")!.message, /unsafe key refused: "x\/\/y": it has an empty path segment/);
+    assert.match(
+      d.errors.find((e) => e.key === "x//y")!.message,
+      /unsafe key refused: "x\/\/y": it has an empty path segment/,
+    );
     assert.match(d.errors.find((e) => e.key === "a/b")!.message, /the source also has a file "a"/);
     assert.deepEqual(readdirSync(parent), ["folder"]);
 
     assert.deepEqual(filesUnder(path), fileKeys);
     for (const k of fileKeys) assert.equal(readFileSync(join(path, k), "utf8"), `content of ${k}`, k);
     const listed = new Map((await listAll(client, src, "zoo/")).map((o) => [o.key.slice(4), o.lastModified]));
-    for (const k of fileKeys) assert.equal(Math.round(statSync(join(path, k)).mtimeMs), listed.get(k), `mtime of ${k} is the object's LastModified`);
+    for (const k of fileKeys)
+      assert.equal(
+        Math.round(statSync(join(path, k)).mtimeMs),
+        listed.get(k),
+        `mtime of ${k} is the object's LastModified`,
+      );
 
     const up = await runCli(["sync", path, `s3://${dst}/zoo`, "--json"]);
     assert.equal(up.code, 0, up.stderr);
     assert.equal(up.stderr, "", "no warnings, from the SDK or otherwise");
     assert.equal(parse(up.stdout).summary.copied, fileKeys.length);
-    assert.deepEqual(await keys(client, dst, "zoo/"), fileKeys.map((k) => `zoo/${k}`).sort(compareKeys), "every key that is a file name, byte for byte");
+    assert.deepEqual(
+      await keys(client, dst, "zoo/"),
+      fileKeys.map((k) => `zoo/${k}`).sort(compareKeys),
+      "every key that is a file name, byte for byte",
+    );
     for (const k of ["plain.txt", "emoji-\u{1F600}.txt", "tab\there", "back\\slash", "quote'\"s"])
       assert.equal(await getText(client, dst, `zoo/${k}`), `content of ${k}`);
 
@@ -120,7 +163,11 @@ describe("bucket -> folder -> bucket", () => {
     assert.deepEqual(counts(parse(upAgain.stdout).summary), [0, 0, 0, 0]);
     const back = await runCli(["sync", path, `s3://${src}/zoo`, "--json"]);
     assert.equal(back.code, 0, back.stderr);
-    assert.deepEqual(counts(parse(back.stdout).summary), [0, 0, 0, 0], "downloaded files are not newer than their source");
+    assert.deepEqual(
+      counts(parse(back.stdout).summary),
+      [0, 0, 0, 0],
+      "downloaded files are not newer than their source",
+    );
 
     const check = await runCli(["check", path, `s3://${dst}/zoo`]);
     assert.equal(check.code, 0, check.stdout + check.stderr);
@@ -151,7 +198,11 @@ describe("keys that would escape the target folder", () => {
       ["a/../../b", "evil"],
       ["ok.txt", "fine"],
     ]);
-    assert.deepEqual((await keys(client, src)).sort(), ["../escape.txt", "a/../../b", "ok.txt"], "the server stores the keys as given");
+    assert.deepEqual(
+      (await keys(client, src)).sort(),
+      ["../escape.txt", "a/../../b", "ok.txt"],
+      "the server stores the keys as given",
+    );
     const { parent, path } = place();
     mkdirSync(path);
     writeFileSync(join(path, "stale"), "would be deleted");
@@ -189,7 +240,10 @@ describe("deletes in both directions", () => {
 
     const dry = await runCli(["sync", `s3://${b}`, path, "--delete", "--dry-run"]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, new RegExp(`\\(dryrun\\) delete: ${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}/gone\\.txt`));
+    assert.match(
+      dry.stdout,
+      new RegExp(`\\(dryrun\\) delete: ${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}/gone\\.txt`),
+    );
     assert.deepEqual(filesUnder(path), ["gone.txt", "old/deeper/x"], "a dry run changes nothing");
 
     const down = await runCli(["sync", `s3://${b}`, path, "--delete", "--json"]);
@@ -228,7 +282,18 @@ describe("uploads", () => {
     const big = randomBytes(20 * 1024 * 1024);
     writeFileSync(join(path, "big.bin"), big);
 
-    const r = await runCli(["sync", path, `s3://${b}/site`, "--acl", "public-read", "--multipart-threshold", "8MB", "--part-size", "5MB", "--json"]);
+    const r = await runCli([
+      "sync",
+      path,
+      `s3://${b}/site`,
+      "--acl",
+      "public-read",
+      "--multipart-threshold",
+      "8MB",
+      "--part-size",
+      "5MB",
+      "--json",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, "");
     assert.equal(parse(r.stdout).summary.copied, 5);
@@ -240,7 +305,11 @@ describe("uploads", () => {
     const anon = await fetch(`${endpoint}/${b}/site/index.html`);
     assert.equal(anon.status, 200, "--acl public-read applied to the upload");
     assert.equal(await anon.text(), "<h1>hi</h1>");
-    assert.equal((await fetch(`${endpoint}/${b}/site/big.bin`, { method: "HEAD" })).status, 200, "and to the multipart upload");
+    assert.equal(
+      (await fetch(`${endpoint}/${b}/site/big.bin`, { method: "HEAD" })).status,
+      200,
+      "and to the multipart upload",
+    );
     const listed = await listAll(client, b, "site/");
     assert.match(listed.find((o) => o.key === "site/big.bin")!.etag, /-4$/, "uploaded in 4 parts of 5 MiB");
     const got = await client.send(new GetObjectCommand({ Bucket: b, Key: "site/big.bin" }));
@@ -296,12 +365,20 @@ describe("interrupted downloads", () => {
       while (!partial && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
         // small.txt's temporary file may be renamed between readdir and stat: look again next round.
-        partial = readdirSync(path).find((n) => /^\.bucketsync-[0-9a-f]{12}\.tmp$/.test(n) && (statSync(join(path, n), { throwIfNoEntry: false })?.size ?? 0) > 0);
+        partial = readdirSync(path).find(
+          (n) =>
+            /^\.bucketsync-[0-9a-f]{12}\.tmp$/.test(n) &&
+            (statSync(join(path, n), { throwIfNoEntry: false })?.size ?? 0) > 0,
+        );
       }
       assert.ok(partial, "a temporary file appeared while downloading");
       child.kill("SIGKILL");
       await exited;
-      assert.equal(readFileSync(join(path, "big.bin"), "utf8"), "previous version", "the real name still holds the old file, whole");
+      assert.equal(
+        readFileSync(join(path, "big.bin"), "utf8"),
+        "previous version",
+        "the real name still holds the old file, whole",
+      );
       assert.ok(statSync(join(path, partial)).size < data.length);
     } finally {
       await stall.close();
@@ -335,7 +412,10 @@ describe("usage", () => {
 
     const r = await runCli(["sync", `s3://${b}`, path]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^copy: s3://${b}/d/k\\.txt to ${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}/d/k\\.txt$`, "m"));
+    assert.match(
+      r.stdout,
+      new RegExp(`^copy: s3://${b}/d/k\\.txt to ${path.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}/d/k\\.txt$`, "m"),
+    );
     assert.equal(readFileSync(join(path, "d", "k.txt"), "utf8"), "k");
   });
 });
@@ -349,19 +429,22 @@ async function stallingProxy(endpoint: string, limit: number): Promise<{ url: st
   const sockets = new Set<import("node:net").Socket>();
   const upstreams = new Set<http.ClientRequest>();
   const server = http.createServer((req, res) => {
-    const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      if (req.method !== "GET" || Number(answer.headers["content-length"] ?? 0) <= limit) {
-        answer.pipe(res);
-        return;
-      }
-      let sent = 0;
-      answer.on("data", (chunk: Buffer) => {
-        if (sent >= limit) return answer.pause();
-        res.write(chunk.subarray(0, limit - sent));
-        sent += chunk.length;
-      });
-    });
+    const out = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (req.method !== "GET" || Number(answer.headers["content-length"] ?? 0) <= limit) {
+          answer.pipe(res);
+          return;
+        }
+        let sent = 0;
+        answer.on("data", (chunk: Buffer) => {
+          if (sent >= limit) return answer.pause();
+          res.write(chunk.subarray(0, limit - sent));
+          sent += chunk.length;
+        });
+      },
+    );
     upstreams.add(out);
     out.on("close", () => upstreams.delete(out));
     out.on("error", () => res.destroy());

@@ -12,7 +12,20 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Upload } from "@aws-sdk/lib-storage";
-import { CLI, getText, keys, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client, s3TestEnv, userEnv } from "../helpers/s3.js";
+import {
+  CLI,
+  getText,
+  keys,
+  listAll,
+  newBucket,
+  put,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  userEnv,
+} from "../helpers/s3.js";
 import { startOutageProxy, type OutageProxy } from "../helpers/outage-proxy.js";
 
 const client = s3Client("a");
@@ -40,7 +53,8 @@ const endpoint = () => s3TestEnv().endpoint;
 const port = () => Number(new URL(endpoint()).port);
 const summaryOf = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, number>;
 const md5 = (b: Buffer | string) => createHash("md5").update(b).digest("hex");
-const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-2000)}`;
+const show = (r: { code: number; stdout: string; stderr: string }) =>
+  `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-2000)}`;
 const nonEmptyLines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
 
 describe("1. the overlap guard compares what endpoints name, not how they are spelled", () => {
@@ -58,9 +72,21 @@ describe("1. the overlap guard compares what endpoints name, not how they are sp
     const all = Array.from({ length: 20 }, (_, i) => `site/current/f${i}.txt`);
     await putMany(client, b, [...all.map((k) => [k, k] as [string, string]), ["site/old.txt", "old"]]);
     for (const [se, te] of spellings(endpoint())) {
-      const r = await runCli(["sync", `s3://${b}/site/current`, `s3://${b}/site`, "--delete", "--source-endpoint-url", se!, "--target-endpoint-url", te!], {
-        endpoint: false,
-      });
+      const r = await runCli(
+        [
+          "sync",
+          `s3://${b}/site/current`,
+          `s3://${b}/site`,
+          "--delete",
+          "--source-endpoint-url",
+          se!,
+          "--target-endpoint-url",
+          te!,
+        ],
+        {
+          endpoint: false,
+        },
+      );
       assert.equal(r.code, 2, `${se} vs ${te}: ${show(r)}`);
       assert.match(r.stderr, /overlap/);
       assert.equal(nonEmptyLines(r.stderr).length, 1, r.stderr);
@@ -70,10 +96,24 @@ describe("1. the overlap guard compares what endpoints name, not how they are sp
 
   test("a target inside the source (x -> x/y) is refused: the bucket does not grow", async () => {
     const b = await bucket("ovl2");
-    await putMany(client, b, [["x/a.txt", "a"], ["x/b.txt", "b"]]);
-    const r = await runCli(["sync", `s3://${b}/x`, `s3://${b}/x/y`, "--source-endpoint-url", endpoint().replace("http://", "HTTP://"), "--target-endpoint-url", endpoint()], {
-      endpoint: false,
-    });
+    await putMany(client, b, [
+      ["x/a.txt", "a"],
+      ["x/b.txt", "b"],
+    ]);
+    const r = await runCli(
+      [
+        "sync",
+        `s3://${b}/x`,
+        `s3://${b}/x/y`,
+        "--source-endpoint-url",
+        endpoint().replace("http://", "HTTP://"),
+        "--target-endpoint-url",
+        endpoint(),
+      ],
+      {
+        endpoint: false,
+      },
+    );
     assert.equal(r.code, 2, show(r));
     assert.deepEqual((await keys(client, b)).sort(), ["x/a.txt", "x/b.txt"]);
   });
@@ -81,9 +121,21 @@ describe("1. the overlap guard compares what endpoints name, not how they are sp
   test("sibling prefixes on one endpoint spelled two ways still sync (and server-side)", async () => {
     const b = await bucket("ovl3");
     await putMany(client, b, [["a/1.txt", "one"]]);
-    const r = await runCli(["sync", `s3://${b}/a`, `s3://${b}/b`, "--source-endpoint-url", `${endpoint()}/`, "--target-endpoint-url", endpoint(), "--json"], {
-      endpoint: false,
-    });
+    const r = await runCli(
+      [
+        "sync",
+        `s3://${b}/a`,
+        `s3://${b}/b`,
+        "--source-endpoint-url",
+        `${endpoint()}/`,
+        "--target-endpoint-url",
+        endpoint(),
+        "--json",
+      ],
+      {
+        endpoint: false,
+      },
+    );
     assert.equal(r.code, 0, show(r));
     assert.equal(await getText(client, b, "b/1.txt"), "one");
     assert.doesNotMatch(r.stdout, /streaming/, "the same server copies server-side");
@@ -95,12 +147,21 @@ describe("2. an endpoint that goes away for a few seconds in the middle of a run
     const src = await bucket("out-s");
     const dst = await bucket("out-d");
     const all = Array.from({ length: 3000 }, (_, i) => `obj/${String(i).padStart(5, "0")}.txt`);
-    await putMany(client, src, all.map((k) => [k, `body ${k}`]), 64);
+    await putMany(
+      client,
+      src,
+      all.map((k) => [k, `body ${k}`]),
+      64,
+    );
     const p = await startOutageProxy(port());
     proxies.push(p);
-    const child = spawn(process.execPath, [CLI, "sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", p.url, "--json", "--concurrency", "16"], {
-      env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, "sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", p.url, "--json", "--concurrency", "16"],
+      {
+        env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
+      },
+    );
     let stdout = "";
     let stderr = "";
     let copies = 0;
@@ -119,12 +180,17 @@ describe("2. an endpoint that goes away for a few seconds in the middle of a run
     assert.equal(s.copied, 3000);
     assert.equal(s.failed, 0);
     const listed = await listAll(client, dst);
-    assert.deepEqual(listed.map((o) => o.key), all);
+    assert.deepEqual(
+      listed.map((o) => o.key),
+      all,
+    );
     for (const o of listed.filter((_, i) => i % 97 === 0)) assert.equal(o.etag, md5(`body ${o.key}`));
   });
 
   test("an endpoint that refuses connections from the start is still one line and exit 2", async () => {
-    const r = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", "http://127.0.0.1:9"], { endpoint: false });
+    const r = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", "http://127.0.0.1:9"], {
+      endpoint: false,
+    });
     assert.equal(r.code, 2, show(r));
     assert.match(r.stderr, /cannot reach the endpoint http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/);
     assert.equal(nonEmptyLines(r.stderr).length, 1, r.stderr);
@@ -135,7 +201,10 @@ describe("3-4. check compares content by default and never hides what it could n
   test("a same-size rewrite of a target object (newer than the source) is a difference without flags; --json and -v say what was compared", async () => {
     const src = await bucket("chk-s");
     const dst = await bucket("chk-d");
-    await putMany(client, src, [["a.txt", "alpha"], ["b.txt", "bravo"]]);
+    await putMany(client, src, [
+      ["a.txt", "alpha"],
+      ["b.txt", "bravo"],
+    ]);
     assert.equal((await runCli(["sync", `s3://${src}`, `s3://${dst}`])).code, 0);
     await put(client, dst, "b.txt", "BRAVO");
     const r = await runCli(["check", `s3://${src}`, `s3://${dst}`]);
@@ -159,7 +228,10 @@ describe("3-4. check compares content by default and never hides what it could n
     const b = await bucket("chk-mp");
     const data = randomBytes(12 * 1024 * 1024);
     await new Upload({ client, params: { Bucket: b, Key: "big.bin", Body: data }, partSize: 5 * 1024 * 1024 }).done();
-    await putMany(client, b, [["one.txt", "one"], ["two.txt", "two"]]);
+    await putMany(client, b, [
+      ["one.txt", "one"],
+      ["two.txt", "two"],
+    ]);
     const dir = tempDir("chk-mp");
     const down = await runCli(["sync", `s3://${b}`, dir]);
     assert.equal(down.code, 0, show(down));
@@ -176,7 +248,10 @@ describe("3-4. check compares content by default and never hides what it could n
     assert.match(r.stdout, /3 objects compared; 1 undecidable/, show(r));
     const j = await runCli(["check", `s3://${b}`, dir, "--checksum", "--auto-part-size", "--json"]);
     assert.equal((summaryOf(j.stdout) as unknown as { undecidable: number }).undecidable, 1, j.stdout);
-    const evidence = readFileSync(report, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { key: string; compared: string });
+    const evidence = readFileSync(report, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { key: string; compared: string });
     assert.match(evidence.find((e) => e.key === "big.bin")!.compared, /cannot decide/);
     const v = await runCli(["check", `s3://${b}`, dir, "--checksum", "--auto-part-size", "-v"]);
     assert.match(v.stdout, /^same: big\.bin \(checksum undecidable.*compared size and time/m, show(v));
@@ -188,13 +263,33 @@ describe("5-6. unverifiable copies and --verify strict", () => {
     const src = await bucket("uv-s");
     const dst = await bucket("uv-d");
     await put(client, src, "big.bin", randomBytes(10 * 1024 * 1024));
-    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "8MiB", "--part-size", "5MiB"]);
+    const r = await runCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--multipart-threshold",
+      "8MiB",
+      "--part-size",
+      "5MiB",
+    ]);
     assert.equal(r.code, 0, show(r));
-    assert.match(r.stderr, /^warning: 1 copied object\(s\) could not be verified \(multipart copy in 2 parts of a source with MD5 ETag\)/m);
+    assert.match(
+      r.stderr,
+      /^warning: 1 copied object\(s\) could not be verified \(multipart copy in 2 parts of a source with MD5 ETag\)/m,
+    );
     assert.match(r.stdout, /unverifiable 1/);
     await removeBucket(client, dst).catch(() => undefined);
     const dst2 = await bucket("uv-d2");
-    const strictExit = await runCli(["sync", `s3://${src}`, `s3://${dst2}`, "--multipart-threshold", "8MiB", "--part-size", "5MiB", "--fail-on-warnings"]);
+    const strictExit = await runCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst2}`,
+      "--multipart-threshold",
+      "8MiB",
+      "--part-size",
+      "5MiB",
+      "--fail-on-warnings",
+    ]);
     assert.equal(strictExit.code, 3, show(strictExit));
   });
 
@@ -203,7 +298,18 @@ describe("5-6. unverifiable copies and --verify strict", () => {
     const dst = await bucket("st-d");
     await put(client, src, "big.bin", randomBytes(10 * 1024 * 1024));
     await put(client, src, "small.txt", "small");
-    const args = ["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "8MiB", "--part-size", "5MiB", "--verify", "strict", "--json"];
+    const args = [
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--multipart-threshold",
+      "8MiB",
+      "--part-size",
+      "5MiB",
+      "--verify",
+      "strict",
+      "--json",
+    ];
     const first = await runCli(args);
     assert.equal(first.code, 1, show(first));
     assert.match(first.stdout, /"code":"Unverifiable".*removed/);
@@ -236,14 +342,27 @@ describe("12. a failed run into a new local folder creates nothing", () => {
 describe("13. acl apply --include alone would expose everything", () => {
   test("--include '*.png' without an --exclude is refused with the right form; the documented form changes only .png", async () => {
     const b = await bucket("acl");
-    await putMany(client, b, [["img/a.png", "png"], ["img/b.gif", "gif"]]);
+    await putMany(client, b, [
+      ["img/a.png", "png"],
+      ["img/b.gif", "gif"],
+    ]);
     const refused = await runCli(["acl", "apply", `s3://${b}/img`, "--acl", "public-read", "--include", "*.png"]);
     assert.equal(refused.code, 2, show(refused));
     assert.match(refused.stderr, /--exclude "\*" --include "\*\.png"/);
     assert.equal(nonEmptyLines(refused.stderr).length, 1);
     const anonymous = async (key: string) => (await fetch(`${endpoint()}/${b}/${key}`)).status;
     assert.equal(await anonymous("img/b.gif"), 403);
-    const ok = await runCli(["acl", "apply", `s3://${b}/img`, "--acl", "public-read", "--exclude", "*", "--include", "*.png"]);
+    const ok = await runCli([
+      "acl",
+      "apply",
+      `s3://${b}/img`,
+      "--acl",
+      "public-read",
+      "--exclude",
+      "*",
+      "--include",
+      "*.png",
+    ]);
     assert.equal(ok.code, 0, show(ok));
     assert.equal(await anonymous("img/a.png"), 200);
     assert.equal(await anonymous("img/b.gif"), 403, "the .gif stays private");
@@ -254,7 +373,11 @@ describe("14. a write option the server refuses", () => {
   test("--storage-class FAST: one line naming the flag, exit 2, nothing written", async () => {
     const src = await bucket("sc-s");
     const dst = await bucket("sc-d");
-    await putMany(client, src, Array.from({ length: 300 }, (_, i) => [`k${i}.txt`, `v${i}`] as [string, string]));
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 300 }, (_, i) => [`k${i}.txt`, `v${i}`] as [string, string]),
+    );
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--storage-class", "FAST"]);
     assert.equal(r.code, 2, show(r));
     const lines = nonEmptyLines(r.stderr);
@@ -275,16 +398,22 @@ describe("15. an endpoint that accepts connections and never answers", () => {
     const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
     try {
       const started = Date.now();
-      const r = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", url], { endpoint: false });
+      const r = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", url], {
+        endpoint: false,
+      });
       const took = Date.now() - started;
       assert.equal(r.code, 2, show(r));
       assert.ok(took < 60_000, `gave up after ${took} ms`);
       assert.equal(nonEmptyLines(r.stderr).length, 1, r.stderr);
       assert.match(r.stderr, /does not answer/);
 
-      const child = spawn(process.execPath, [CLI, "sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", url], {
-        env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
-      });
+      const child = spawn(
+        process.execPath,
+        [CLI, "sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", url],
+        {
+          env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
+        },
+      );
       await new Promise((r) => setTimeout(r, 1500));
       const signalled = Date.now();
       child.kill("SIGTERM");
@@ -301,11 +430,16 @@ describe("16. a password inside an endpoint URL is never printed", () => {
   test("flags and config file remotes: the password does not appear in any output", async () => {
     const e = new URL(endpoint());
     const withPassword = `http://user:SECRET-PW-13@${e.host}`;
-    const r1 = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", withPassword], { endpoint: false });
+    const r1 = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", withPassword], {
+      endpoint: false,
+    });
     assert.equal(r1.code, 2);
     assert.doesNotMatch(r1.stdout + r1.stderr, /SECRET-PW-13/);
     assert.match(r1.stderr, /\*\*\*\*@/);
-    const r2 = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", "http://user:SECRET-PW-13@[bad"], { endpoint: false });
+    const r2 = await runCli(
+      ["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", "http://user:SECRET-PW-13@[bad"],
+      { endpoint: false },
+    );
     assert.equal(r2.code, 2);
     assert.doesNotMatch(r2.stdout + r2.stderr, /SECRET-PW-13/);
     const dir = tempDir("cfg");

@@ -3,7 +3,21 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { PutObjectAclCommand } from "@aws-sdk/client-s3";
 import { compareKeys } from "../../src/core/keys.js";
-import { getText, head, keyZoo, keys, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client, s3TestEnv, tags } from "../helpers/s3.js";
+import {
+  getText,
+  head,
+  keyZoo,
+  keys,
+  listAll,
+  newBucket,
+  put,
+  putMany,
+  removeBucket,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  tags,
+} from "../helpers/s3.js";
 
 const client = s3Client("a");
 const buckets: string[] = [];
@@ -21,19 +35,33 @@ const summaryOf = (stdout: string) => {
   const line = stdout.trim().split("\n").filter(Boolean).pop()!;
   const parsed = JSON.parse(line);
   assert.equal(parsed.type, "summary");
-  return parsed as { copied: number; updated: number; deleted: number; skipped: number; failed: number; undecidable: number };
+  return parsed as {
+    copied: number;
+    updated: number;
+    deleted: number;
+    skipped: number;
+    failed: number;
+    undecidable: number;
+  };
 };
 
 describe("sync between buckets on a real S3 server", () => {
   let src: string;
   let dst: string;
   const zoo = keyZoo();
-  const many = Array.from({ length: 1100 }, (_, i) => `many/${String(i).padStart(5, "0")}-${i % 7 === 0 ? "\u{1F600}" : "x"}.dat`);
+  const many = Array.from(
+    { length: 1100 },
+    (_, i) => `many/${String(i).padStart(5, "0")}-${i % 7 === 0 ? "\u{1F600}" : "x"}.dat`,
+  );
 
   before(async () => {
     src = await bucket("src");
     dst = await bucket("dst");
-    await putMany(client, src, [...zoo, ...many].map((k) => [`zoo/${k}`, `content of ${k}`]));
+    await putMany(
+      client,
+      src,
+      [...zoo, ...many].map((k) => [`zoo/${k}`, `content of ${k}`]),
+    );
     await put(client, src, "zoo2/not-under-zoo", "must not be copied");
   });
 
@@ -48,7 +76,8 @@ describe("sync between buckets on a real S3 server", () => {
     const want = [...zoo, ...many].map((k) => `zoo/${k}`).sort(compareKeys);
     const got = await keys(client, dst, "zoo/");
     assert.deepEqual(got, want, "target holds exactly the source keys, in S3 order");
-    for (const k of [...zoo, many[0]!, many[7]!]) assert.equal(await getText(client, dst, `zoo/${k}`), `content of ${k}`, k);
+    for (const k of [...zoo, many[0]!, many[7]!])
+      assert.equal(await getText(client, dst, `zoo/${k}`), `content of ${k}`, k);
     assert.deepEqual(await keys(client, dst, "zoo2"), [], "zoo2/ is not under the zoo/ prefix");
 
     const again = await runCli(["sync", `s3://${src}/zoo`, `s3://${dst}/zoo`, "--json"]);
@@ -68,8 +97,16 @@ describe("every listing layout gives the exact target", () => {
     const src = await bucket("lay-s");
     const dst = await bucket("lay-d");
     const source = ["a.txt", "a/1", "a/2", "a/deep/3", "a0", "b/1", "c/1", "c/2", "top"];
-    await putMany(client, src, source.map((k) => [k, `src ${k}`]));
-    await putMany(client, dst, ["a/1", "a/old", "stale-top", "z/1", "z/2/3"].map((k) => [k, k === "a/1" ? "src a/1" : `old ${k}`]));
+    await putMany(
+      client,
+      src,
+      source.map((k) => [k, `src ${k}`]),
+    );
+    await putMany(
+      client,
+      dst,
+      ["a/1", "a/old", "stale-top", "z/1", "z/2/3"].map((k) => [k, k === "a/1" ? "src a/1" : `old ${k}`]),
+    );
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
     assert.equal(r.code, 0, r.stderr);
     const s = summaryOf(r.stdout);
@@ -82,9 +119,20 @@ describe("every listing layout gives the exact target", () => {
   test("a single folder of more than a page is split and synced exactly", async () => {
     const src = await bucket("one-s");
     const dst = await bucket("one-d");
-    const source = Array.from({ length: 1500 }, (_, i) => `only/${["A", "k", "z", "0", "-"][i % 5]}${String(i).padStart(4, "0")}`);
-    await putMany(client, src, source.map((k) => [k, "x"]));
-    await putMany(client, dst, ["only/A0000", "only/m-stale", "only/~stale", "only0"].map((k) => [k, "x"]));
+    const source = Array.from(
+      { length: 1500 },
+      (_, i) => `only/${["A", "k", "z", "0", "-"][i % 5]}${String(i).padStart(4, "0")}`,
+    );
+    await putMany(
+      client,
+      src,
+      source.map((k) => [k, "x"]),
+    );
+    await putMany(
+      client,
+      dst,
+      ["only/A0000", "only/m-stale", "only/~stale", "only0"].map((k) => [k, "x"]),
+    );
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
     assert.equal(r.code, 0, r.stderr);
     const s = summaryOf(r.stdout);
@@ -97,8 +145,17 @@ describe("every listing layout gives the exact target", () => {
     const src = await bucket("wide-s");
     const dst = await bucket("wide-d");
     const source = [...Array.from({ length: 5100 }, (_, i) => `k${String(i).padStart(5, "0")}`), "a/1", "z/1"];
-    await putMany(client, src, source.map((k) => [k, "x"]), 64);
-    await putMany(client, dst, ["k00007", "k99999-stale", "m/1"].map((k) => [k, "x"]));
+    await putMany(
+      client,
+      src,
+      source.map((k) => [k, "x"]),
+      64,
+    );
+    await putMany(
+      client,
+      dst,
+      ["k00007", "k99999-stale", "m/1"].map((k) => [k, "x"]),
+    );
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
     assert.equal(r.code, 0, r.stderr);
     const s = summaryOf(r.stdout);
@@ -156,14 +213,27 @@ describe("deletes", () => {
   test("--delete removes what the source lacks, but never excluded keys; dry-run changes nothing", async () => {
     const src = await bucket("del-s");
     const dst = await bucket("del-d");
-    await putMany(client, src, [["keep.txt", "1"], ["logs/a.log", "2"]]);
-    await putMany(client, dst, [["keep.txt", "1"], ["gone.txt", "x"], ["logs/old.log", "x"], ["tmp/scratch", "x"], ["tmp/deep/er", "x"]]);
+    await putMany(client, src, [
+      ["keep.txt", "1"],
+      ["logs/a.log", "2"],
+    ]);
+    await putMany(client, dst, [
+      ["keep.txt", "1"],
+      ["gone.txt", "x"],
+      ["logs/old.log", "x"],
+      ["tmp/scratch", "x"],
+      ["tmp/deep/er", "x"],
+    ]);
 
     const dry = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--exclude", "tmp/*", "--dryrun"]);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /\(dryrun\) delete: s3:\/\/.*\/gone\.txt/);
     assert.match(dry.stdout, /\(dryrun\) copy: .*logs\/a\.log/);
-    assert.deepEqual(await keys(client, dst), ["gone.txt", "keep.txt", "logs/old.log", "tmp/deep/er", "tmp/scratch"], "dry run changed nothing");
+    assert.deepEqual(
+      await keys(client, dst),
+      ["gone.txt", "keep.txt", "logs/old.log", "tmp/deep/er", "tmp/scratch"],
+      "dry run changed nothing",
+    );
 
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--exclude", "tmp/*", "--json"]);
     assert.equal(r.code, 0, r.stderr);
@@ -175,7 +245,11 @@ describe("deletes", () => {
   test("deletes of more than 1000 keys run in batches and all land", async () => {
     const src = await bucket("bd-s");
     const dst = await bucket("bd-d");
-    await putMany(client, dst, Array.from({ length: 1203 }, (_, i) => [`old/${i}`, "x"] as [string, string]));
+    await putMany(
+      client,
+      dst,
+      Array.from({ length: 1203 }, (_, i) => [`old/${i}`, "x"] as [string, string]),
+    );
     await put(client, src, "only", "1");
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
     assert.equal(r.code, 0, r.stderr);
@@ -188,7 +262,12 @@ describe("prefixes, metadata, ACLs", () => {
   test("prefix to prefix maps keys; photos does not match photos2", async () => {
     const src = await bucket("pfx-s");
     const dst = await bucket("pfx-d");
-    await putMany(client, src, [["photos/a.jpg", "a"], ["photos/2024/b.jpg", "b"], ["photos2/c.jpg", "c"], ["photos", "file named photos"]]);
+    await putMany(client, src, [
+      ["photos/a.jpg", "a"],
+      ["photos/2024/b.jpg", "b"],
+      ["photos2/c.jpg", "c"],
+      ["photos", "file named photos"],
+    ]);
     const r = await runCli(["sync", `s3://${src}/photos`, `s3://${dst}/backup/photos/`]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await keys(client, dst), ["backup/photos/2024/b.jpg", "backup/photos/a.jpg"]);
@@ -225,15 +304,32 @@ describe("prefixes, metadata, ACLs", () => {
     const src = await bucket("mp-s");
     const dst = await bucket("mp-d");
     const data = randomBytes(20 * 1024 * 1024);
-    await put(client, src, "big/file.bin", data, { ContentType: "application/x-test", Metadata: { kind: "big" }, Tagging: "size=large" });
-    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "8MB", "--part-size", "5MB", "--acl", "public-read", "--json"]);
+    await put(client, src, "big/file.bin", data, {
+      ContentType: "application/x-test",
+      Metadata: { kind: "big" },
+      Tagging: "size=large",
+    });
+    const r = await runCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--multipart-threshold",
+      "8MB",
+      "--part-size",
+      "5MB",
+      "--acl",
+      "public-read",
+      "--json",
+    ]);
     // A single-part source copied in parts cannot be proven by ETags: counted as unverifiable, and still exit 0.
     assert.equal(r.code, 0, r.stderr);
     assert.equal(summaryOf(r.stdout).copied, 1);
     assert.equal((summaryOf(r.stdout) as unknown as { unverifiable: number }).unverifiable, 1);
     const listed = (await listAll(client, dst))[0]!;
     assert.match(listed.etag, /-4$/, "copied in 4 parts of 5 MiB");
-    const got = await client.send(new (await import("@aws-sdk/client-s3")).GetObjectCommand({ Bucket: dst, Key: "big/file.bin" }));
+    const got = await client.send(
+      new (await import("@aws-sdk/client-s3")).GetObjectCommand({ Bucket: dst, Key: "big/file.bin" }),
+    );
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     assert.equal(createHash("sha256").update(bytes).digest("hex"), createHash("sha256").update(data).digest("hex"));
     assert.equal(got.ContentType, "application/x-test");
@@ -242,7 +338,9 @@ describe("prefixes, metadata, ACLs", () => {
     const anon = await fetch(`${s3TestEnv().endpoint}/${dst}/big/file.bin`, { method: "HEAD" });
     assert.equal(anon.status, 200, "ACL set on the multipart copy");
     // No parts left behind.
-    const uploads = await client.send(new (await import("@aws-sdk/client-s3")).ListMultipartUploadsCommand({ Bucket: dst }));
+    const uploads = await client.send(
+      new (await import("@aws-sdk/client-s3")).ListMultipartUploadsCommand({ Bucket: dst }),
+    );
     assert.equal(uploads.Uploads?.length ?? 0, 0);
   });
 
@@ -251,10 +349,24 @@ describe("prefixes, metadata, ACLs", () => {
     const dst = await bucket("mpv-d");
     const data = randomBytes(20 * 1024 * 1024);
     const { Upload } = await import("@aws-sdk/lib-storage");
-    await new Upload({ client, params: { Bucket: src, Key: "parts.bin", Body: data }, partSize: 8 * 1024 * 1024 }).done();
+    await new Upload({
+      client,
+      params: { Bucket: src, Key: "parts.bin", Body: data },
+      partSize: 8 * 1024 * 1024,
+    }).done();
     const sourceEtag = (await listAll(client, src))[0]!.etag;
     assert.match(sourceEtag, /-3$/);
-    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--multipart-threshold", "5MB", "--part-size", "5MB", "--json", "-v"]);
+    const r = await runCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--multipart-threshold",
+      "5MB",
+      "--part-size",
+      "5MB",
+      "--json",
+      "-v",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const s = summaryOf(r.stdout) as unknown as { verified: number; unverifiable: number };
     assert.deepEqual([s.verified, s.unverifiable], [1, 0]);
@@ -264,7 +376,10 @@ describe("prefixes, metadata, ACLs", () => {
   test("--acl public-read makes objects anonymously readable while the bucket stays private", async () => {
     const src = await bucket("acl-s");
     const dst = await bucket("acl-d");
-    await putMany(client, src, [["img/a.png", "png-a"], ["img/b c.png", "png-b"]]);
+    await putMany(client, src, [
+      ["img/a.png", "png-a"],
+      ["img/b c.png", "png-b"],
+    ]);
     const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--acl", "public-read"]);
     assert.equal(r.code, 0, r.stderr);
     const endpoint = s3TestEnv().endpoint;
@@ -293,8 +408,16 @@ describe("check and errors", () => {
   test("check exits 0 in sync, 1 listing each difference, 2 on error", async () => {
     const src = await bucket("chk-s");
     const dst = await bucket("chk-d");
-    await putMany(client, src, [["same", "1"], ["new", "2"], ["changed", "3"]]);
-    await putMany(client, dst, [["same", "1"], ["changed", "longer"], ["extra", "4"]]);
+    await putMany(client, src, [
+      ["same", "1"],
+      ["new", "2"],
+      ["changed", "3"],
+    ]);
+    await putMany(client, dst, [
+      ["same", "1"],
+      ["changed", "longer"],
+      ["extra", "4"],
+    ]);
     const r = await runCli(["check", `s3://${src}`, `s3://${dst}`]);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^differs: changed \(size differs\)$/m);
@@ -334,11 +457,15 @@ describe("check and errors", () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
       assert.doesNotMatch(r.stdout + r.stderr, /bucketsync-test-secret/);
     }
-    const badKey = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], { env: { AWS_SECRET_ACCESS_KEY: "wrong-secret-value" } });
+    const badKey = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete"], {
+      env: { AWS_SECRET_ACCESS_KEY: "wrong-secret-value" },
+    });
     assert.equal(badKey.code, 2);
     assert.match(badKey.stderr, /SignatureDoesNotMatch/);
     assert.doesNotMatch(badKey.stdout + badKey.stderr, /wrong-secret-value/);
-    const unreachable = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", "http://127.0.0.1:9"], { endpoint: false });
+    const unreachable = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", "http://127.0.0.1:9"], {
+      endpoint: false,
+    });
     assert.equal(unreachable.code, 2);
     assert.match(unreachable.stderr, /cannot reach the endpoint/);
     assert.deepEqual(await keys(client, dst), ["old"], "nothing changed by any of them");

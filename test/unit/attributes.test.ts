@@ -35,10 +35,18 @@ test("attribute filters select exactly the objects in range, on both sides", asy
     );
     return actions.map((a) => `${a.type} ${a.key}`).sort();
   };
-  assert.deepEqual(await run({ minSize: 10, maxSize: 100 }), ["copy medium", "delete old-medium"], "old-tiny is outside the filter, so never deleted");
+  assert.deepEqual(
+    await run({ minSize: 10, maxSize: 100 }),
+    ["copy medium", "delete old-medium"],
+    "old-tiny is outside the filter, so never deleted",
+  );
   assert.deepEqual(await run({ newerThan: 4000 }), ["copy large", "copy medium"]);
   assert.deepEqual(await run({ olderThan: 4000 }), ["copy small", "delete old-medium", "delete old-tiny"]);
   assert.deepEqual(await run({ contentType: "image/*" }), ["copy medium"]);
   assert.deepEqual(await run({ metadata: { team: "web*" } }), ["copy medium"]);
-  assert.equal(compileAttributeFilters({}, async () => undefined), undefined, "no filters: nothing to pay");
+  assert.equal(
+    compileAttributeFilters({}, async () => undefined),
+    undefined,
+    "no filters: nothing to pay",
+  );
 });

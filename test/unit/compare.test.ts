@@ -38,7 +38,11 @@ test("checksum says when it cannot decide (multipart or non-MD5 ETags) and falls
   const same = checksum(obj(10, 5, `${md5a}-3`), obj(10, 10, undefined));
   assert.equal(same.undecidable, true);
   assert.equal(same.copy, false);
-  assert.deepEqual(checksum(obj(10, 50, `${md5a}-3`), obj(10, 10, `${md5a}-3`)), { copy: false, reason: "same checksum" }, "identical multipart ETags mean identical parts");
+  assert.deepEqual(
+    checksum(obj(10, 50, `${md5a}-3`), obj(10, 10, `${md5a}-3`)),
+    { copy: false, reason: "same checksum" },
+    "identical multipart ETags mean identical parts",
+  );
 });
 
 test("isPlainMd5 recognises only 32-hex ETags", () => {

@@ -11,9 +11,17 @@ import { collect } from "../helpers/memory.js";
 
 const fastRetry = { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 };
 
-async function run(source: MemoryStore, target: MemoryStore, opts: { delete?: boolean; dryRun?: boolean; maxDelete?: number; acl?: "public-read"; concurrency?: number } = {}) {
+async function run(
+  source: MemoryStore,
+  target: MemoryStore,
+  opts: { delete?: boolean; dryRun?: boolean; maxDelete?: number; acl?: "public-read"; concurrency?: number } = {},
+) {
   const events: SyncEvent[] = [];
-  const actions = plan(source.list(), target.list(), { compare: sizeAndTime, filter: () => true, delete: opts.delete ?? false });
+  const actions = plan(source.list(), target.list(), {
+    compare: sizeAndTime,
+    filter: () => true,
+    delete: opts.delete ?? false,
+  });
   const result = await execute(actions, {
     source,
     target,
@@ -94,7 +102,10 @@ test("executor: a re-run after success does nothing", async () => {
   const { source, target } = stores();
   await run(source, target, { delete: true });
   const again = await run(source, target, { delete: true });
-  assert.deepEqual([again.summary.copied, again.summary.updated, again.summary.deleted, again.summary.skipped], [0, 0, 0, 2]);
+  assert.deepEqual(
+    [again.summary.copied, again.summary.updated, again.summary.deleted, again.summary.skipped],
+    [0, 0, 0, 2],
+  );
 });
 
 test("executor: many objects with concurrency 1 and 50 both converge", async () => {
@@ -113,7 +124,14 @@ test("delete spool: spills to a temporary file past its memory limit and keeps o
   const spool = new DeleteSpool(3);
   for (let i = 0; i < 10; i++) await spool.add({ key: `k${i}`, size: i });
   const batches = await collect(spool.batches(4));
-  assert.deepEqual(batches.map((b) => b.map((d) => d.key)), [["k0", "k1", "k2", "k3"], ["k4", "k5", "k6", "k7"], ["k8", "k9"]]);
+  assert.deepEqual(
+    batches.map((b) => b.map((d) => d.key)),
+    [
+      ["k0", "k1", "k2", "k3"],
+      ["k4", "k5", "k6", "k7"],
+      ["k8", "k9"],
+    ],
+  );
   assert.equal(spool.bytes, 45);
   spool.dispose();
 });

@@ -19,7 +19,11 @@ test("filters: everything included until a rule matches; later rules win", () =>
 });
 
 test("filters: ? and [] match one character; dotfiles are not special", () => {
-  const f = compileFilters([{ type: "exclude", pattern: "log-?.txt" }, { type: "exclude", pattern: "[ab].bin" }, { type: "exclude", pattern: "*.swp" }]);
+  const f = compileFilters([
+    { type: "exclude", pattern: "log-?.txt" },
+    { type: "exclude", pattern: "[ab].bin" },
+    { type: "exclude", pattern: "*.swp" },
+  ]);
   assert.equal(f("log-1.txt"), false);
   assert.equal(f("log-10.txt"), true);
   assert.equal(f("a.bin"), false);

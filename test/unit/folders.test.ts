@@ -10,7 +10,10 @@ import { collect, describeAction as describe, storePair } from "../helpers/memor
 /** A delimiter listing of one level of a memory store; undefined past `maxEntries` (too large to hold). */
 function levels(store: MemoryStore, keys: string[], maxEntries: number, asked: string[]): LevelLister {
   return async (folder) => {
-    assert.ok(folder === "" || keys.some((k) => k.startsWith(folder)), `asked for ${folder}, which this side does not have`);
+    assert.ok(
+      folder === "" || keys.some((k) => k.startsWith(folder)),
+      `asked for ${folder}, which this side does not have`,
+    );
     asked.push(folder);
     const folders = new Set<string>();
     const objects: ObjectInfo[] = [];
@@ -25,7 +28,10 @@ function levels(store: MemoryStore, keys: string[], maxEntries: number, asked: s
 
 function lister(store: MemoryStore, keys: string[]) {
   return (range: KeyRange) => {
-    assert.ok(range.prefix && keys.some((k) => k.startsWith(range.prefix!)), `listed ${range.prefix}, which this side does not have`);
+    assert.ok(
+      range.prefix && keys.some((k) => k.startsWith(range.prefix!)),
+      `listed ${range.prefix}, which this side does not have`,
+    );
     return store.list(range);
   };
 }
@@ -45,15 +51,19 @@ test("a folder split plans exactly the actions of one merge-join, and never list
       async (src, dst, o) => {
         const { source, target, options, whole } = await storePair(src, dst);
         const asked: string[] = [];
-        const split = await splitByFolders(levels(source, src, o.maxEntries, asked), levels(target, dst, o.maxEntries, asked), {
-          ...o,
-          // Every other key inside the folder, as a sample.
-          splitFolder: async (folder) =>
-            src
-              .filter((k) => k.startsWith(folder))
-              .sort()
-              .filter((_, i) => i % 2 === 0),
-        });
+        const split = await splitByFolders(
+          levels(source, src, o.maxEntries, asked),
+          levels(target, dst, o.maxEntries, asked),
+          {
+            ...o,
+            // Every other key inside the folder, as a sample.
+            splitFolder: async (folder) =>
+              src
+                .filter((k) => k.startsWith(folder))
+                .sort()
+                .filter((_, i) => i % 2 === 0),
+          },
+        );
         if (!split) {
           // Only when a top level is too large.
           assert.ok(asked.length <= 2);
@@ -63,7 +73,11 @@ test("a folder split plans exactly the actions of one merge-join, and never list
         const topLoose = (keys: string[]) => keys.filter((k) => !k.includes("/")).length;
         assert.ok(split.looseSource.length <= Math.max(o.maxLoose, topLoose(src)), "source objects held");
         assert.ok(split.looseTarget.length <= Math.max(o.maxLoose, topLoose(dst)), "target objects held");
-        const byFolder = (await collect(planFolderSplit(split, lister(source, src), lister(target, dst), options, o.parallel))).map(describe).sort();
+        const byFolder = (
+          await collect(planFolderSplit(split, lister(source, src), lister(target, dst), options, o.parallel))
+        )
+          .map(describe)
+          .sort();
         assert.deepEqual(byFolder, whole);
       },
     ),
@@ -126,7 +140,11 @@ test("a folder that was reported but lists no keys stops the plan (a misreported
   target.set("a+b/x", "x");
   // The source's server named its folder "a+b/" although its keys are "a b/..." (a server that
   // leaves folder names unencoded under encoding-type=url): listed under that name it is empty.
-  const split = { looseSource: [], looseTarget: [], parts: [{ range: { prefix: "a+b/" }, inSource: true, inTarget: true }] };
+  const split = {
+    looseSource: [],
+    looseTarget: [],
+    parts: [{ range: { prefix: "a+b/" }, inSource: true, inTarget: true }],
+  };
   const options = { compare: sizeAndTime, filter: () => true, delete: true };
   await assert.rejects(
     collect(

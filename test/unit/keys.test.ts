@@ -15,7 +15,17 @@ test("keys sort in S3's UTF-8 byte order, not JavaScript's UTF-16 order", () => 
 
 test("folder separators order as S3 does: test-123.txt < test.txt < test/x", () => {
   const keys = ["test/x", "test.txt", "test-123.txt", "test", "tesu", "a/b", "a", "a b", "a+b"];
-  assert.deepEqual([...keys].sort(compareKeys), ["a", "a b", "a+b", "a/b", "test", "test-123.txt", "test.txt", "test/x", "tesu"]);
+  assert.deepEqual([...keys].sort(compareKeys), [
+    "a",
+    "a b",
+    "a+b",
+    "a/b",
+    "test",
+    "test-123.txt",
+    "test.txt",
+    "test/x",
+    "tesu",
+  ]);
 });
 
 test("compareKeys agrees with Buffer.compare on arbitrary unicode strings", () => {

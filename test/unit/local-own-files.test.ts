@@ -6,7 +6,18 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -44,7 +55,8 @@ function namesUnder(root: string, prefix = ""): string[] {
 }
 
 /** A temporary file name as a writer with this pid makes it: `.bucketsync-<pid, 8 hex><4 hex>.tmp`. */
-const tempOf = (pid: number, seq = 1) => `.bucketsync-${pid.toString(16).padStart(8, "0")}${seq.toString(16).padStart(4, "0")}.tmp`;
+const tempOf = (pid: number, seq = 1) =>
+  `.bucketsync-${pid.toString(16).padStart(8, "0")}${seq.toString(16).padStart(4, "0")}.tmp`;
 /** The pid of a process that has exited. */
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
@@ -62,7 +74,12 @@ function livePid(): number {
 
 test("ownFiles: the run's report file is not listed, whichever way its path is spelled; a file of that name elsewhere is", async () => {
   const root = folder();
-  populate(root, { "a.txt": "a", "zz-report.jsonl": '{"half":', "sub/zz-report.jsonl": "someone else's file", "sub/b.txt": "b" });
+  populate(root, {
+    "a.txt": "a",
+    "zz-report.jsonl": '{"half":',
+    "sub/zz-report.jsonl": "someone else's file",
+    "sub/b.txt": "b",
+  });
   const alias = `${root}-alias`;
   symlinkSync(root, alias);
   const spellings = [
@@ -74,10 +91,19 @@ test("ownFiles: the run's report file is not listed, whichever way its path is s
     const options: LocalStoreOptions = { ownFiles: [own] };
     assert.deepEqual(await keysOf(new LocalStore(root, options)), ["a.txt", "sub/b.txt", "sub/zz-report.jsonl"], own);
     // The folder itself named through the link: the same file, the same answer.
-    assert.deepEqual(await keysOf(new LocalStore(alias, options)), ["a.txt", "sub/b.txt", "sub/zz-report.jsonl"], `${own} via ${alias}`);
+    assert.deepEqual(
+      await keysOf(new LocalStore(alias, options)),
+      ["a.txt", "sub/b.txt", "sub/zz-report.jsonl"],
+      `${own} via ${alias}`,
+    );
   }
   // Without ownFiles it is an ordinary file.
-  assert.deepEqual(await keysOf(new LocalStore(root)), ["a.txt", "sub/b.txt", "sub/zz-report.jsonl", "zz-report.jsonl"]);
+  assert.deepEqual(await keysOf(new LocalStore(root)), [
+    "a.txt",
+    "sub/b.txt",
+    "sub/zz-report.jsonl",
+    "zz-report.jsonl",
+  ]);
 });
 
 test("ownFiles: an own file reached through a followed symbolic link under another name is not listed either", async () => {
@@ -101,11 +127,14 @@ test("ownFiles: a download never replaces an own file (a bucket that already hol
   const root = folder();
   populate(root, { "zz-report.jsonl": "this run's report" });
   const store = new LocalStore(root, { ownFiles: [join(root, "zz-report.jsonl")] });
-  await assert.rejects(store.put("zz-report.jsonl", Buffer.from("old report"), 10, {}, {}), (err: Error & { code?: string }) => {
-    assert.equal(err.code, "PathConflict");
-    assert.match(err.message, /zz-report\.jsonl.*this run's own/);
-    return true;
-  });
+  await assert.rejects(
+    store.put("zz-report.jsonl", Buffer.from("old report"), 10, {}, {}),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, "PathConflict");
+      assert.match(err.message, /zz-report\.jsonl.*this run's own/);
+      return true;
+    },
+  );
   assert.equal(readFileSync(join(root, "zz-report.jsonl"), "utf8"), "this run's report");
   await store.put("other.jsonl", Buffer.from("data"), 4, {}, {});
   assert.equal(readFileSync(join(root, "other.jsonl"), "utf8"), "data");
@@ -147,10 +176,18 @@ test("a folder a run writes into: its first write removes the temporary files of
   utimesSync(join(root, ".bucketsync-0123456789ab.tmp"), old, old);
 
   const store = new LocalStore(root);
-  assert.deepEqual(await keysOf(store), ["a.txt", "d/e.txt", "z.txt"], "temporary files are never listed; order unchanged");
+  assert.deepEqual(
+    await keysOf(store),
+    ["a.txt", "d/e.txt", "z.txt"],
+    "temporary files are never listed; order unchanged",
+  );
   assert.equal(namesUnder(root).length, 3 + stale.length + kept.length, "a listing alone removes nothing");
   await store.put("d/new.txt", Buffer.from("new"), 3, {}, {});
-  assert.deepEqual(namesUnder(root), ["a.txt", "d/e.txt", "d/new.txt", "z.txt", ...kept].sort(), "stale ones removed, live ones kept");
+  assert.deepEqual(
+    namesUnder(root),
+    ["a.txt", "d/e.txt", "d/new.txt", "z.txt", ...kept].sort(),
+    "stale ones removed, live ones kept",
+  );
 
   // A run that writes first (sync creates the target folder) removes them as its listing passes them.
   for (const name of stale) writeFileSync(join(root, name), "partial");
@@ -191,11 +228,16 @@ test("a write in progress is never removed by a concurrent run's listing (same p
   const body = new PassThrough();
   const writing = writer.put("big.bin", body, 8, {}, {});
   body.write("1234");
-  for (let i = 0; i < 200 && !readdirSync(root).some((n) => n.startsWith(".bucketsync-")); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 200 && !readdirSync(root).some((n) => n.startsWith(".bucketsync-")); i++)
+    await new Promise((r) => setTimeout(r, 5));
   const other = new LocalStore(root);
   await other.ensureRoot();
   assert.deepEqual(await keysOf(other), []);
-  assert.equal(readdirSync(root).filter((n) => n.startsWith(".bucketsync-")).length, 1, "the temporary file is still there");
+  assert.equal(
+    readdirSync(root).filter((n) => n.startsWith(".bucketsync-")).length,
+    1,
+    "the temporary file is still there",
+  );
   body.end("5678");
   await writing;
   assert.equal(readFileSync(join(root, "big.bin"), "utf8"), "12345678");

@@ -1,6 +1,16 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ObjectInfo } from "../../src/core/types.js";
@@ -8,7 +18,13 @@ import type { SyncEvent } from "../../src/executor/events.js";
 import { plan } from "../../src/planner/planner.js";
 import { MemoryStore } from "../../src/stores/memory/memory-store.js";
 import { LocalStore } from "../../src/stores/local/local-store.js";
-import { localCompareRule, MTIME_WINDOW_MS, pairListings, refusingFileFolderConflicts, withoutRedundantMarkers } from "../../src/planner/pairing.js";
+import {
+  localCompareRule,
+  MTIME_WINDOW_MS,
+  pairListings,
+  refusingFileFolderConflicts,
+  withoutRedundantMarkers,
+} from "../../src/planner/pairing.js";
 import { check, sync } from "../../src/sync.js";
 import { collect, iterate } from "../helpers/memory.js";
 
@@ -57,9 +73,15 @@ test("times with a local side compare within a window; checksum falls back to th
   const byChecksum = localCompareRule("checksum");
   const undecided = byChecksum({ ...entry("k", 1, t + 1500) }, { ...entry("k", 1, t), etag: "abc-2" });
   assert.deepEqual([undecided.copy, undecided.undecidable], [false, true]);
-  assert.match(undecided.reason, /^checksum undecidable \(source no ETag, target multipart ETag\); same size and not newer$/);
+  assert.match(
+    undecided.reason,
+    /^checksum undecidable \(source no ETag, target multipart ETag\); same size and not newer$/,
+  );
   const md5 = "0cc175b9c0f1b6a831c399e269772661";
-  assert.equal(byChecksum({ ...entry("k"), etag: md5 }, { ...entry("k"), etag: md5.replace("0", "1") }).reason, "checksum differs");
+  assert.equal(
+    byChecksum({ ...entry("k"), etag: md5 }, { ...entry("k"), etag: md5.replace("0", "1") }).reason,
+    "checksum differs",
+  );
   assert.equal(localCompareRule("size-only")(entry("k", 1, t + 99_999), entry("k", 1, t)).copy, false);
 });
 
@@ -96,9 +118,15 @@ test("--checksum with a local side hashes only files the other side has with the
   ] as const) {
     local.hashed = [];
     const paired = pairListings(source, target, "checksum", () => true);
-    const actions = await collect(plan(paired.source, paired.target, { compare: paired.compare, filter: () => true, delete: true }));
+    const actions = await collect(
+      plan(paired.source, paired.target, { compare: paired.compare, filter: () => true, delete: true }),
+    );
     const verdicts = Object.fromEntries(actions.map((a) => [a.key, `${a.type}: ${a.reason}`]));
-    assert.deepEqual(local.hashed.sort(), ["both-changed", "both-same"], "multipart ETags cannot be compared, so that file is not read either");
+    assert.deepEqual(
+      local.hashed.sort(),
+      ["both-changed", "both-same"],
+      "multipart ETags cannot be compared, so that file is not read either",
+    );
     assert.equal(verdicts["both-same"], "skip: same checksum");
     assert.equal(verdicts["both-changed"], "update: checksum differs");
     assert.match(verdicts["multipart"]!, /checksum undecidable/);
@@ -111,7 +139,9 @@ test("--checksum with a local side hashes only files the other side has with the
   const target = new CountingLocal(other);
   local.hashed = [];
   const paired = pairListings(local, target, "checksum", () => true);
-  const actions = await collect(plan(paired.source, paired.target, { compare: paired.compare, filter: () => true, delete: false }));
+  const actions = await collect(
+    plan(paired.source, paired.target, { compare: paired.compare, filter: () => true, delete: false }),
+  );
   assert.deepEqual(
     [local.hashed.sort(), target.hashed.sort()],
     [
@@ -128,7 +158,19 @@ test("sync() into a local folder: unsafe and conflicting keys are errors, delete
   mkdirSync(root);
   writeFileSync(join(root, "stale.txt"), "not in the source");
   const source = new MemoryStore("src");
-  for (const key of ["ok.txt", "../escape.txt", "a/../../b", "x//y", "./dot", "a", "a/b", "a/c", "dir/", "dir/inside.txt", "empty/"])
+  for (const key of [
+    "ok.txt",
+    "../escape.txt",
+    "a/../../b",
+    "x//y",
+    "./dot",
+    "a",
+    "a/b",
+    "a/c",
+    "dir/",
+    "dir/inside.txt",
+    "empty/",
+  ])
     source.set(key, key.endsWith("/") ? "" : `content of ${key}`);
   const events: SyncEvent[] = [];
   const result = await sync({ source, target: root, delete: true, concurrency: 8, onEvent: (e) => events.push(e) });
@@ -156,7 +198,10 @@ test("sync() into a local folder: unsafe and conflicting keys are errors, delete
   assert.equal(second.summary.deleted, 1);
   assert.equal(existsSync(join(root, "stale.txt")), false);
   const third = await sync({ source, target: root, delete: true, filters });
-  assert.deepEqual([third.summary.copied, third.summary.updated, third.summary.deleted, third.summary.failed], [0, 0, 0, 0]);
+  assert.deepEqual(
+    [third.summary.copied, third.summary.updated, third.summary.deleted, third.summary.failed],
+    [0, 0, 0, 0],
+  );
   assert.equal((await check({ source, target: root, filters })).inSync, true);
 });
 
@@ -187,7 +232,10 @@ test("sync() refuses a missing source folder, overlapping folders and a file as 
   writeFileSync(join(root, "file"), "x");
   mkdirSync(join(root, "src"));
   writeFileSync(join(root, "src", "k"), "k");
-  await assert.rejects(sync({ source: join(root, "missing"), target: join(root, "t") }), /source folder .* does not exist/);
+  await assert.rejects(
+    sync({ source: join(root, "missing"), target: join(root, "t") }),
+    /source folder .* does not exist/,
+  );
   await assert.rejects(sync({ source: join(root, "src"), target: join(root, "src", "inner") }), /overlap/);
   await assert.rejects(sync({ source: join(root, "src"), target: join(root, "src") }), /overlap/);
   await assert.rejects(sync({ source: root, target: join(root, "src") }), /overlap/);

@@ -1,6 +1,16 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+  readFileSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +26,8 @@ import { Transferer } from "../../src/executor/transfer.js";
 import type { ObjectStore, WriteOptions } from "../../src/core/types.js";
 
 /** Streams one object from a source into a store, the way a sync does. */
-const transfer = (source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: WriteOptions) => new Transferer(source, target).transfer(object, opts);
+const transfer = (source: ObjectStore, target: ObjectStore, object: ObjectInfo, opts: WriteOptions) =>
+  new Transferer(source, target).transfer(object, opts);
 
 const base = mkdtempSync(join(tmpdir(), "bucketsync-local-unit-"));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -72,13 +83,23 @@ test("local listing: keys come in S3's UTF-8 byte order, folders sorted as `name
   const listed = await keysOf(new LocalStore(root));
   assert.deepEqual(listed, [...keys].sort(compareKeys));
   assert.deepEqual(listed, [...keys].sort(byteOrder), "the same order as Buffer.compare of the UTF-8 bytes");
-  assert.ok(listed.indexOf("test-123.txt") < listed.indexOf("test.txt") && listed.indexOf("test.txt") < listed.indexOf("test/x"));
-  assert.ok(listed.indexOf("\uE000") < listed.indexOf("\u{1F600}"), "U+E000 before U+1F600 (JavaScript's < says otherwise)");
+  assert.ok(
+    listed.indexOf("test-123.txt") < listed.indexOf("test.txt") &&
+      listed.indexOf("test.txt") < listed.indexOf("test/x"),
+  );
+  assert.ok(
+    listed.indexOf("\uE000") < listed.indexOf("\u{1F600}"),
+    "U+E000 before U+1F600 (JavaScript's < says otherwise)",
+  );
 });
 
 test("local listing: random trees list in compareKeys order (property)", async () => {
   const segment = fc
-    .string({ unit: fc.constantFrom("a", "b", "-", ".", " ", "+", "é", "\uE000", "\uFFFD", "\u{1F600}", "\u{10000}", "0"), minLength: 1, maxLength: 4 })
+    .string({
+      unit: fc.constantFrom("a", "b", "-", ".", " ", "+", "é", "\uE000", "\uFFFD", "\u{1F600}", "\u{10000}", "0"),
+      minLength: 1,
+      maxLength: 4,
+    })
     .filter((s) => s !== "." && s !== "..");
   const key = fc.array(segment, { minLength: 1, maxLength: 3 }).map((segments) => segments.join("/"));
   let run = 0;
@@ -161,7 +182,10 @@ test("local listing: symlinks are skipped with a warning unless followed; loops 
   symlinkSync("nowhere", join(root, "broken"));
   symlinkSync("..", join(root, "real", "up")); // a loop: real/up -> root
   const warnings: string[] = [];
-  assert.deepEqual(await keysOf(new LocalStore(root, { onWarning: (m) => warnings.push(m) })), ["other.txt", "real/file.txt"]);
+  assert.deepEqual(await keysOf(new LocalStore(root, { onWarning: (m) => warnings.push(m) })), [
+    "other.txt",
+    "real/file.txt",
+  ]);
   assert.equal(warnings.filter((w) => /skipped symbolic link/.test(w)).length, 4, warnings.join("\n"));
 
   const followed: string[] = [];
@@ -225,7 +249,11 @@ class StreamingStore extends MemoryStore {
   }
 }
 
-const info = (key: string, size: number, lastModified = Date.parse("2024-05-06T07:08:09Z")): ObjectInfo => ({ key, size, lastModified });
+const info = (key: string, size: number, lastModified = Date.parse("2024-05-06T07:08:09Z")): ObjectInfo => ({
+  key,
+  size,
+  lastModified,
+});
 
 test("writes: a file lands atomically with the source's LastModified as its mtime", async () => {
   const root = folder();
@@ -369,7 +397,14 @@ test("deletes: files go, folders they emptied are pruned, markers remove empty f
   const root = folder();
   populate(root, ["keep/k", "gone/deep/x", "gone/deep/y", "marker/", "top"]);
   const store = new LocalStore(root);
-  const failures = await store.deleteMany(["gone/deep/x", "gone/deep/y", "marker/", "top", "already-missing", "../escape"]);
+  const failures = await store.deleteMany([
+    "gone/deep/x",
+    "gone/deep/y",
+    "marker/",
+    "top",
+    "already-missing",
+    "../escape",
+  ]);
   assert.deepEqual(
     failures.map((f) => [f.key, f.code]),
     [["../escape", "UnsafeKey"]],

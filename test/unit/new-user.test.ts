@@ -22,7 +22,11 @@ test("endpoints: spellings of one server are one server; different ports or host
     ["https://s3.amazonaws.com", "https://s3.us-east-2.amazonaws.com/"],
   ];
   for (const [a, b] of same) assert.equal(await couldBeSameServer(a, b), true, `${a} ~ ${b}`);
-  assert.equal(await couldBeSameServer("http://bkt.example.com", "http://example.com", ["bkt", "bkt"]), true, "virtual-hosted vs path-style");
+  assert.equal(
+    await couldBeSameServer("http://bkt.example.com", "http://example.com", ["bkt", "bkt"]),
+    true,
+    "virtual-hosted vs path-style",
+  );
   const different: [string | undefined, string | undefined][] = [
     ["http://127.0.0.1:17480", "http://127.0.0.1:17481"],
     ["http://127.0.0.1:9000", undefined],
@@ -37,7 +41,12 @@ test("overlap guard: nested prefixes of one bucket on one server are refused how
   await assert.rejects(refuseOverlap(src, dst, "http://127.0.0.1:17480", "http://127.0.0.1:17480/"), UsageError);
   await assert.rejects(refuseOverlap(src, dst, "HTTP://localhost:17480", "http://127.0.0.1:17480"), UsageError);
   await refuseOverlap(src, dst, "http://127.0.0.1:17480", "http://127.0.0.1:17481"); // another server: fine
-  await refuseOverlap(parseLocation("s3://ovl2/a"), parseLocation("s3://ovl2/b"), "http://127.0.0.1:1", "http://127.0.0.1:1/");
+  await refuseOverlap(
+    parseLocation("s3://ovl2/a"),
+    parseLocation("s3://ovl2/b"),
+    "http://127.0.0.1:1",
+    "http://127.0.0.1:1/",
+  );
 });
 
 test("endpoints: canonical spelling, and user info never shown", () => {
@@ -54,8 +63,12 @@ test("sizes and counts: the whole text must be a number with a unit; errors quot
   assert.equal(parseSize("--x")("5GiB"), 5 * 1024 ** 3);
   assert.equal(parseSize("--x")("1.5 KiB"), 1536);
   assert.equal(parseSize("--x")("100"), 100);
-  for (const bad of ["10x", "3 bananas", "", "MB", "-1", "1e3", "5 GiBs"]) assert.throws(() => parseSize("--x")(bad), new RegExp(`invalid --x '${bad}'`));
-  assert.throws(() => parseSize("--part-size", { min: 5 * 1024 ** 2, why: "S3 takes parts from 5 MiB" })("1MiB"), /invalid --part-size '1MiB'; S3 takes parts/);
+  for (const bad of ["10x", "3 bananas", "", "MB", "-1", "1e3", "5 GiBs"])
+    assert.throws(() => parseSize("--x")(bad), new RegExp(`invalid --x '${bad}'`));
+  assert.throws(
+    () => parseSize("--part-size", { min: 5 * 1024 ** 2, why: "S3 takes parts from 5 MiB" })("1MiB"),
+    /invalid --part-size '1MiB'; S3 takes parts/,
+  );
   assert.throws(() => parseWholeNumber("--concurrency")("8x"), /invalid --concurrency '8x'/);
   assert.throws(() => parseWholeNumber("--concurrency", { min: 1, max: 4096 })("0"), /invalid --concurrency '0'/);
 });
@@ -70,7 +83,9 @@ test("locations: '..', '.' and empty prefix segments are refused, saying why", (
 });
 
 test("filters: includes before any exclude select nothing", () => {
-  assert.deepEqual(includesThatSelectNothing([{ type: "include", pattern: "*.png" }]), [{ type: "include", pattern: "*.png" }]);
+  assert.deepEqual(includesThatSelectNothing([{ type: "include", pattern: "*.png" }]), [
+    { type: "include", pattern: "*.png" },
+  ]);
   assert.deepEqual(
     includesThatSelectNothing([
       { type: "exclude", pattern: "*" },
@@ -89,14 +104,21 @@ test("errors: a refused connection is fatal before the endpoint ever answered, a
   const later = classifyError(Object.assign(refused(), { $endpoint: "http://h:1", $reachedBefore: true }));
   assert.equal(later.class, "retry");
   assert.equal(later.outage, true);
-  const silent = classifyError(Object.assign(new Error("Headers Timeout Error"), { code: "UND_ERR_HEADERS_TIMEOUT", $endpoint: "http://h:1", $reachedBefore: false }));
+  const silent = classifyError(
+    Object.assign(new Error("Headers Timeout Error"), {
+      code: "UND_ERR_HEADERS_TIMEOUT",
+      $endpoint: "http://h:1",
+      $reachedBefore: false,
+    }),
+  );
   assert.equal(silent.class, "fatal");
   assert.match(silent.message, /does not answer/);
 });
 
 test("retry: an outage is retried for outageMs whatever the count of tries, then stops the run", async () => {
   let calls = 0;
-  const lost = () => Object.assign(new Error("reset"), { code: "ECONNRESET", $endpoint: "http://h", $reachedBefore: true });
+  const lost = () =>
+    Object.assign(new Error("reset"), { code: "ECONNRESET", $endpoint: "http://h", $reachedBefore: true });
   const started = Date.now();
   const value = await withRetry(
     async () => {
@@ -139,9 +161,19 @@ test("planner: a target folder marker that the source's keys will fill is not de
     async function* it<T>(xs: T[]) {
       yield* xs;
     }
-    for await (const a of plan(it(src), it(dst), { compare: sizeAndTime, filter: () => true, delete: true, implicitFolders })) out.push(`${a.type} ${a.key}`);
+    for await (const a of plan(it(src), it(dst), {
+      compare: sizeAndTime,
+      filter: () => true,
+      delete: true,
+      implicitFolders,
+    }))
+      out.push(`${a.type} ${a.key}`);
     return out;
   };
   assert.deepEqual(await run(true), ["copy d/x", "delete e/"], "d/ is filled by d/x; e/ is gone from the source");
-  assert.deepEqual(await run(false), ["delete d/", "copy d/x", "delete e/"], "between buckets a marker is an object like any other");
+  assert.deepEqual(
+    await run(false),
+    ["delete d/", "copy d/x", "delete e/"],
+    "between buckets a marker is an object like any other",
+  );
 });

@@ -6,11 +6,19 @@ import { collect, describeAction as describe, storePair } from "../helpers/memor
 
 test("ranges from split points cover the key space once: (-inf,p1], (p1,p2], (p2,+inf)", () => {
   assert.deepEqual(rangesFromSplitPoints([]), [{}]);
-  assert.deepEqual(rangesFromSplitPoints(["m", "c", "m"]), [{ endAt: "c" }, { startAfter: "c", endAt: "m" }, { startAfter: "m" }]);
+  assert.deepEqual(rangesFromSplitPoints(["m", "c", "m"]), [
+    { endAt: "c" },
+    { startAfter: "c", endAt: "m" },
+    { startAfter: "m" },
+  ]);
 });
 
 test("ranged planning yields exactly the actions of one merge-join, whatever the split points", async () => {
-  const keyArb = fc.string({ unit: fc.constantFrom("a", "b", "/", "-", ".", "\u{1F600}", "\uE000"), minLength: 1, maxLength: 4 });
+  const keyArb = fc.string({
+    unit: fc.constantFrom("a", "b", "/", "-", ".", "\u{1F600}", "\uE000"),
+    minLength: 1,
+    maxLength: 4,
+  });
   await fc.assert(
     fc.asyncProperty(
       fc.uniqueArray(keyArb, { maxLength: 40 }),

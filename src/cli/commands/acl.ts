@@ -16,9 +16,15 @@ export function registerAcl(program: Command, ctx: CliContext): void {
     .command("apply")
     .description("set a canned ACL on every object under a prefix (the bucket itself is not changed)")
     .argument("<location>", "s3://bucket[/prefix] or remote:[path]")
-    .addOption(new Option("--acl <canned>", "the canned ACL").choices(CANNED_ACLS as unknown as string[]).makeOptionMandatory())
+    .addOption(
+      new Option("--acl <canned>", "the canned ACL").choices(CANNED_ACLS as unknown as string[]).makeOptionMandatory(),
+    )
     .option("--dry-run", "print what would change; change nothing")
-    .option("--concurrency <n>", "requests in flight (default 64)", parseWholeNumber("--concurrency", { min: 1, max: 4096 }))
+    .option(
+      "--concurrency <n>",
+      "requests in flight (default 64)",
+      parseWholeNumber("--concurrency", { min: 1, max: 4096 }),
+    )
     .option("--json", "print JSON lines")
     .option("-q, --quiet", "print only errors and the summary");
   addFilterOptions(apply, filters);
@@ -41,15 +47,27 @@ export function registerAcl(program: Command, ctx: CliContext): void {
       onEvent: (e) => {
         if (flags.json) io.out.write(JSON.stringify(e) + "\n");
         else if (e.type === "error") io.err.write(`error: acl ${printableKey(e.key)}: ${e.message}\n`);
-        else if (!flags.quiet) io.out.write(`${e.dryRun ? "(dryrun) " : ""}acl ${e.acl}: ${displayUrl(loc.url)}${printableKey(e.key)}\n`);
+        else if (!flags.quiet)
+          io.out.write(`${e.dryRun ? "(dryrun) " : ""}acl ${e.acl}: ${displayUrl(loc.url)}${printableKey(e.key)}\n`);
       },
     });
     if (result.fatal) {
-      io.err.write(`bucketsync: error: ${result.fatal.context}: ${result.fatal.message}${result.applied === 0 ? "; nothing changed" : ""}\n`);
+      io.err.write(
+        `bucketsync: error: ${result.fatal.context}: ${result.fatal.message}${result.applied === 0 ? "; nothing changed" : ""}\n`,
+      );
     } else {
-      const summary = { type: "summary", applied: result.applied, failed: result.failed, dryRun: !!flags.dryRun, durationMs: Date.now() - started };
+      const summary = {
+        type: "summary",
+        applied: result.applied,
+        failed: result.failed,
+        dryRun: !!flags.dryRun,
+        durationMs: Date.now() - started,
+      };
       if (flags.json) io.out.write(JSON.stringify(summary) + "\n");
-      else io.out.write(`${flags.dryRun ? "dry run: would set" : "set"} ${flags.acl} on ${result.applied} object(s), failed ${result.failed}\n`);
+      else
+        io.out.write(
+          `${flags.dryRun ? "dry run: would set" : "set"} ${flags.acl} on ${result.applied} object(s), failed ${result.failed}\n`,
+        );
     }
     ctx.setExit(aclExitCode(result));
   });

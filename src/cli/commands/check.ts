@@ -54,7 +54,8 @@ export function registerCheck(program: Command, ctx: CliContext): void {
       targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
       onDifference: (d) => {
         if (flags.json) io.out.write(JSON.stringify({ type: "difference", ...d }) + "\n");
-        else if (!flags.quiet && !verbose) io.out.write(`${d.kind}: ${printableKey(d.key)}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);
+        else if (!flags.quiet && !verbose)
+          io.out.write(`${d.kind}: ${printableKey(d.key)}${d.kind === "differs" ? ` (${d.reason})` : ""}\n`);
       },
     });
     await evidence?.close();

@@ -10,7 +10,8 @@ export function registerCompletion(program: Command, ctx: CliContext): void {
     .description('print a shell completion script: eval "$(bucketsync completion bash)"')
     .argument("<shell>", "bash or zsh")
     .action((shell: string) => {
-      if (shell !== "bash" && shell !== "zsh") throw new UsageError(`unsupported shell '${shell}'; expected bash or zsh`);
+      if (shell !== "bash" && shell !== "zsh")
+        throw new UsageError(`unsupported shell '${shell}'; expected bash or zsh`);
       ctx.io.out.write(completionScript(shell, program));
     });
 }

@@ -14,17 +14,26 @@ export function registerJobs(program: Command, ctx: CliContext): void {
       const cfg = await ctx.config();
       if (flags.json) {
         const remotes = Object.fromEntries(
-          Object.entries(cfg.remotes).map(([name, r]) => [name, r.endpoint ? { ...r, endpoint: maskEndpoint(r.endpoint) } : r]),
+          Object.entries(cfg.remotes).map(([name, r]) => [
+            name,
+            r.endpoint ? { ...r, endpoint: maskEndpoint(r.endpoint) } : r,
+          ]),
         );
         io.out.write(JSON.stringify({ remotes, jobs: cfg.jobs }) + "\n");
         return;
       }
       if (!cfg.file) io.err.write("bucketsync: no bucketsync.yaml here (use --config FILE)\n");
       for (const [name, job] of Object.entries(cfg.jobs)) {
-        const flagsText = [job.delete && "--delete", job.acl && `--acl ${job.acl}`, ...jobFilters(job).map((f) => `--${f.type} ${f.pattern}`)]
+        const flagsText = [
+          job.delete && "--delete",
+          job.acl && `--acl ${job.acl}`,
+          ...jobFilters(job).map((f) => `--${f.type} ${f.pattern}`),
+        ]
           .filter(Boolean)
           .join(" ");
-        io.out.write(`${name}: ${job.from} -> ${job.to}${flagsText ? ` ${flagsText}` : ""}${job.description ? `  # ${job.description}` : ""}\n`);
+        io.out.write(
+          `${name}: ${job.from} -> ${job.to}${flagsText ? ` ${flagsText}` : ""}${job.description ? `  # ${job.description}` : ""}\n`,
+        );
       }
       for (const [name, remote] of Object.entries(cfg.remotes)) {
         io.out.write(

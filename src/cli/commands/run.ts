@@ -9,7 +9,9 @@ export function registerRun(program: Command, ctx: CliContext): void {
   const filters: FilterRule[] = [];
   const command = program
     .command("run")
-    .description("run a named job from the config file; flags given here override the job's settings (--no-delete turns a job's delete off)")
+    .description(
+      "run a named job from the config file; flags given here override the job's settings (--no-delete turns a job's delete off)",
+    )
     .argument("<job>", "job name (see 'bucketsync jobs')");
   addSyncFlags(command, "run", filters);
   command.action(async (name: string, flags: Record<string, unknown>) => {
@@ -17,7 +19,9 @@ export function registerRun(program: Command, ctx: CliContext): void {
     const job = cfg.jobs[name];
     if (!job) {
       const known = Object.keys(cfg.jobs);
-      throw new UsageError(`unknown job '${name}'${known.length ? `; configured jobs: ${known.join(", ")}` : cfg.file ? "" : " (no bucketsync.yaml found)"}`);
+      throw new UsageError(
+        `unknown job '${name}'${known.length ? `; configured jobs: ${known.join(", ")}` : cfg.file ? "" : " (no bucketsync.yaml found)"}`,
+      );
     }
     ctx.setExit(await runSync(ctx, { source: job.from, target: job.to, flags, filters, config: cfg, job }));
   });

@@ -17,7 +17,11 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     let status;
     try {
       const { queueStatus } = await import("../../distributed/status.js");
-      status = await queueStatus({ queue: flags.queue as string, queueName: flags.queueName as string | undefined, runId: flags.run as string | undefined });
+      status = await queueStatus({
+        queue: flags.queue as string,
+        queueName: flags.queueName as string | undefined,
+        runId: flags.run as string | undefined,
+      });
     } catch (err) {
       if (err instanceof UsageError) throw err;
       ctx.io.err.write(`bucketsync: error: ${(err as Error).message}\n`);
@@ -27,7 +31,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     if (flags.json) {
       ctx.io.out.write(JSON.stringify(status) + "\n");
     } else {
-      ctx.io.out.write(`queue '${status.queueName}' at ${status.queue}: ${status.workers} worker(s) connected, ${status.runs.length} run(s)\n`);
+      ctx.io.out.write(
+        `queue '${status.queueName}' at ${status.queue}: ${status.workers} worker(s) connected, ${status.runs.length} run(s)\n`,
+      );
       for (const run of status.runs) ctx.io.out.write(formatRun(run));
     }
     ctx.setExit(0);

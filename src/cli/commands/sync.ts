@@ -49,7 +49,14 @@ Examples:
 /** Everything `sync` and `run` share once the source, target and flags are known. */
 export async function runSync(
   ctx: CliContext,
-  args: { source: string; target: string; flags: Record<string, unknown>; filters: FilterRule[]; config: Config; job?: JobConfig },
+  args: {
+    source: string;
+    target: string;
+    flags: Record<string, unknown>;
+    filters: FilterRule[];
+    config: Config;
+    job?: JobConfig;
+  },
 ): Promise<number> {
   const { io } = ctx;
   const { flags, job, config } = args;
@@ -108,7 +115,9 @@ export async function runSync(
     progress?.stop();
     const { summary, fatal, refused } = result;
     if (fatal && fatal.code !== "Interrupted") {
-      io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${result.changedNothing ? "; nothing changed" : ""}\n`);
+      io.err.write(
+        `bucketsync: error: ${fatal.context}: ${fatal.message}${result.changedNothing ? "; nothing changed" : ""}\n`,
+      );
     }
     if (refused) io.err.write(`bucketsync: refused: ${refused}${result.changedNothing ? "; nothing changed" : ""}\n`);
     const code = syncExitCode(result, !!flags.failOnWarnings);

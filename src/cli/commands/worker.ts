@@ -39,10 +39,16 @@ Example:
       const r = "index" in event ? `range ${event.index + 1}/${event.total}` : "";
       switch (event.type) {
         case "ready":
-          if (!quiet) ctx.io.out.write(`worker ${event.worker} ready on queue '${event.queueName}' at ${redactRedisUrl(flags.queue as string)}\n`);
+          if (!quiet)
+            ctx.io.out.write(
+              `worker ${event.worker} ready on queue '${event.queueName}' at ${redactRedisUrl(flags.queue as string)}\n`,
+            );
           break;
         case "range-start":
-          if (!quiet) ctx.io.out.write(`${r} started (${event.range}): ${event.source} -> ${event.target}, attempt ${event.attempt} [${event.jobId}]\n`);
+          if (!quiet)
+            ctx.io.out.write(
+              `${r} started (${event.range}): ${event.source} -> ${event.target}, attempt ${event.attempt} [${event.jobId}]\n`,
+            );
           break;
         case "range-done": {
           const s = event.summary;
@@ -56,7 +62,9 @@ Example:
           if (!quiet) ctx.io.out.write(`${r} handed back to the queue (worker stopping) [${event.jobId}]\n`);
           break;
         case "range-failed":
-          ctx.io.err.write(`${r} failed (attempt ${event.attempt}${event.final ? ", final" : "; it will be retried"}): ${event.reason} [${event.jobId}]\n`);
+          ctx.io.err.write(
+            `${r} failed (attempt ${event.attempt}${event.final ? ", final" : "; it will be retried"}): ${event.reason} [${event.jobId}]\n`,
+          );
           break;
         case "error":
           ctx.io.err.write(`bucketsync worker: ${event.message}\n`);
@@ -77,11 +85,13 @@ Example:
     });
     await new Promise<void>((resolve) => {
       ctx.onInterrupt((signal) => {
-        if (!quiet && !json) ctx.io.err.write(`\nbucketsync worker: ${signal}: handing ranges in progress back to the queue; press Ctrl-C again to quit at once\n`);
+        if (!quiet && !json)
+          ctx.io.err.write(
+            `\nbucketsync worker: ${signal}: handing ranges in progress back to the queue; press Ctrl-C again to quit at once\n`,
+          );
         void handle.close().then(resolve);
       });
     });
     ctx.setExit(0);
   });
-
 }

@@ -39,6 +39,7 @@ ${cases}
   fi
 }
 `;
-  if (shell === "bash") return `# bash completion for bucketsync\n${body}complete -o filenames -F _bucketsync bucketsync\n`;
+  if (shell === "bash")
+    return `# bash completion for bucketsync\n${body}complete -o filenames -F _bucketsync bucketsync\n`;
   return `#compdef bucketsync\n# zsh completion for bucketsync (through bash completion emulation)\nautoload -U +X bashcompinit && bashcompinit\n${body}complete -o filenames -F _bucketsync bucketsync\n`;
 }

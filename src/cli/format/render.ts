@@ -26,18 +26,24 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
       case "update": {
         if (o.quiet) return;
         const why = o.verbose ? ` (${event.reason}${event.verification ? `; ${event.verification}` : ""})` : "";
-        line(`${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${printableKey(event.key)} to ${o.targetUrl}${printableKey(event.key)}${why}\n`);
+        line(
+          `${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${printableKey(event.key)} to ${o.targetUrl}${printableKey(event.key)}${why}\n`,
+        );
         return;
       }
       case "delete":
         if (o.quiet) return;
-        line(`${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${printableKey(event.key)}${o.verbose ? ` (${event.reason})` : ""}\n`);
+        line(
+          `${event.dryRun ? "(dryrun) " : ""}delete: ${o.targetUrl}${printableKey(event.key)}${o.verbose ? ` (${event.reason})` : ""}\n`,
+        );
         return;
       case "skip":
         if (o.verbose) line(`skip: ${o.targetUrl}${printableKey(event.key)} (${event.reason})\n`);
         return;
       case "error":
-        o.err.write(`error: ${event.action ? `${event.action} ` : ""}${printableKey(event.key ?? "")}${event.key || event.action ? ": " : ""}${event.message}\n`);
+        o.err.write(
+          `error: ${event.action ? `${event.action} ` : ""}${printableKey(event.key ?? "")}${event.key || event.action ? ": " : ""}${event.message}\n`,
+        );
         return;
       case "warning":
         o.err.write(`warning: ${event.message}\n`);
@@ -57,7 +63,15 @@ export function printableKey(key: string): string {
   // eslint-disable-next-line no-control-regex
   if (!/[\x00-\x1f\x7f]/.test(key)) return key;
   // eslint-disable-next-line no-control-regex
-  return key.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
+  return key.replace(/[\x00-\x1f\x7f]/g, (c) =>
+    c === "\n"
+      ? "\\n"
+      : c === "\t"
+        ? "\\t"
+        : c === "\r"
+          ? "\\r"
+          : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 export function formatSummary(s: SyncSummary): string {
@@ -70,7 +84,8 @@ export function formatSummary(s: SyncSummary): string {
     `failed ${s.failed}`,
   ];
   if (s.undecidable > 0) parts.push(`checksum undecidable ${s.undecidable}`);
-  if (s.verified + s.unverifiable + s.mismatched > 0) parts.push(`verified ${s.verified}, unverifiable ${s.unverifiable}, mismatched ${s.mismatched}`);
+  if (s.verified + s.unverifiable + s.mismatched > 0)
+    parts.push(`verified ${s.verified}, unverifiable ${s.unverifiable}, mismatched ${s.mismatched}`);
   return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s`;
 }
 
@@ -94,8 +109,15 @@ export function displayUrl(arg: string): string {
 }
 
 /** check's closing line; keys compared by size and time only are never hidden inside "in sync". */
-export function formatCheckSummary(r: { inSync: boolean; differences: number; compared: number; undecidable: number }): string {
-  const head = r.inSync ? `in sync: ${r.compared} objects compared` : `${r.differences} difference(s) in ${r.compared} objects compared`;
+export function formatCheckSummary(r: {
+  inSync: boolean;
+  differences: number;
+  compared: number;
+  undecidable: number;
+}): string {
+  const head = r.inSync
+    ? `in sync: ${r.compared} objects compared`
+    : `${r.differences} difference(s) in ${r.compared} objects compared`;
   const tail =
     r.undecidable > 0
       ? `; ${r.undecidable} undecidable (content could not be compared, ETags cannot decide: compared by size and time only; -v or --report names them)`

@@ -32,10 +32,25 @@ export class RunReport {
         });
         return;
       case "skip":
-        this.write({ time, key: event.key, action: "skip", reason: event.reason, size: event.size, etag: event.etag, outcome: "unchanged" });
+        this.write({
+          time,
+          key: event.key,
+          action: "skip",
+          reason: event.reason,
+          size: event.size,
+          etag: event.etag,
+          outcome: "unchanged",
+        });
         return;
       case "error":
-        this.write({ time, key: event.key, action: event.action ?? "unknown", reason: event.message, code: event.code, outcome: "failed" });
+        this.write({
+          time,
+          key: event.key,
+          action: event.action ?? "unknown",
+          reason: event.message,
+          code: event.code,
+          outcome: "failed",
+        });
         return;
       case "warning":
         this.write({ time, action: "warning", reason: event.message });
@@ -64,7 +79,9 @@ export class JsonLines {
     try {
       fd = openSync(path, "w");
     } catch (err) {
-      throw new UsageError(`cannot write --report file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new UsageError(
+        `cannot write --report file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     this.stream = createWriteStream("", { fd });
   }

@@ -30,7 +30,8 @@ export function keyPath(key: string): KeyPath {
   if (key.includes("\0")) return { ok: false, reason: "it contains a NUL character" };
   if (LONE_SURROGATE.test(key)) return { ok: false, reason: "it is not valid Unicode (a lone surrogate)" };
   if (key.startsWith("/")) return { ok: false, reason: "it is an absolute path" };
-  if (WINDOWS && /[\\:]/.test(key)) return { ok: false, reason: "it contains '\\' or ':', which are path syntax on Windows" };
+  if (WINDOWS && /[\\:]/.test(key))
+    return { ok: false, reason: "it contains '\\' or ':', which are path syntax on Windows" };
   const marker = key.endsWith("/");
   const segments = (marker ? key.slice(0, -1) : key).split("/");
   for (const segment of segments) {
@@ -38,7 +39,8 @@ export function keyPath(key: string): KeyPath {
     if (segment === "..") return { ok: false, reason: "it has a '..' segment, which could leave the target folder" };
     if (segment === ".") return { ok: false, reason: "it has a '.' segment" };
   }
-  if (isTempName(segments[segments.length - 1]!)) return { ok: false, reason: "its name is reserved for bucketsync's temporary files" };
+  if (isTempName(segments[segments.length - 1]!))
+    return { ok: false, reason: "its name is reserved for bucketsync's temporary files" };
   return { ok: true, segments, marker };
 }
 
@@ -54,7 +56,8 @@ export function keyError(code: string, message: string): Error & { code: string 
 /** Throws UnsafeKey unless the key can be a file or directory here. */
 export function requireKeyPath(key: string): { segments: string[]; marker: boolean } {
   const path = keyPath(key);
-  if (!path.ok) throw keyError(UNSAFE_KEY, `unsafe key refused: ${JSON.stringify(key)}: ${path.reason}; nothing written`);
+  if (!path.ok)
+    throw keyError(UNSAFE_KEY, `unsafe key refused: ${JSON.stringify(key)}: ${path.reason}; nothing written`);
   return path;
 }
 

@@ -8,10 +8,27 @@ import { pipeline } from "node:stream/promises";
 import mime from "mime";
 import { compareKeys, positionInRange } from "../../core/keys.js";
 import { emptyReportedFolder } from "../../core/errors.js";
-import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+import type {
+  DeleteFailure,
+  KeyRange,
+  ObjectDetails,
+  ObjectInfo,
+  ObjectProperties,
+  ObjectStore,
+  WriteOptions,
+} from "../../core/types.js";
 import { UsageError } from "../../core/types.js";
 import type { LocalFolder } from "../../core/capabilities.js";
-import { PATH_CONFLICT, UNSAFE_KEY, isTempName, keyError, keyPath, requireKeyPath, tempName, tempWriter } from "./keys.js";
+import {
+  PATH_CONFLICT,
+  UNSAFE_KEY,
+  isTempName,
+  keyError,
+  keyPath,
+  requireKeyPath,
+  tempName,
+  tempWriter,
+} from "./keys.js";
 
 export interface LocalStoreOptions {
   /** Follow symbolic links to files and folders (default: skip them, with a warning). */
@@ -132,7 +149,13 @@ export class LocalStore implements ObjectStore, LocalFolder {
   }
 
   /** Keys under `dir` (whose keys start with `prefix`) greater than `startAfter`, in key order. */
-  private async *walk(dir: string, prefix: string, ancestors: string[], startAfter: string | undefined, own: OwnFiles | undefined): AsyncGenerator<ObjectInfo> {
+  private async *walk(
+    dir: string,
+    prefix: string,
+    ancestors: string[],
+    startAfter: string | undefined,
+    own: OwnFiles | undefined,
+  ): AsyncGenerator<ObjectInfo> {
     const entries = await this.readDirSorted(dir, prefix);
     for (const entry of entries) {
       const key = prefix + entry.sortKey;
@@ -154,7 +177,8 @@ export class LocalStore implements ObjectStore, LocalFolder {
       const sub = this.walk(entry.path, key, [...ancestors, id], startAfter, own);
       const first = await sub.next();
       if (first.done) {
-        if (startAfter === undefined || compareKeys(key, startAfter) > 0) yield { key, size: 0, lastModified: mtimeOf(st) };
+        if (startAfter === undefined || compareKeys(key, startAfter) > 0)
+          yield { key, size: 0, lastModified: mtimeOf(st) };
         continue;
       }
       yield first.value;
@@ -306,7 +330,13 @@ export class LocalStore implements ObjectStore, LocalFolder {
   // ------------------------------------------------------------------ writing
 
   /** Writes a file (atomically, through a temporary name) with the source's time as its mtime, so a re-sync is a no-op. */
-  async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
+  async put(
+    key: string,
+    body: Readable | Buffer,
+    size: number,
+    props: ObjectProperties,
+    opts: WriteOptions,
+  ): Promise<void> {
     const { segments, marker } = this.writableKey(key, size);
     try {
       await this.startWriting();
@@ -315,7 +345,15 @@ export class LocalStore implements ObjectStore, LocalFolder {
         return;
       }
       const dir = await this.makeParents(key, segments);
-      await this.writeFile(key, dir, segments, Buffer.isBuffer(body) ? Readable.from([body]) : body, size, props.lastModified, opts);
+      await this.writeFile(
+        key,
+        dir,
+        segments,
+        Buffer.isBuffer(body) ? Readable.from([body]) : body,
+        size,
+        props.lastModified,
+        opts,
+      );
     } finally {
       if (!Buffer.isBuffer(body)) body.destroy();
     }
@@ -403,7 +441,10 @@ export class LocalStore implements ObjectStore, LocalFolder {
     const existing = own && (await lstatIfExists(final));
     // A link at the final name is replaced by the rename, not followed: only the file itself counts.
     if (own && existing?.isFile() && (await isOwnFile(own, final, existing))) {
-      throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${final} is this run's own file (its --report file); nothing written`);
+      throw keyError(
+        PATH_CONFLICT,
+        `cannot write ${JSON.stringify(key)}: ${final} is this run's own file (its --report file); nothing written`,
+      );
     }
     let tmp: string | undefined;
     let out: WriteStream | undefined;
@@ -412,11 +453,14 @@ export class LocalStore implements ObjectStore, LocalFolder {
       await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
       if (out.bytesWritten !== size) {
         // Most likely a connection that closed early: worth another try ($retryable).
-        throw Object.assign(new Error(`short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`), {
-          name: "IncompleteBody",
-          code: "IncompleteBody",
-          $retryable: {},
-        });
+        throw Object.assign(
+          new Error(`short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`),
+          {
+            name: "IncompleteBody",
+            code: "IncompleteBody",
+            $retryable: {},
+          },
+        );
       }
       if (lastModified) await fs.utimes(tmp, new Date(), new Date(lastModified));
       await fs.rename(tmp, final);
@@ -451,8 +495,14 @@ export class LocalStore implements ObjectStore, LocalFolder {
       }
       const name = JSON.stringify(dirs.slice(0, i + 1).join("/"));
       if (kind === "symlink")
-        throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a symbolic link, and links are not followed (use --follow-symlinks)`);
-      throw keyError(PATH_CONFLICT, `cannot write ${JSON.stringify(key)}: ${name} is a file, so it cannot be a folder too`);
+        throw keyError(
+          PATH_CONFLICT,
+          `cannot write ${JSON.stringify(key)}: ${name} is a symbolic link, and links are not followed (use --follow-symlinks)`,
+        );
+      throw keyError(
+        PATH_CONFLICT,
+        `cannot write ${JSON.stringify(key)}: ${name} is a file, so it cannot be a folder too`,
+      );
     }
     return path;
   }

@@ -24,7 +24,9 @@ export async function checkLocalLocations(source: Location | undefined, target: 
   if (source?.kind === "local" && target?.kind === "local") {
     const [a, b] = [await realPath(source.path), await realPath(target.path)];
     if (contains(a, b) || contains(b, a)) {
-      throw new UsageError(`source ${source.path} and target ${target.path} overlap (one folder is inside the other); a sync would copy onto itself`);
+      throw new UsageError(
+        `source ${source.path} and target ${target.path} overlap (one folder is inside the other); a sync would copy onto itself`,
+      );
     }
   }
 }

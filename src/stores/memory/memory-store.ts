@@ -2,7 +2,15 @@ import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
 import { compareKeys, positionInRange } from "../../core/keys.js";
 import { emptyReportedFolder } from "../../core/errors.js";
-import type { DeleteFailure, KeyRange, ObjectDetails, ObjectInfo, ObjectProperties, ObjectStore, WriteOptions } from "../../core/types.js";
+import type {
+  DeleteFailure,
+  KeyRange,
+  ObjectDetails,
+  ObjectInfo,
+  ObjectProperties,
+  ObjectStore,
+  WriteOptions,
+} from "../../core/types.js";
 
 interface StoredObject {
   details: ObjectDetails;
@@ -72,7 +80,13 @@ export class MemoryStore implements ObjectStore {
     return { body: Readable.from([found.data]), details: { ...found.details } };
   }
 
-  async put(key: string, body: Readable | Buffer, _size: number, props: ObjectProperties, opts: WriteOptions): Promise<void> {
+  async put(
+    key: string,
+    body: Readable | Buffer,
+    _size: number,
+    props: ObjectProperties,
+    opts: WriteOptions,
+  ): Promise<void> {
     this.failIfAsked(key);
     const chunks: Buffer[] = [];
     if (Buffer.isBuffer(body)) chunks.push(body);
@@ -106,7 +120,11 @@ export class MemoryStore implements ObjectStore {
   }
 
   protected failIfAsked(key: string): void {
-    if (this.failingKeys.has(key)) throw Object.assign(new Error(`injected failure for ${key}`), { name: "InternalError", $metadata: { httpStatusCode: 500 } });
+    if (this.failingKeys.has(key))
+      throw Object.assign(new Error(`injected failure for ${key}`), {
+        name: "InternalError",
+        $metadata: { httpStatusCode: 500 },
+      });
   }
 
   private tick(): number {

@@ -112,7 +112,8 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
           reachability.answered();
           return out;
         } catch (err) {
-          if ((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode !== undefined) reachability.answered();
+          if ((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode !== undefined)
+            reachability.answered();
           else reachability.annotate(err);
           throw err;
         }
@@ -121,7 +122,11 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
     );
     return sdkClient;
   };
-  const identity = JSON.stringify([options.endpointUrl ?? "aws", options.profile ?? "", options.credentials?.accessKeyId ?? ""]);
+  const identity = JSON.stringify([
+    options.endpointUrl ?? "aws",
+    options.profile ?? "",
+    options.credentials?.accessKeyId ?? "",
+  ]);
   const lean = new LeanS3Client({
     endpoint: options.endpointUrl,
     region,
@@ -147,11 +152,18 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
 /** Region: flag, then the SDK's chain (environment, profile); us-east-1 when none is set. */
 async function resolveRegion(options: S3ConnectionOptions): Promise<string> {
   if (options.region) return options.region;
-  if (!options.profile && (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)) return (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)!;
+  if (!options.profile && (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION))
+    return (process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION)!;
   // The SDK's own region loader, without loading the SDK's S3 client (about 60 ms of every start).
-  const { loadConfig, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS } = await import("@smithy/core/config");
+  const { loadConfig, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS } =
+    await import("@smithy/core/config");
   try {
-    return (await loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, profile: options.profile })()) || "us-east-1";
+    return (
+      (await loadConfig(NODE_REGION_CONFIG_OPTIONS, {
+        ...NODE_REGION_CONFIG_FILE_OPTIONS,
+        profile: options.profile,
+      })()) || "us-east-1"
+    );
   } catch {
     return "us-east-1";
   }

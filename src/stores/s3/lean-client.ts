@@ -45,7 +45,11 @@ class Abortable {
   }
 }
 
-function dispatchBuffered(agent: Dispatcher, options: Dispatcher.DispatchOptions, abortable?: Abortable): Promise<BufferedResponse> {
+function dispatchBuffered(
+  agent: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  abortable?: Abortable,
+): Promise<BufferedResponse> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let headers: BufferedResponse["headers"] = {};
@@ -143,7 +147,9 @@ const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 // The XML builder for DeleteObjects bodies loads on the first delete only.
 let builder: Promise<{ build(o: unknown): string }> | undefined;
 function deleteBodyBuilder() {
-  return (builder ??= import("fast-xml-parser").then(({ XMLBuilder }) => new XMLBuilder({ ignoreAttributes: true, processEntities: true })));
+  return (builder ??= import("fast-xml-parser").then(
+    ({ XMLBuilder }) => new XMLBuilder({ ignoreAttributes: true, processEntities: true }),
+  ));
 }
 
 /** RFC 3986 encoding, as SigV4 and S3 paths need it (encodeURIComponent leaves !'()* alone). */
@@ -180,7 +186,11 @@ export class LeanS3Client {
     bucket: string,
     params: { prefix?: string; startAfter?: string; continuationToken?: string; maxKeys?: number; delimiter?: string },
   ): Promise<ListPage> {
-    const query: Record<string, string> = { "list-type": "2", "encoding-type": "url", "max-keys": String(params.maxKeys ?? 1000) };
+    const query: Record<string, string> = {
+      "list-type": "2",
+      "encoding-type": "url",
+      "max-keys": String(params.maxKeys ?? 1000),
+    };
     if (params.prefix) query.prefix = params.prefix;
     if (params.delimiter) query.delimiter = params.delimiter;
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
@@ -197,20 +207,29 @@ export class LeanS3Client {
     const truncated = result.fields.get("IsTruncated") === "true";
     const nextToken = truncated ? result.fields.get("NextContinuationToken") : undefined;
     // A truncated page without a way on must never read as the end of the listing.
-    if (truncated && !nextToken) throw new S3ResponseError("InvalidResponse", 502, "listing page is truncated but has no NextContinuationToken");
+    if (truncated && !nextToken)
+      throw new S3ResponseError("InvalidResponse", 502, "listing page is truncated but has no NextContinuationToken");
     const prefixes: string[] = (result.records.get("CommonPrefixes") ?? []).map((p) => p.Prefix ?? "");
     return { objects, prefixes, nextToken };
   }
 
   /** CopyObject; returns the new object's ETag from the CopyObjectResult. */
-  async copyObject(bucket: string, key: string, copySource: string, headers: Record<string, string>): Promise<{ etag?: string; sse?: string }> {
+  async copyObject(
+    bucket: string,
+    key: string,
+    copySource: string,
+    headers: Record<string, string>,
+  ): Promise<{ etag?: string; sse?: string }> {
     const res = await this.send("PUT", bucket, key, {}, { "x-amz-copy-source": copySource, ...headers });
     // CopyObject can answer 200 and still fail: the error is in the body.
     const result = parseResult(res.body, "CopyObjectResult", [], true);
     if (result.root === "Error") throw errorFromXml(result, 200);
     const etag = result.fields.get("ETag");
     const sse = res.headers["x-amz-server-side-encryption"];
-    return { etag: typeof etag === "string" ? unquoteEtag(etag) : undefined, sse: typeof sse === "string" ? sse : undefined };
+    return {
+      etag: typeof etag === "string" ? unquoteEtag(etag) : undefined,
+      sse: typeof sse === "string" ? sse : undefined,
+    };
   }
 
   /** DeleteObjects in quiet mode: returns only the keys that failed. */
@@ -288,7 +307,13 @@ export class LeanS3Client {
       reach?.answered();
       if (res.status < 300) return res;
       const movedTo = res.headers["x-amz-bucket-region"];
-      if (res.status === 301 && typeof movedTo === "string" && movedTo !== region && redirects === 0 && !this.endpoint) {
+      if (
+        res.status === 301 &&
+        typeof movedTo === "string" &&
+        movedTo !== region &&
+        redirects === 0 &&
+        !this.endpoint
+      ) {
         this.bucketRegions.set(bucket, movedTo);
         continue;
       }
@@ -312,14 +337,25 @@ export class LeanS3Client {
     const host = `s3.${region}.amazonaws.com`;
     return dnsSafe
       ? { protocol: "https:", hostname: `${bucket}.${host}`, port: undefined, path: `/${keyPath}` }
-      : { protocol: "https:", hostname: host, port: undefined, path: `/${bucket}${key === undefined ? "" : `/${keyPath}`}` };
+      : {
+          protocol: "https:",
+          hostname: host,
+          port: undefined,
+          path: `/${bucket}${key === undefined ? "" : `/${keyPath}`}`,
+        };
   }
 
   private signer(region: string): SignatureV4 {
     let signer = this.signers.get(region);
     if (!signer) {
       // S3 signs the path as sent (no double encoding), as the SDK's S3 client does.
-      signer = new SignatureV4({ credentials: this.options.credentials, region, service: "s3", sha256: Hash.bind(null, "sha256"), uriEscapePath: false });
+      signer = new SignatureV4({
+        credentials: this.options.credentials,
+        region,
+        service: "s3",
+        sha256: Hash.bind(null, "sha256"),
+        uriEscapePath: false,
+      });
       this.signers.set(region, signer);
     }
     return signer;
@@ -340,7 +376,11 @@ function parseResult(body: Buffer, root: string, records: string[], allowError =
   }
   if (parsed && (parsed.root === root || (allowError && parsed.root === "Error"))) return parsed;
   const snippet = body.toString("utf8", 0, 60).replace(/\s+/g, " ");
-  throw new S3ResponseError("InvalidResponse", 502, `expected <${root}> in the response, got ${JSON.stringify(snippet)}`);
+  throw new S3ResponseError(
+    "InvalidResponse",
+    502,
+    `expected <${root}> in the response, got ${JSON.stringify(snippet)}`,
+  );
 }
 
 function errorFromXml(xml: S3Xml, status: number): S3ResponseError {

@@ -65,7 +65,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     const startAfter = range.startAfter !== undefined ? this.prefix + range.startAfter : undefined;
     // Each page is retried on its own: one 503 must not end a listing of millions of keys.
     const fetchPage = (continuationToken?: string) =>
-      withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter, continuationToken }));
+      withRetry(() =>
+        this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter, continuationToken }),
+      );
     let pending: Promise<ListPage> | undefined = fetchPage();
     let any = false;
     while (pending) {
@@ -78,7 +80,10 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
         const info = this.infoOf(entry);
         if (range.endAt !== undefined && compareKeys(info.key, range.endAt) > 0) return;
         // The part a key is planned in depends on the server honouring Prefix: check it.
-        if (range.prefix !== undefined && !info.key.startsWith(range.prefix)) throw invalidListing(`key ${JSON.stringify(info.key)} is outside the requested prefix ${JSON.stringify(range.prefix)}`);
+        if (range.prefix !== undefined && !info.key.startsWith(range.prefix))
+          throw invalidListing(
+            `key ${JSON.stringify(info.key)} is outside the requested prefix ${JSON.stringify(range.prefix)}`,
+          );
         yield info;
       }
     }
@@ -96,7 +101,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     const prefix = this.prefix + folder;
     let continuationToken: string | undefined;
     for (let pages = 0; pages < maxPages; pages++) {
-      const page = await withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, delimiter: "/", continuationToken }));
+      const page = await withRetry(() =>
+        this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, delimiter: "/", continuationToken }),
+      );
       for (const p of page.prefixes) {
         // Folder names decide which keys each side lists, so a wrongly encoded one (some servers
         // return them raw under encoding-type=url) must stop the listing, not mislead it.
@@ -120,14 +127,28 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
   async probeSplitPoints(folder: string, maxPoints: number): Promise<string[]> {
     const prefix = this.prefix + folder;
     const probes = await Promise.all(
-      PROBE_CHARS.map((c) => withRetry(() => this.connection.lean.listPage(this.bucket, { prefix: prefix || undefined, startAfter: prefix + c, maxKeys: 1 }))),
+      PROBE_CHARS.map((c) =>
+        withRetry(() =>
+          this.connection.lean.listPage(this.bucket, {
+            prefix: prefix || undefined,
+            startAfter: prefix + c,
+            maxKeys: 1,
+          }),
+        ),
+      ),
     );
     const points = probes.flatMap((p) => p.objects.map((o) => this.infoOf(o).key));
     return evenly([...new Set(points)].sort(compareKeys), maxPoints);
   }
 
   private infoOf(entry: ListPage["objects"][number]): ObjectInfo {
-    return { key: decodeListedKey(entry.key).slice(this.prefix.length), size: entry.size, lastModified: entry.lastModified, etag: entry.etag, storageClass: entry.storageClass };
+    return {
+      key: decodeListedKey(entry.key).slice(this.prefix.length),
+      size: entry.size,
+      lastModified: entry.lastModified,
+      etag: entry.etag,
+      storageClass: entry.storageClass,
+    };
   }
 
   /**
@@ -139,9 +160,13 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
   async splitPoints(maxPoints: number): Promise<string[]> {
     const client = this.connection.lean;
     // A prefix that fits in one page is listed faster in one request than split.
-    const first = await withRetry(() => client.listPage(this.bucket, { prefix: this.prefix || undefined, maxKeys: 1000 }));
+    const first = await withRetry(() =>
+      client.listPage(this.bucket, { prefix: this.prefix || undefined, maxKeys: 1000 }),
+    );
     if (!first.nextToken) return [];
-    const top = await withRetry(() => client.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 }));
+    const top = await withRetry(() =>
+      client.listPage(this.bucket, { prefix: this.prefix || undefined, delimiter: "/", maxKeys: 1000 }),
+    );
     const folders = top.prefixes.map((p) => decodeListedKey(p).slice(this.prefix.length));
     if (folders.length >= 2) return evenly(folders, maxPoints);
     return this.probeSplitPoints(folders[0] ?? "", maxPoints);
@@ -181,7 +206,12 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
         })),
         ...(page.DeleteMarkers ?? []).map((d) => ({
           key: d.Key!,
-          version: { versionId: d.VersionId ?? "null", size: 0, lastModified: d.LastModified?.getTime() ?? 0, deleteMarker: true },
+          version: {
+            versionId: d.VersionId ?? "null",
+            size: 0,
+            lastModified: d.LastModified?.getTime() ?? 0,
+            deleteMarker: true,
+          },
         })),
       ].map((e) => ({ ...e, key: decodeListedKey(e.key).slice(this.prefix.length) }));
       entries.sort((a, b) => compareKeys(a.key, b.key) || a.version.lastModified - b.version.lastModified);
@@ -205,27 +235,35 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
 
   /** Writes a delete marker (a plain DELETE in a versioned bucket), for copying version histories. */
   async deleteCurrent(key: string): Promise<void> {
-    await (await this.connection.sdkClient()).send(new (await sdkModule()).DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    await (
+      await this.connection.sdkClient()
+    ).send(new (await sdkModule()).DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
   }
 
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
-      const out = await (await this.connection.sdkClient()).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const out = await (
+        await this.connection.sdkClient()
+      ).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
       return detailsOf(key, out);
     } catch (err) {
-      if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey") return undefined;
+      if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey")
+        return undefined;
       throw err;
     }
   }
 
   async getAcl(key: string): Promise<AclPolicy> {
-    const out = await (await this.connection.sdkClient()).send(new (await sdkModule()).GetObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    const out = await (
+      await this.connection.sdkClient()
+    ).send(new (await sdkModule()).GetObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     const grants: AclGrant[] = [];
     for (const g of out.Grants ?? []) {
       const who = g.Grantee;
       const permission = g.Permission as AclGrant["permission"];
       if (!who || !permission) continue;
-      if (who.Type === "CanonicalUser" && who.ID) grants.push({ grantee: { type: "CanonicalUser", id: who.ID }, permission });
+      if (who.Type === "CanonicalUser" && who.ID)
+        grants.push({ grantee: { type: "CanonicalUser", id: who.ID }, permission });
       else if (who.Type === "Group" && who.URI) grants.push({ grantee: { type: "Group", uri: who.URI }, permission });
       else if (who.Type === "AmazonCustomerByEmail" && who.EmailAddress)
         grants.push({ grantee: { type: "AmazonCustomerByEmail", email: who.EmailAddress }, permission });
@@ -235,7 +273,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
 
   async putAcl(key: string, acl: CannedAcl | AclPolicy): Promise<void> {
     if (typeof acl === "string") {
-      await (await this.connection.sdkClient()).send(new (await sdkModule()).PutObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key, ACL: acl }));
+      await (
+        await this.connection.sdkClient()
+      ).send(new (await sdkModule()).PutObjectAclCommand({ Bucket: this.bucket, Key: this.prefix + key, ACL: acl }));
       return;
     }
     await (
@@ -273,7 +313,8 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       ).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, PartNumber: 1 }));
       const partSize = first.ContentLength;
       // radosgw 16 ignores partNumber and answers with the whole object: then the sizes do not fit.
-      if (partSize && partSize >= MIN_PART_SIZE && Math.ceil(details.size / partSize) === parts) return { partSize, exact: true };
+      if (partSize && partSize >= MIN_PART_SIZE && Math.ceil(details.size / partSize) === parts)
+        return { partSize, exact: true };
     } catch {
       // fall through to the guess
     }
@@ -305,7 +346,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
   async get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }> {
     const out = await (
       await this.connection.sdkClient()
-    ).send(new (await sdkModule()).GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: versionId }));
+    ).send(
+      new (await sdkModule()).GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, VersionId: versionId }),
+    );
     const details = detailsOf(key, out);
     if ((out.TagCount ?? 0) > 0) details.tags = await this.tags(key);
     return { body: out.Body as Readable, details };
@@ -315,7 +358,13 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     return size > this.options.multipartThreshold ? partSizeFor(size, this.options.partSize) : undefined;
   }
 
-  async put(key: string, body: Readable | Buffer, size: number, props: ObjectProperties, opts: WriteOptions): Promise<WriteResult> {
+  async put(
+    key: string,
+    body: Readable | Buffer,
+    size: number,
+    props: ObjectProperties,
+    opts: WriteOptions,
+  ): Promise<WriteResult> {
     const params = {
       Bucket: this.bucket,
       Key: this.prefix + key,
@@ -327,7 +376,14 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       // One request: left to finish on interrupt, so it is given no signal.
       const out = await (
         await this.connection.sdkClient()
-      ).send(new (await sdkModule()).PutObjectCommand({ ...params, Body: body, ContentLength: size, ContentMD5: opts.contentMd5 }));
+      ).send(
+        new (await sdkModule()).PutObjectCommand({
+          ...params,
+          Body: body,
+          ContentLength: size,
+          ContentMD5: opts.contentMd5,
+        }),
+      );
       return { etag: unquoteEtag(out.ETag) };
     }
     return this.multipartUpload(key, params, body, size, props.tags ?? {}, opts);
@@ -357,7 +413,10 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     const partSize = partSizeFor(size, this.options.partSize);
     const partCount = Math.ceil(size / partSize);
     const interrupted = () =>
-      Object.assign(new Error(`interrupted; the multipart upload of ${JSON.stringify(key)} was aborted, nothing written`), { name: "AbortError" });
+      Object.assign(
+        new Error(`interrupted; the multipart upload of ${JSON.stringify(key)} was aborted, nothing written`),
+        { name: "AbortError" },
+      );
     if (opts.signal?.aborted) throw interrupted();
     // Stops all work in flight: the interrupt, or the first part that failed for good (its error is the reason).
     const stop = new AbortController();
@@ -385,7 +444,14 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
           const out = await withRetry(
             () =>
               client.send(
-                new sdk.UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, PartNumber: index + 1, Body: data, ContentLength: data.length }),
+                new sdk.UploadPartCommand({
+                  Bucket: params.Bucket,
+                  Key: params.Key,
+                  UploadId: uploadId,
+                  PartNumber: index + 1,
+                  Body: data,
+                  ContentLength: data.length,
+                }),
                 { abortSignal: stop.signal },
               ),
             DEFAULT_RETRY,
@@ -407,7 +473,12 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       // An interrupt after the last part still aborts: an interrupted run starts no new work.
       if (stop.signal.aborted) throw stop.signal.reason;
       const done = await client.send(
-        new sdk.CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+        new sdk.CompleteMultipartUploadCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
       );
       uploadId = undefined;
       await this.putTags(params.Key, tags);
@@ -418,7 +489,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       if (uploadId !== undefined) {
         const id = uploadId;
         // Retried on its own (the run's signal is aborted by now), and awaited.
-        await withRetry(() => client.send(new sdk.AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id }))).catch(() => undefined);
+        await withRetry(() =>
+          client.send(new sdk.AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id })),
+        ).catch(() => undefined);
       }
       throw err;
     } finally {
@@ -450,7 +523,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       const result = await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts));
       // Some servers take the encryption header on a copy and ignore it: never report that as done.
       if (opts.sse && result.sse !== opts.sse)
-        throw Object.assign(new Error(`the server did not apply --sse ${opts.sse} to the copy`), { name: "EncryptionNotApplied" });
+        throw Object.assign(new Error(`the server did not apply --sse ${opts.sse} to the copy`), {
+          name: "EncryptionNotApplied",
+        });
       // radosgw drops tags on a REPLACE copy whatever the tagging directive: set them again.
       if (opts.metadataDirective === "REPLACE") await this.putTags(key, await from.tags(sourceObject.key));
       return result;
@@ -459,7 +534,13 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
   }
 
   /** UploadPartCopy copies no metadata and no tags, so both are read from the source and set explicitly. */
-  private async multipartCopy(from: S3Store, sourceObject: ObjectInfo, copySource: string, key: string, opts: WriteOptions): Promise<WriteResult> {
+  private async multipartCopy(
+    from: S3Store,
+    sourceObject: ObjectInfo,
+    copySource: string,
+    key: string,
+    opts: WriteOptions,
+  ): Promise<WriteResult> {
     const details = await from.head(sourceObject.key);
     if (!details) throw Object.assign(new Error(`source object vanished: ${sourceObject.key}`), { name: "NoSuchKey" });
     const tags = await from.tags(sourceObject.key);
@@ -511,17 +592,28 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     };
     try {
       // Like lib-storage's Upload: wait for every worker before deciding, then abort on any failure.
-      const results = await Promise.allSettled(Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, worker));
+      const results = await Promise.allSettled(
+        Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, worker),
+      );
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
       await (
         await this.connection.sdkClient()
-      ).send(new (await sdkModule()).CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      ).send(
+        new (await sdkModule()).CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
     } catch (err) {
       await (
         await this.connection.sdkClient()
       )
-        .send(new (await sdkModule()).AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+        .send(
+          new (await sdkModule()).AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+        )
         .catch(() => undefined);
       throw err;
     }
@@ -538,7 +630,6 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
 // Probe characters for sampling flat key spaces: digits, letters, and a few common separators.
 const PROBE_CHARS = [..."-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~"];
 
-
 /** Parts of at least `preferred` bytes, grown so no object needs more than 10,000 parts. */
 export function partSizeFor(size: number, preferred: number): number {
   return Math.max(preferred, MIN_PART_SIZE, Math.ceil(size / MAX_PARTS));
@@ -549,7 +640,11 @@ export function partSizeFor(size: number, preferred: number): number {
  * workers may ask for the next part at once (an async generator queues them); only the part being
  * assembled is held here. The stream must carry exactly `size` bytes.
  */
-async function* readParts(body: Readable, partSize: number, size: number): AsyncGenerator<{ index: number; data: Buffer }> {
+async function* readParts(
+  body: Readable,
+  partSize: number,
+  size: number,
+): AsyncGenerator<{ index: number; data: Buffer }> {
   let held: Buffer[] = [];
   let heldBytes = 0;
   let total = 0;
@@ -574,7 +669,11 @@ async function* readParts(body: Readable, partSize: number, size: number): Async
   }
   if (total < size) {
     // Most likely a connection that closed early: worth another try ($retryable).
-    throw Object.assign(new Error(`short read: got ${total} of ${size} bytes; nothing written`), { name: "IncompleteBody", code: "IncompleteBody", $retryable: {} });
+    throw Object.assign(new Error(`short read: got ${total} of ${size} bytes; nothing written`), {
+      name: "IncompleteBody",
+      code: "IncompleteBody",
+      $retryable: {},
+    });
   }
   if (heldBytes > 0) yield { index, data: Buffer.concat(held, heldBytes) };
 }
@@ -588,8 +687,6 @@ export function encodeCopySource(bucket: string, key: string, versionId?: string
   return versionId ? `${source}?versionId=${encodeURIComponent(versionId)}` : source;
 }
 
-
-
 /** Keys listed with EncodingType=url: `+` stands for a space, everything else is percent-encoded. */
 
 export function decodeListedKey(key: string): string {
@@ -597,7 +694,6 @@ export function decodeListedKey(key: string): string {
   if (key.indexOf("%") < 0 && key.indexOf("+") < 0) return key;
   return decodeURIComponent(key.replace(/\+/g, " "));
 }
-
 
 function quote(etag: string | undefined): string | undefined {
   if (etag === undefined) return undefined;
@@ -617,8 +713,17 @@ type HeadLike = {
 };
 
 /** An object's details from a HEAD or GET response. */
-function detailsOf(key: string, out: HeadLike & { ContentLength?: number; LastModified?: Date; ETag?: string }): ObjectDetails {
-  return { key, size: out.ContentLength ?? 0, lastModified: out.LastModified?.getTime() ?? 0, etag: unquoteEtag(out.ETag), ...propertiesOf(out) };
+function detailsOf(
+  key: string,
+  out: HeadLike & { ContentLength?: number; LastModified?: Date; ETag?: string },
+): ObjectDetails {
+  return {
+    key,
+    size: out.ContentLength ?? 0,
+    lastModified: out.LastModified?.getTime() ?? 0,
+    etag: unquoteEtag(out.ETag),
+    ...propertiesOf(out),
+  };
 }
 
 function propertiesOf(out: HeadLike): ObjectProperties {
@@ -636,7 +741,10 @@ function propertiesOf(out: HeadLike): ObjectProperties {
 
 /** The properties a write sets: the source's, or with REPLACE only the given ones; options override the storage class. */
 function propertiesToWrite(source: ObjectProperties, opts: WriteOptions): ObjectProperties {
-  const base: ObjectProperties = opts.metadataDirective === "REPLACE" ? { ...opts.replaceProperties, tags: source.tags, expires: undefined } : { ...source };
+  const base: ObjectProperties =
+    opts.metadataDirective === "REPLACE"
+      ? { ...opts.replaceProperties, tags: source.tags, expires: undefined }
+      : { ...source };
   if (opts.storageClass) base.storageClass = opts.storageClass;
   return base;
 }
@@ -650,7 +758,10 @@ function encryptionParams(opts: WriteOptions) {
 
 /** Headers of a server-side CopyObject: directives, ACL, storage class, encryption, replaced properties. */
 function copyHeaders(opts: WriteOptions): Record<string, string> {
-  const h: Record<string, string> = { "x-amz-tagging-directive": "COPY", "x-amz-metadata-directive": opts.metadataDirective ?? "COPY" };
+  const h: Record<string, string> = {
+    "x-amz-tagging-directive": "COPY",
+    "x-amz-metadata-directive": opts.metadataDirective ?? "COPY",
+  };
   if (opts.acl) h["x-amz-acl"] = opts.acl;
   if (opts.storageClass) h["x-amz-storage-class"] = opts.storageClass;
   if (opts.sse) h["x-amz-server-side-encryption"] = opts.sse;
