@@ -1,8 +1,7 @@
 import { parseLocation } from "./core/location.js";
-import { classifyError, classifyListingFailure, type ErrorInfo } from "./core/errors.js";
+import type { ErrorInfo } from "./core/errors.js";
 import { CANNED_ACLS, UsageError, type CannedAcl } from "./core/types.js";
-import { runPool } from "./core/async.js";
-import { DEFAULT_RETRY, withRetry } from "./core/retry.js";
+import { TaskRunner } from "./executor/tasks.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing, type FilterRule } from "./planner/filters.js";
 import type { S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
@@ -51,32 +50,21 @@ export async function applyAcl(options: AclApplyOptions): Promise<AclApplyResult
     async function* selected() {
       for await (const object of store.list()) if (filter(object.key)) yield object;
     }
-    await runPool(
-      selected(),
-      options.concurrency ?? 64,
-      async (object) => {
-        if (!options.dryRun) {
-          try {
-            await withRetry(() => store.putAcl!(object.key, options.acl), DEFAULT_RETRY);
-          } catch (err) {
-            const info = classifyError(err);
-            if (info.class === "fatal" || (info.code === "AccessDenied" && result.applied === 0)) {
-              result.fatal ??= { ...info, context: `acl ${object.key}` };
-              return;
-            }
-            result.failed++;
-            options.onEvent?.({ type: "error", key: object.key, code: info.code, message: info.message });
-            return;
-          }
+    const runner = new TaskRunner({ concurrency: options.concurrency ?? 64 });
+    await runner.run(selected(), async (object) => {
+      if (!options.dryRun) {
+        const done = await runner.attempt(`acl ${object.key}`, () => store.putAcl!(object.key, options.acl));
+        if (!done.ok) {
+          if (done.stopsRun) return;
+          result.failed++;
+          options.onEvent?.({ type: "error", key: object.key, code: done.info.code, message: done.info.message });
+          return;
         }
-        result.applied++;
-        options.onEvent?.({ type: "acl", key: object.key, acl: options.acl, dryRun: options.dryRun ?? false });
-      },
-      {
-        shouldStop: () => result.fatal !== undefined,
-        onSourceError: (err) => (result.fatal ??= classifyListingFailure(err)),
-      },
-    );
+      }
+      result.applied++;
+      options.onEvent?.({ type: "acl", key: object.key, acl: options.acl, dryRun: options.dryRun ?? false });
+    });
+    result.fatal = runner.fatal;
     return result;
   } finally {
     await opener.close();

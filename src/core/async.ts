@@ -3,6 +3,8 @@
  * the producer (a listing, a plan) only advances when a worker is free: bounded concurrency and
  * backpressure without a queue, as the AWS SDK's uploader does it. `shouldStop` is checked before
  * each pull. An error thrown by the iterator itself goes to `onSourceError` and stops all workers.
+ * An error thrown by `work` stops the others from pulling more; the pool waits for every worker
+ * to settle (nothing still in flight once it returns), then throws that first error.
  */
 export async function runPool<T>(
   items: AsyncIterable<T>,
@@ -12,7 +14,8 @@ export async function runPool<T>(
 ): Promise<void> {
   const iterator = items[Symbol.asyncIterator]();
   let sourceFailed = false;
-  const stopped = () => sourceFailed || (options.shouldStop?.() ?? false);
+  let workFailed: { err: unknown } | undefined;
+  const stopped = () => sourceFailed || workFailed !== undefined || (options.shouldStop?.() ?? false);
   const worker = async () => {
     while (!stopped()) {
       let next: IteratorResult<T>;
@@ -21,13 +24,54 @@ export async function runPool<T>(
       } catch (err) {
         if (!sourceFailed) options.onSourceError?.(err);
         sourceFailed = true;
-        if (!options.onSourceError) throw err;
+        // Without a handler the pool throws it, once every worker has settled.
+        if (!options.onSourceError) workFailed ??= { err };
         return;
       }
       if (next.done) return;
-      await work(next.value);
+      try {
+        await work(next.value);
+      } catch (err) {
+        workFailed ??= { err };
+        return;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
   if (stopped()) await iterator.return?.(undefined)?.catch(() => undefined);
+  if (workFailed) throw workFailed.err;
+}
+
+/** `fn` for every item of an array, at most `limit` at a time (on the pool above). */
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  async function* indexed() {
+    for (let i = 0; i < items.length; i++) yield i;
+  }
+  await runPool(indexed(), limit, (i) => fn(items[i]!, i));
+}
+
+/** Waits `ms`, or less when `signal` aborts (it resolves then, it does not throw). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** `p`, or an Error(message) after `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }

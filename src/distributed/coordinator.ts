@@ -10,20 +10,20 @@ import { parseLocation, refuseOverlap } from "../core/location.js";
 import { UsageError, type KeyRange } from "../core/types.js";
 import { emptySummary, type SyncSummary } from "../executor/events.js";
 import { compileFilters } from "../planner/filters.js";
-import { ListingError } from "../planner/planner.js";
+import { ListingError } from "../core/errors.js";
 import { StoreOpener } from "../stores/open.js";
 import { hasKeySpaceListing } from "../core/capabilities.js";
 import { DEFAULT_CONCURRENCY, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
+import { connectQueue, parseRecord, type QueueOptions } from "./queue.js";
+import { forEachLimit, sleep } from "../core/async.js";
 import {
   DEFAULT_QUEUE_NAME,
   JOB_NAME,
-  KEY_PREFIX,
   JOB_VERSION,
   describeRange,
   jobIdOf,
   jobOptionsFrom,
   rangesForShards,
-  redactRedisUrl,
   redisConnection,
   runKeyOf,
   runLockKey,
@@ -33,13 +33,6 @@ import {
   type RangeResult,
   type RunRecord,
 } from "./job.js";
-
-export interface QueueOptions {
-  /** `redis://host:6379[/db]` (or `rediss://`): where the range jobs live. */
-  queue: string;
-  /** BullMQ queue name (default "bucketsync"); coordinator and workers must agree. */
-  queueName?: string;
-}
 
 export interface DistributedSyncOptions extends SyncOptions, QueueOptions {
   /** Ranges to split the key space into, at most (default 64); fewer when the source's sample has fewer split points. */
@@ -467,16 +460,6 @@ async function removeJobs(queue: Queue, record: RunRecord): Promise<void> {
   });
 }
 
-export function parseRecord(text: string | null): RunRecord | undefined {
-  if (!text) return undefined;
-  try {
-    const r = JSON.parse(text) as RunRecord;
-    return r.v === JOB_VERSION && Array.isArray(r.ranges) ? r : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Lua, so each check-and-set is atomic (through BullMQ's client adapter, which has no SET NX or EVAL). */
 const LOCK_SCRIPTS = {
   bucketsyncLockAcquire: "if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 else return 0 end",
@@ -545,55 +528,4 @@ async function first<T>(items: AsyncIterable<T>): Promise<T | undefined> {
   return undefined;
 }
 
-export async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** The queue's Redis client once it answers; throws a one-line message (without the URL's password) when it does not within 15 s. */
-export async function connectQueue(queue: Queue, url: string): Promise<RedisClient> {
-  let lastError: Error | undefined;
-  const onError = (err: Error) => (lastError = err);
-  queue.on("error", onError);
-  try {
-    const client = await withTimeout(queue.waitUntilReady(), 15_000, "no answer within 15 s");
-    await withTimeout(client.get(`${KEY_PREFIX}:ping`), 15_000, "no answer within 15 s");
-    return client;
-  } catch (err) {
-    const why = lastError ? `${(err as Error).message} (${redactRedisUrl(lastError.message)})` : (err as Error).message;
-    throw new Error(`cannot reach Redis at ${redactRedisUrl(url)}: ${why}`);
-  } finally {
-    queue.off("error", onError);
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
+export { connectQueue, parseRecord, type QueueOptions };

@@ -1,7 +1,8 @@
 /** What a queue holds: the runs it knows, each with its ranges pending, running, done and failed. */
 import { Queue, type RedisClient } from "bullmq";
 import type { SyncSummary } from "../executor/events.js";
-import { connectQueue, forEachLimit, parseRecord, type QueueOptions } from "./coordinator.js";
+import { forEachLimit } from "../core/async.js";
+import { connectQueue, parseRecord, type QueueOptions } from "./queue.js";
 import { DEFAULT_QUEUE_NAME, KEY_PREFIX, describeRange, jobIdOf, redactRedisUrl, redisConnection } from "./job.js";
 
 export interface QueueStatusOptions extends QueueOptions {

@@ -11,7 +11,7 @@ import type { SyncSummary } from "../executor/events.js";
 import { StoreOpener } from "../stores/open.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
 import { DEFAULT_CONCURRENCY, sync } from "../sync.js";
-import type { QueueOptions } from "./coordinator.js";
+import type { QueueOptions } from "./queue.js";
 import {
   DEFAULT_QUEUE_NAME,
   describeRange,

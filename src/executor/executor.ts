@@ -1,13 +1,13 @@
-import { classifyError, classifyListingFailure, type ErrorInfo } from "../core/errors.js";
+import type { ErrorInfo } from "../core/errors.js";
 import type { ObjectStore } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
 import { DeleteSpool } from "./delete-spool.js";
-import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
-import { DEFAULT_RETRY, isThrottle, withRetry, type RetryPolicy } from "../core/retry.js";
-import { AdaptiveLimit } from "./adaptive-limit.js";
+import type { EventSink, SyncSummary } from "./events.js";
+import type { RetryPolicy } from "../core/retry.js";
+import type { OptionValues } from "../options/table.js";
+import { Recorder } from "./recorder.js";
+import { TaskRunner } from "./tasks.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
-import type { Verification } from "../integrity/verify.js";
-import { runPool } from "../core/async.js";
 
 export interface ExecuteOptions {
   source: ObjectStore;
@@ -27,6 +27,17 @@ export interface ExecuteOptions {
    * run (a refusal, exit 2), or undefined.
    */
   refuseDeletes?: (planned: number) => string | undefined;
+  /** Called before a target object is replaced or deleted; a hook that throws fails that object (or batch), which is then left as it is. */
+  hooks?: ExecuteHooks;
+  /** Every option of the run (options/table.ts), for code here that an option changes. */
+  settings?: OptionValues;
+}
+
+export interface ExecuteHooks {
+  /** Before an update overwrites the target's object (a backup of it, a conditional check). */
+  beforeReplace?(action: Extract<Action, { type: "update" }>): Promise<void>;
+  /** Before a batch of target objects is deleted. */
+  beforeDelete?(batch: { key: string; size: number; etag?: string }[]): Promise<void>;
 }
 
 export interface ExecuteResult {
@@ -41,28 +52,12 @@ export interface ExecuteResult {
 
 const DELETE_BATCH = 1000;
 
-/**
- * Codes that, before any copy succeeded, mean every other copy would fail the same way: the
- * target refuses the run's write options (--storage-class, --sse, --acl) or the access.
- */
-const SETUP_CODES = new Set([
-  "AccessDenied",
-  "InvalidArgument",
-  "InvalidStorageClass",
-  "InvalidRequest",
-  "InvalidEncryptionAlgorithmError",
-  "NotImplemented",
-]);
-
 /** Removes a copy that failed verification; says what happened, for the error event. */
-async function removeFailedCopy(target: ObjectStore, key: string, retry: RetryPolicy): Promise<string> {
-  try {
-    const failures = await withRetry(() => target.deleteMany([key]), retry);
-    if (failures.length === 0) return "the copy was removed, so the next run copies it again";
-    return `removing the copy failed (${failures[0]!.code}): delete it by hand`;
-  } catch (err) {
-    return `removing the copy failed (${classifyError(err).message}): delete it by hand`;
-  }
+async function removeFailedCopy(runner: TaskRunner, target: ObjectStore, key: string): Promise<string> {
+  const removed = await runner.attempt(`remove ${key}`, () => target.deleteMany([key]), false);
+  if (!removed.ok) return `removing the copy failed (${removed.info.message}): delete it by hand`;
+  if (removed.value.length > 0) return `removing the copy failed (${removed.value[0]!.code}): delete it by hand`;
+  return "the copy was removed, so the next run copies it again";
 }
 const DELETE_CONCURRENCY = 4;
 
@@ -73,129 +68,70 @@ const DELETE_CONCURRENCY = 4;
  * completed.
  */
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
-  const started = Date.now();
-  const retry = opts.retry ?? DEFAULT_RETRY;
-  const summary = emptySummary(opts.dryRun);
+  const runner = new TaskRunner({ concurrency: opts.concurrency, retry: opts.retry, signal: opts.signal });
+  const record = new Recorder(opts.onEvent, opts.dryRun);
+  const summary = record.summary;
   const spool = new DeleteSpool();
-  let fatal: ExecuteResult["fatal"];
   let refused: string | undefined;
   let changed = false;
-  let succeeded = 0;
-  const limit = new AdaptiveLimit(Math.max(1, opts.concurrency));
-  const transferer = new Transferer(opts.source, opts.target, (message) => opts.onEvent({ type: "warning", message }));
-  const stop = () => fatal !== undefined || opts.signal?.aborted === true;
+  const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message));
 
   const handle = async (action: Action): Promise<void> => {
     if (action.type === "skip") {
-      summary.skipped++;
-      if (action.undecidable) summary.undecidable++;
-      opts.onEvent({
-        type: "skip",
-        key: action.key,
-        size: action.source.size,
-        etag: action.source.etag,
-        reason: action.reason,
-      });
+      record.skipped(action.key, action.source.size, action.reason, action.source.etag, action.undecidable);
       return;
     }
     if (action.type === "delete") {
       await spool.add({ key: action.key, size: action.target.size, etag: action.target.etag });
       return;
     }
-    if (action.type === "update" && action.undecidable) summary.undecidable++;
-    const size = action.source.size;
+    if (action.type === "update" && action.undecidable) record.undecided();
     // Keys the target can never hold are reported as failures in dry runs too.
-    const refused = opts.target.refusal?.(action.source);
-    if (refused) {
-      summary.failed++;
-      opts.onEvent({
-        type: "error",
-        key: action.key,
-        action: action.type,
-        code: refused.code,
-        message: `${refused.code}: ${refused.message}`,
-      });
+    const refusal = opts.target.refusal?.(action.source);
+    if (refusal) {
+      record.failed(
+        { key: action.key, action: action.type },
+        { code: refusal.code, message: `${refusal.code}: ${refusal.message}` },
+      );
       return;
     }
-    let verification: Verification | undefined;
-    if (!opts.dryRun) {
-      // Each attempt takes a slot of its own and the backoff between attempts holds none: after a
-      // burst of 503s the retries queue behind the lowered limit instead of all retrying at once.
-      const attempt = async () => {
-        const epoch = await limit.acquire();
-        try {
-          return await transferer.transfer(action.source, { ...opts.write, signal: opts.signal });
-        } catch (err) {
-          if (isThrottle(classifyError(err))) limit.onThrottle(epoch);
-          throw err;
-        } finally {
-          limit.release();
-        }
-      };
-      try {
-        verification = await withRetry(attempt, retry, opts.signal);
-        succeeded++;
-        limit.onSuccess();
-      } catch (err) {
-        const info = classifyError(err);
-        // An error every object will repeat (bad credentials, a refused write option, AccessDenied
-        // before anything succeeded) is a setup problem, not one object's: say it once and stop.
-        if (info.class === "fatal" || (succeeded === 0 && SETUP_CODES.has(info.code))) {
-          fatal ??= { ...info, context: `${action.type} ${action.key}` };
-          return;
-        }
-        summary.failed++;
-        opts.onEvent({ type: "error", key: action.key, action: action.type, code: info.code, message: info.message });
-        return;
-      }
-      changed = true;
-      // A copy whose bytes provably differ is a failure, never a silent success; under --verify
-      // strict so is one that cannot be proven. The copy is removed (as rclone does with a
-      // corrupted transfer), so the next run sees the key as missing and copies it again instead
-      // of taking a bad copy for an up-to-date one.
-      const strict = opts.write?.verify === "strict";
-      if (verification?.status === "mismatch" || (strict && verification?.status === "unverifiable")) {
-        if (verification.status === "mismatch") summary.mismatched++;
-        else summary.unverifiable++;
-        summary.failed++;
-        const removed = await removeFailedCopy(opts.target, action.key, retry);
-        opts.onEvent({
-          type: "error",
-          key: action.key,
-          action: action.type,
-          code: verification.status === "mismatch" ? "VerifyMismatch" : "Unverifiable",
-          message: `copied, but ${verification.status === "mismatch" ? "verification failed" : "cannot be verified"}: ${verification.reason}; ${removed}`,
-        });
-        return;
-      }
-      if (verification?.status === "verified") summary.verified++;
-      if (verification?.status === "unverifiable") summary.unverifiable++;
+    if (opts.dryRun) {
+      record.copied(action);
+      return;
     }
-    if (action.type === "copy") summary.copied++;
-    else summary.updated++;
-    summary.bytes += size;
-    opts.onEvent({
-      type: action.type,
-      key: action.key,
-      size,
-      etag: action.source.etag,
-      reason: action.reason,
-      dryRun: opts.dryRun,
-      ...(verification && {
-        verification:
-          verification.status === "verified" ? `verified: ${verification.how}` : `unverifiable: ${verification.reason}`,
-      }),
-    });
+    if (action.type === "update" && opts.hooks?.beforeReplace) {
+      const ready = await runner.attempt(`${action.type} ${action.key}`, () => opts.hooks!.beforeReplace!(action));
+      if (!ready.ok) {
+        if (!ready.stopsRun) record.failed({ key: action.key, action: action.type }, ready.info);
+        return;
+      }
+    }
+    const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
+      transferer.transfer(action.source, { ...opts.write, signal: opts.signal }),
+    );
+    if (!moved.ok) {
+      // A failure every object would repeat stops the run (reported once by the caller).
+      if (!moved.stopsRun) record.failed({ key: action.key, action: action.type }, moved.info);
+      return;
+    }
+    changed = true;
+    const verification = moved.value;
+    // A copy whose bytes provably differ is a failure, never a silent success; under --verify
+    // strict so is one that cannot be proven. The copy is removed (as rclone does with a
+    // corrupted transfer), so the next run sees the key as missing and copies it again instead
+    // of taking a bad copy for an up-to-date one.
+    const strict = opts.write?.verify === "strict";
+    if (verification?.status === "mismatch" || (strict && verification?.status === "unverifiable")) {
+      record.verificationFailed(action, verification, await removeFailedCopy(runner, opts.target, action.key));
+      return;
+    }
+    record.copied(action, verification);
   };
 
   try {
-    await runPool(actions, opts.concurrency, handle, {
-      shouldStop: stop,
-      onSourceError: (err) => (fatal ??= classifyListingFailure(err)),
-    });
-    // An interrupt aborts listings in flight: their errors are the interrupt's, not failures of their own.
-    if (opts.signal?.aborted) fatal = { code: "Interrupted", message: "interrupted", class: "fatal", context: "run" };
-
+    await runner.run(actions, handle);
+    runner.settleInterrupt();
+    const fatal = runner.fatal;
     if (spool.count > 0) {
       const withheld = fatal
         ? `the run stopped early (${fatal.context}: ${fatal.message})`
@@ -205,65 +141,56 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
             ? `${spool.count} deletions planned, more than --max-delete ${opts.maxDelete}`
             : undefined;
       refused = withheld ? undefined : opts.refuseDeletes?.(spool.count);
-      if (refused) {
-        summary.deletesWithheld = `${spool.count} delete(s) refused: ${refused}`;
-      } else if (withheld) {
-        summary.deletesWithheld = `${spool.count} delete(s) not run: ${withheld}`;
-        // A fatal stop is reported by the caller in one line; the warning is for the other cases.
-        if (!fatal) opts.onEvent({ type: "warning", message: summary.deletesWithheld });
-      } else {
-        changed = (await runDeletes(spool, opts, summary, retry)) || changed;
-      }
+      if (refused) record.withheld(`${spool.count} delete(s) refused: ${refused}`, false);
+      // A fatal stop is reported by the caller in one line; the warning is for the other cases.
+      else if (withheld) record.withheld(`${spool.count} delete(s) not run: ${withheld}`, !fatal);
+      else changed = (await runDeletes(spool, opts, runner, record)) || changed;
     }
   } finally {
     spool.dispose();
   }
-  summary.durationMs = Date.now() - started;
-  return { summary, fatal, changedNothing: !changed, refused };
+  return { summary: record.finish(), fatal: runner.fatal, changedNothing: !changed, refused };
 }
 
+/** Deletes in batches of 1000, DELETE_CONCURRENCY at a time, each batch's per-key errors read and reported. */
 async function runDeletes(
   spool: DeleteSpool,
   opts: ExecuteOptions,
-  summary: SyncSummary,
-  retry: RetryPolicy,
+  runner: TaskRunner,
+  record: Recorder,
 ): Promise<boolean> {
   let changed = false;
-  await runPool(spool.batches(DELETE_BATCH), DELETE_CONCURRENCY, async (batch) => {
+  const deletes = new TaskRunner({ concurrency: DELETE_CONCURRENCY, retry: runner.retry });
+  await deletes.run(spool.batches(DELETE_BATCH), async (batch) => {
     const failedKeys = new Set<string>();
     if (!opts.dryRun) {
-      try {
-        const failures = await withRetry(() => opts.target.deleteMany(batch.map((d) => d.key)), retry);
-        for (const f of failures) {
-          failedKeys.add(f.key);
-          summary.failed++;
-          opts.onEvent({ type: "error", key: f.key, action: "delete", code: f.code, message: f.message });
+      if (opts.hooks?.beforeDelete) {
+        const ready = await deletes.attempt("delete", () => opts.hooks!.beforeDelete!(batch), false);
+        if (!ready.ok) {
+          record.failed(
+            { action: "delete" },
+            { code: ready.info.code, message: `deleting ${batch.length} objects failed: ${ready.info.message}` },
+            batch.length,
+          );
+          return;
         }
-      } catch (err) {
-        const info = classifyError(err);
-        summary.failed += batch.length;
-        opts.onEvent({
-          type: "error",
-          action: "delete",
-          code: info.code,
-          message: `deleting ${batch.length} objects failed: ${info.message}`,
-        });
+      }
+      const done = await deletes.attempt("delete", () => opts.target.deleteMany(batch.map((d) => d.key)), false);
+      if (!done.ok) {
+        record.failed(
+          { action: "delete" },
+          { code: done.info.code, message: `deleting ${batch.length} objects failed: ${done.info.message}` },
+          batch.length,
+        );
         return;
+      }
+      for (const f of done.value) {
+        failedKeys.add(f.key);
+        record.failed({ key: f.key, action: "delete" }, f);
       }
       changed = true;
     }
-    for (const d of batch) {
-      if (failedKeys.has(d.key)) continue;
-      summary.deleted++;
-      opts.onEvent({
-        type: "delete",
-        key: d.key,
-        size: d.size,
-        etag: d.etag,
-        reason: "not in source",
-        dryRun: opts.dryRun,
-      });
-    }
+    for (const d of batch) if (!failedKeys.has(d.key)) record.deleted(d);
   });
   return changed;
 }

@@ -21,6 +21,7 @@ import { sdkModule, type S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
 import { candidatePartSizes, multipartParts, unquoteEtag } from "../../integrity/etag.js";
 import { DEFAULT_RETRY, withRetry } from "../../core/retry.js";
+import { forEachLimit, runPool } from "../../core/async.js";
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -433,42 +434,33 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       const created = await client.send(new sdk.CreateMultipartUploadCommand({ ...params, Tagging: undefined }));
       uploadId = created.UploadId!;
       const parts: CompletedPart[] = new Array(partCount);
-      const reader = readParts(body, partSize, size);
-      const worker = async () => {
-        for (;;) {
-          stop.signal.throwIfAborted();
-          const next = await reader.next();
-          if (next.done) return;
-          const { index, data } = next.value;
-          stop.signal.throwIfAborted();
-          const out = await withRetry(
-            () =>
-              client.send(
-                new sdk.UploadPartCommand({
-                  Bucket: params.Bucket,
-                  Key: params.Key,
-                  UploadId: uploadId,
-                  PartNumber: index + 1,
-                  Body: data,
-                  ContentLength: data.length,
-                }),
-                { abortSignal: stop.signal },
-              ),
-            DEFAULT_RETRY,
-            stop.signal,
-          );
-          parts[index] = { PartNumber: index + 1, ETag: out.ETag };
-        }
+      const uploadPart = async ({ index, data }: { index: number; data: Buffer }) => {
+        stop.signal.throwIfAborted();
+        const out = await withRetry(
+          () =>
+            client.send(
+              new sdk.UploadPartCommand({
+                Bucket: params.Bucket,
+                Key: params.Key,
+                UploadId: uploadId,
+                PartNumber: index + 1,
+                Body: data,
+                ContentLength: data.length,
+              }),
+              { abortSignal: stop.signal },
+            ),
+          DEFAULT_RETRY,
+          stop.signal,
+        );
+        parts[index] = { PartNumber: index + 1, ETag: out.ETag };
       };
-      // Every worker settles before anything is decided: an abort while a part is still being
-      // sent could let that part land after it.
-      await Promise.allSettled(
-        Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, () =>
-          worker().catch((err) => {
-            stop.abort(err);
-            throw err;
-          }),
-        ),
+      // The one pool, reading parts only as workers free up: every part request settles before
+      // anything is decided (an abort while a part is still being sent could let it land after).
+      await runPool(readParts(body, partSize, size), this.options.partConcurrency, (part) =>
+        uploadPart(part).catch((err) => {
+          stop.abort(err);
+          throw err;
+        }),
       );
       // An interrupt after the last part still aborts: an interrupted run starts no new work.
       if (stop.signal.aborted) throw stop.signal.reason;
@@ -563,40 +555,36 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     const partSize = sourceLayout?.partSize ?? partSizeFor(size, this.options.partSize);
     const partCount = Math.max(1, Math.ceil(size / partSize));
     const parts: CompletedPart[] = new Array(partCount);
-    let next = 0;
-    const worker = async () => {
-      while (next < partCount) {
-        const index = next++;
-        if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
-        const start = index * partSize;
-        const end = Math.min(size, start + partSize) - 1;
-        const out = await withRetry(
-          async () =>
-            (await this.connection.sdkClient()).send(
-              new (await sdkModule()).UploadPartCopyCommand({
-                Bucket: this.bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: index + 1,
-                CopySource: copySource,
-                CopySourceRange: `bytes=${start}-${end}`,
-                CopySourceIfMatch: details.etag ? `"${details.etag}"` : undefined,
-              }),
-              { abortSignal: opts.signal },
-            ),
-          DEFAULT_RETRY,
-          opts.signal,
-        );
-        parts[index] = { PartNumber: index + 1, ETag: quote(out.CopyPartResult?.ETag) };
-      }
+    const copyPart = async (index: number) => {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
+      const start = index * partSize;
+      const end = Math.min(size, start + partSize) - 1;
+      const out = await withRetry(
+        async () =>
+          (await this.connection.sdkClient()).send(
+            new (await sdkModule()).UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: index + 1,
+              CopySource: copySource,
+              CopySourceRange: `bytes=${start}-${end}`,
+              CopySourceIfMatch: details.etag ? `"${details.etag}"` : undefined,
+            }),
+            { abortSignal: opts.signal },
+          ),
+        DEFAULT_RETRY,
+        opts.signal,
+      );
+      parts[index] = { PartNumber: index + 1, ETag: quote(out.CopyPartResult?.ETag) };
     };
     try {
-      // Like lib-storage's Upload: wait for every worker before deciding, then abort on any failure.
-      const results = await Promise.allSettled(
-        Array.from({ length: Math.min(this.options.partConcurrency, partCount) }, worker),
+      // The one pool: every part request settles before anything is decided, then any failure aborts.
+      await forEachLimit(
+        Array.from({ length: partCount }, (_, i) => i),
+        this.options.partConcurrency,
+        copyPart,
       );
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
       await (
         await this.connection.sdkClient()
       ).send(

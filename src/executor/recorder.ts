@@ -1,0 +1,118 @@
+/**
+ * The one recorder of a run's outcomes: the only code that touches the summary and emits the
+ * events the CLI renders and library users subscribe to. Each outcome is one method, so a count
+ * and its event can never disagree.
+ */
+import type { ErrorInfo } from "../core/errors.js";
+import type { Verification } from "../integrity/verify.js";
+import type { Action } from "../planner/planner.js";
+import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
+
+type Copy = Extract<Action, { type: "copy" | "update" }>;
+
+export class Recorder {
+  readonly summary: SyncSummary;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly onEvent: EventSink,
+    private readonly dryRun: boolean,
+  ) {
+    this.summary = emptySummary(dryRun);
+  }
+
+  /** A key both sides already agree on. */
+  skipped(key: string, size: number, reason: string, etag?: string, undecidable = false): void {
+    this.summary.skipped++;
+    if (undecidable) this.summary.undecidable++;
+    this.onEvent({ type: "skip", key, size, etag, reason });
+  }
+
+  /** An update whose comparison could not decide by content (counted whatever the copy's outcome). */
+  undecided(): void {
+    this.summary.undecidable++;
+  }
+
+  /** A copy or update that happened (or would, in a dry run), with what proved it. */
+  copied(
+    action: Copy | { type: "copy"; key: string; source: { size: number; etag?: string }; reason: string },
+    verification?: Verification,
+  ): void {
+    const s = this.summary;
+    if (action.type === "copy") s.copied++;
+    else s.updated++;
+    if (verification?.status === "verified") s.verified++;
+    if (verification?.status === "unverifiable") s.unverifiable++;
+    s.bytes += action.source.size;
+    this.onEvent({
+      type: action.type,
+      key: action.key,
+      size: action.source.size,
+      etag: action.source.etag,
+      reason: action.reason,
+      dryRun: this.dryRun,
+      ...(verification && {
+        verification:
+          verification.status === "verified" ? `verified: ${verification.how}` : `unverifiable: ${verification.reason}`,
+      }),
+    });
+  }
+
+  /** One object (or a batch, without a key) that failed. */
+  failed(what: { key?: string; action: string }, info: Pick<ErrorInfo, "code" | "message">, count = 1): void {
+    this.summary.failed += count;
+    this.onEvent({
+      type: "error",
+      ...(what.key !== undefined && { key: what.key }),
+      action: what.action,
+      code: info.code,
+      message: info.message,
+    });
+  }
+
+  /** A copy whose bytes provably differ (or, under --verify strict, cannot be proven): a failure. */
+  verificationFailed(
+    action: Copy,
+    verification: Extract<Verification, { status: "mismatch" | "unverifiable" }>,
+    afterwards: string,
+  ): void {
+    if (verification.status === "mismatch") this.summary.mismatched++;
+    else this.summary.unverifiable++;
+    const what = verification.status === "mismatch" ? "verification failed" : "cannot be verified";
+    this.failed(
+      { key: action.key, action: action.type },
+      {
+        code: verification.status === "mismatch" ? "VerifyMismatch" : "Unverifiable",
+        message: `copied, but ${what}: ${verification.reason}; ${afterwards}`,
+      },
+    );
+  }
+
+  deleted(d: { key: string; size: number; etag?: string }): void {
+    this.summary.deleted++;
+    this.onEvent({
+      type: "delete",
+      key: d.key,
+      size: d.size,
+      etag: d.etag,
+      reason: "not in source",
+      dryRun: this.dryRun,
+    });
+  }
+
+  warning(message: string): void {
+    this.onEvent({ type: "warning", message });
+  }
+
+  /** Why planned deletes did not run. */
+  withheld(message: string, warn: boolean): void {
+    this.summary.deletesWithheld = message;
+    if (warn) this.warning(message);
+  }
+
+  /** The summary with the run's duration, once it is over. */
+  finish(): SyncSummary {
+    this.summary.durationMs = Date.now() - this.started;
+    return this.summary;
+  }
+}
