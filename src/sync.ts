@@ -245,6 +245,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const executed = await execute(actions, {
       source,
       target,
+      settings: options,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
       dryRun: options.dryRun ?? false,
       write: writeOptions(options),
