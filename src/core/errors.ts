@@ -158,6 +158,33 @@ export function redactSecrets(text: string): string {
     .replace(/(X-Amz-Security-Token=)[^&\s]+/gi, "$1****");
 }
 
+/**
+ * An error with a code the classifier knows: S3's codes, a file system's (EACCES), and a few of
+ * bucketsync's own. One class instead of `Object.assign(new Error(), { name })` at every site, so
+ * callers can test `instanceof` and read `code`.
+ */
+export class StoreError extends Error {
+  readonly Code: string;
+  readonly code: string;
+  readonly $retryable?: object;
+  readonly $metadata?: { httpStatusCode: number };
+  constructor(code: string, message: string, options: { retryable?: boolean; status?: number } = {}) {
+    super(message);
+    this.name = code;
+    this.Code = code;
+    this.code = code;
+    if (options.retryable) this.$retryable = {};
+    if (options.status !== undefined) this.$metadata = { httpStatusCode: options.status };
+  }
+}
+
+/** The server took an encryption header on a copy and did not apply it (radosgw 16 with --sse): stream instead. */
+export class EncryptionNotAppliedError extends StoreError {
+  constructor(message: string) {
+    super("EncryptionNotApplied", message);
+  }
+}
+
 /** A listing returned keys out of UTF-8 byte order: merging it would be a guess, so the run stops. */
 export class ListingOrderError extends Error {
   override name = "ListingOrderError";

@@ -1,6 +1,6 @@
 import { pipeline } from "node:stream/promises";
 import { PassThrough, type Readable } from "node:stream";
-import { classifyError } from "../core/errors.js";
+import { EncryptionNotAppliedError, StoreError, classifyError } from "../core/errors.js";
 import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
 import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
 import { verifyServerCopy, verifyStreamed, type Verification, type VerifyMode } from "../integrity/verify.js";
@@ -52,7 +52,7 @@ export class Transferer {
   private async move(object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
     // A key the target can never hold (an unsafe path in a folder) fails before any byte is fetched.
     const refused = this.target.refusal?.(object);
-    if (refused) throw Object.assign(new Error(refused.message), { name: refused.code, code: refused.code });
+    if (refused) throw new StoreError(refused.code, refused.message);
     if (this.serverSide) {
       try {
         const result =
@@ -64,7 +64,7 @@ export class Transferer {
         const code = classifyError(err).code;
         const refusedAcrossAccounts = this.mayBeRefused && code === "AccessDenied";
         // Some servers (radosgw 16) accept --sse on CopyObject and ignore it; a streamed put honours it.
-        const encryptionIgnored = code === "EncryptionNotApplied";
+        const encryptionIgnored = err instanceof EncryptionNotAppliedError;
         if (!refusedAcrossAccounts && !encryptionIgnored) throw err;
         if (this.serverSide) {
           this.serverSide = false;

@@ -1,3 +1,4 @@
+import { StoreError } from "../../core/errors.js";
 /**
  * Which keys can be files in a local folder, and where.
  *
@@ -50,7 +51,7 @@ export const PATH_CONFLICT = "PathConflict";
 
 /** An error for one key, classified by the executor as a per-object failure (never retried, never fatal). */
 export function keyError(code: string, message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { name: code, code });
+  return new StoreError(code, message);
 }
 
 /** Throws UnsafeKey unless the key can be a file or directory here. */

@@ -7,7 +7,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import mime from "mime";
 import { compareKeys, positionInRange } from "../../core/keys.js";
-import { emptyReportedFolder } from "../../core/errors.js";
+import { StoreError, emptyReportedFolder } from "../../core/errors.js";
 import type {
   DeleteFailure,
   KeyRange,
@@ -132,7 +132,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
       if (range.expectKeys) throw emptyReportedFolder(range.prefix ?? "");
       return;
     }
-    if (!rootStat.isDirectory()) throw Object.assign(new Error(`${this.root} is not a folder`), { code: "ENOTDIR" });
+    if (!rootStat.isDirectory()) throw new StoreError("ENOTDIR", `${this.root} is not a folder`);
     // Resolved again for each listing: an output created since the last one is then known too.
     const own = await (this.own = this.resolveOwnFiles());
     let any = false;
@@ -453,13 +453,10 @@ export class LocalStore implements ObjectStore, LocalFolder {
       await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
       if (out.bytesWritten !== size) {
         // Most likely a connection that closed early: worth another try ($retryable).
-        throw Object.assign(
-          new Error(`short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`),
-          {
-            name: "IncompleteBody",
-            code: "IncompleteBody",
-            $retryable: {},
-          },
+        throw new StoreError(
+          "IncompleteBody",
+          `short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`,
+          { retryable: true },
         );
       }
       if (lastModified) await fs.utimes(tmp, new Date(), new Date(lastModified));
@@ -703,7 +700,7 @@ function contentTypeOf(segments: string[]): ObjectProperties {
 }
 
 function noSuchKey(key: string): Error {
-  return Object.assign(new Error(`no such file: ${JSON.stringify(key)}`), { name: "NoSuchKey", code: "NoSuchKey" });
+  return new StoreError("NoSuchKey", `no such file: ${JSON.stringify(key)}`);
 }
 
 /** File system errors as one clear line naming the key, with a code the executor classifies as per-object. */
@@ -732,5 +729,5 @@ function describeFsError(err: unknown, key: string, action: "write" | "delete" =
     EROFS: `the file system is read-only; cannot ${action} ${k}`,
   };
   const text = messages[e.code] ?? common[e.code] ?? `cannot ${action} ${k}: ${e.message}`;
-  return Object.assign(new Error(text), { name: e.code, code: e.code });
+  return new StoreError(e.code, text);
 }

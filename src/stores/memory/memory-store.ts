@@ -1,3 +1,4 @@
+import { StoreError } from "../../core/errors.js";
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
 import { compareKeys, positionInRange } from "../../core/keys.js";
@@ -76,7 +77,7 @@ export class MemoryStore implements ObjectStore {
   async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
     this.failIfAsked(key);
     const found = this.objects.get(key);
-    if (!found) throw Object.assign(new Error(`NoSuchKey: ${key}`), { name: "NoSuchKey" });
+    if (!found) throw new StoreError("NoSuchKey", `NoSuchKey: ${key}`);
     return { body: Readable.from([found.data]), details: { ...found.details } };
   }
 
@@ -113,7 +114,7 @@ export class MemoryStore implements ObjectStore {
     origin.failIfAsked(sourceObject.key);
     this.failIfAsked(sourceObject.key);
     const from = origin.objects.get(sourceObject.key);
-    if (!from) throw Object.assign(new Error(`NoSuchKey: ${sourceObject.key}`), { name: "NoSuchKey" });
+    if (!from) throw new StoreError("NoSuchKey", `NoSuchKey: ${sourceObject.key}`);
     const { key: _k, size: _s, lastModified: _l, etag: _e, ...props } = from.details;
     this.set(sourceObject.key, from.data, props);
     if (opts.acl) this.objects.get(sourceObject.key)!.acl = opts.acl;
@@ -121,10 +122,7 @@ export class MemoryStore implements ObjectStore {
 
   protected failIfAsked(key: string): void {
     if (this.failingKeys.has(key))
-      throw Object.assign(new Error(`injected failure for ${key}`), {
-        name: "InternalError",
-        $metadata: { httpStatusCode: 500 },
-      });
+      throw new StoreError("InternalError", `injected failure for ${key}`, { status: 500 });
   }
 
   private tick(): number {

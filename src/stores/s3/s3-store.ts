@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import type { CompletedPart, PutObjectCommandInput } from "@aws-sdk/client-s3";
 import { compareKeys, evenly } from "../../core/keys.js";
-import { emptyReportedFolder, invalidListing } from "../../core/errors.js";
+import { EncryptionNotAppliedError, StoreError, emptyReportedFolder, invalidListing } from "../../core/errors.js";
 import type {
   ObjectVersion,
   WriteResult,
@@ -414,9 +414,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     const partSize = partSizeFor(size, this.options.partSize);
     const partCount = Math.ceil(size / partSize);
     const interrupted = () =>
-      Object.assign(
-        new Error(`interrupted; the multipart upload of ${JSON.stringify(key)} was aborted, nothing written`),
-        { name: "AbortError" },
+      new StoreError(
+        "AbortError",
+        `interrupted; the multipart upload of ${JSON.stringify(key)} was aborted, nothing written`,
       );
     if (opts.signal?.aborted) throw interrupted();
     // Stops all work in flight: the interrupt, or the first part that failed for good (its error is the reason).
@@ -515,9 +515,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       const result = await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts));
       // Some servers take the encryption header on a copy and ignore it: never report that as done.
       if (opts.sse && result.sse !== opts.sse)
-        throw Object.assign(new Error(`the server did not apply --sse ${opts.sse} to the copy`), {
-          name: "EncryptionNotApplied",
-        });
+        throw new EncryptionNotAppliedError(`the server did not apply --sse ${opts.sse} to the copy`);
       // radosgw drops tags on a REPLACE copy whatever the tagging directive: set them again.
       if (opts.metadataDirective === "REPLACE") await this.putTags(key, await from.tags(sourceObject.key));
       return result;
@@ -534,7 +532,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     opts: WriteOptions,
   ): Promise<WriteResult> {
     const details = await from.head(sourceObject.key);
-    if (!details) throw Object.assign(new Error(`source object vanished: ${sourceObject.key}`), { name: "NoSuchKey" });
+    if (!details) throw new StoreError("NoSuchKey", `source object vanished: ${sourceObject.key}`);
     const tags = await from.tags(sourceObject.key);
     const created = await (
       await this.connection.sdkClient()
@@ -657,10 +655,8 @@ async function* readParts(
   }
   if (total < size) {
     // Most likely a connection that closed early: worth another try ($retryable).
-    throw Object.assign(new Error(`short read: got ${total} of ${size} bytes; nothing written`), {
-      name: "IncompleteBody",
-      code: "IncompleteBody",
-      $retryable: {},
+    throw new StoreError("IncompleteBody", `short read: got ${total} of ${size} bytes; nothing written`, {
+      retryable: true,
     });
   }
   if (heldBytes > 0) yield { index, data: Buffer.concat(held, heldBytes) };
