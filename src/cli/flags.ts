@@ -95,12 +95,14 @@ export function runOptionsFrom(
     else if (key === "filters") value = [...(job ? jobFilters(job) : []), ...filters];
     else if (key === "attributes") value = attributesFrom(flags);
     else if (key === "replaceProperties") {
-      value = {
-        contentType: flags.contentType,
-        cacheControl: flags.cacheControl,
-        contentDisposition: flags.contentDisposition,
-        metadata: flags.metadata,
-      };
+      value = Object.fromEntries(
+        Object.entries({
+          contentType: flags.contentType,
+          cacheControl: flags.cacheControl,
+          contentDisposition: flags.contentDisposition,
+          metadata: flags.metadata,
+        }).filter(([, v]) => v !== undefined),
+      );
     } else {
       const flag = flagOf(key, def);
       if (!flag) continue;
