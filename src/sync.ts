@@ -14,7 +14,7 @@ import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from ".
 import type { Action } from "./planner/planner.js";
 import { actionStream } from "./planner/strategy.js";
 import { requireVersions, syncAllVersions } from "./versions.js";
-import type { S3ConnectionOptions } from "./stores/s3/client.js";
+import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
 import { checkLocalLocations } from "./stores/local/locations.js";
 
@@ -85,6 +85,7 @@ function writeOptions(options: SyncOptions): TransferOptions {
     replaceProperties: options.replaceProperties,
     verify: options.verify ?? "on",
     sendContentMd5: options.contentMd5,
+    guessContentType: options.guessMimeType,
   };
 }
 
@@ -181,7 +182,14 @@ async function openPair(
   });
   const sourceConnection = connection(options.sourceConnection);
   const targetConnection = connection(options.targetConnection);
-  if (srcLoc && dstLoc) await refuseOverlap(srcLoc, dstLoc, sourceConnection.endpointUrl, targetConnection.endpointUrl);
+  // Endpoints as the stores will use them (flags, then AWS_ENDPOINT_URL and profiles).
+  if (srcLoc && dstLoc)
+    await refuseOverlap(
+      srcLoc,
+      dstLoc,
+      await resolveEndpointUrl(sourceConnection),
+      await resolveEndpointUrl(targetConnection),
+    );
   await checkLocalLocations(srcLoc, dstLoc);
   const storeOptions = {
     s3: {

@@ -47,7 +47,7 @@ const COMPOSITE_FLAGS: Record<string, (command: Command, filters: FilterRule[]) 
       .option(
         "--metadata <key=value>",
         "user metadata of objects written, repeatable (implies REPLACE)",
-        collectMetadata,
+        collectMetadata("--metadata"),
       ),
 };
 
@@ -147,4 +147,26 @@ export function addOutputOptions(command: Command, name: CommandName): Command {
       "no live progress display (it is off anyway when stderr is not a terminal, and with --json or -q)",
     );
   return command;
+}
+
+/**
+ * Flags that cannot do anything as given: contradictions are usage errors (exit 2); flags that
+ * merely have no effect are returned as warnings, so a user is never left believing they acted.
+ */
+export function ineffectiveFlags(flags: Record<string, unknown>, options: OptionValues, name: CommandName): string[] {
+  if (flags.quiet && flags.verbose) throw new UsageError("-q and -v cannot be used together");
+  const warnings: string[] = [];
+  const noEffect = (flag: string, without: string) => warnings.push(`${flag} has no effect without ${without}`);
+  if (name !== "check" && !options.delete) {
+    if (flags.force) noEffect("--force", "--delete");
+    if (flags.maxDelete !== undefined) noEffect("--max-delete", "--delete");
+  }
+  if (!flags.queue) {
+    if (flags.shards !== undefined) noEffect("--shards", "--queue");
+    if (flags.queueName !== undefined) noEffect("--queue-name", "--queue");
+  }
+  if (flags.autoPartSize && (options.compare ?? (name === "check" ? "checksum" : "size-and-time")) !== "checksum") {
+    noEffect("--auto-part-size", "--checksum");
+  }
+  return warnings;
 }

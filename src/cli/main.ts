@@ -3,6 +3,7 @@
  * user errors into one line and exit code 2. Commands get a CliContext (context.ts) for output,
  * the config file, signals and exit codes.
  */
+import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
 import { redactSecrets } from "../core/errors.js";
 import { UsageError } from "../core/types.js";
@@ -18,11 +19,20 @@ import { registerWorker } from "./commands/worker.js";
 
 export { EXIT, type RunIO };
 
+/** The version of the installed package (dist/src/cli/main.js -> package.json), in a checkout and an install alike. */
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)("../../../package.json") as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
 /** Builds the program; a fresh one per run so parsed state never leaks between runs. */
 export function buildProgram(io: RunIO, setExit: (code: number) => void): Command {
   const program = new Command("bucketsync")
     .description("Keep one S3 bucket (or prefix, or local folder) in sync with another, fast and safely.")
-    .version(process.env.npm_package_version ?? "0.1.0")
+    .version(packageVersion())
     .option("--config <file>", "config file with remotes and jobs (default: ./bucketsync.yaml when present)")
     .showSuggestionAfterError(true)
     .exitOverride()
@@ -64,6 +74,11 @@ Run 'bucketsync help <command>' for a command's flags.`,
 export async function main(argv: string[], io: RunIO = { out: process.stdout, err: process.stderr }): Promise<number> {
   let code: number = EXIT.ok;
   const program = buildProgram(io, (c) => (code = c));
+  // Nothing to do is a usage error: the help, and exit 2.
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT.usage;
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return code;

@@ -87,11 +87,13 @@ export function sideConnectionFrom(side: "source" | "target", opts: Record<strin
   });
 }
 
-/** `--metadata k=v` (repeatable) into a record. */
-export function collectMetadata(value: string, previous: Record<string, string> | undefined): Record<string, string> {
-  const eq = value.indexOf("=");
-  if (eq <= 0) throw new UsageError(`invalid --metadata '${value}'; expected key=value`);
-  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+/** `--metadata k=v` (repeatable, and likewise `--match-metadata`) into a record; errors name `flag`. */
+export function collectMetadata(flag = "--metadata") {
+  return (value: string, previous: Record<string, string> | undefined): Record<string, string> => {
+    const eq = value.indexOf("=");
+    if (eq <= 0) throw new UsageError(`invalid ${flag} '${value}'; expected key=value`);
+    return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+  };
 }
 
 /** Filters on object attributes; the header ones are named --match-* since --content-type and --metadata set properties on write (as in aws-cli). */
@@ -105,7 +107,7 @@ export function addAttributeFilterOptions(command: Command): Command {
     .option(
       "--match-metadata <key=glob>",
       "only objects whose user metadata matches, repeatable (one HEAD per object)",
-      collectMetadata,
+      collectMetadata("--match-metadata"),
     );
 }
 

@@ -111,7 +111,14 @@ export function loadConfig(path: string | undefined, cwd = process.cwd()): Confi
     if (path !== undefined) throw new UsageError(`config file not found: ${path}`);
     return { remotes: {}, jobs: {} };
   }
-  const text = readFileSync(file, "utf8");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(
+      `cannot read config file ${path ?? DEFAULT_CONFIG_FILE}: ${(err as NodeJS.ErrnoException).code === "EISDIR" ? "it is a folder" : (err as Error).message}`,
+    );
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {

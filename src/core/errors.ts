@@ -30,6 +30,8 @@ export interface ErrorInfo {
 export interface ConnectionContext {
   $endpoint?: string;
   $reachedBefore?: boolean;
+  /** The bucket a request that the server answered with an error was about. */
+  $bucket?: string;
   /** Set by withRetry when a connection outage outlasted RetryPolicy.outageMs. */
   $outageExhausted?: number;
 }
@@ -121,6 +123,13 @@ export function classifyError(err: unknown): ErrorInfo {
     return {
       code,
       message: `lost the connection to the endpoint${where} for ${Math.round(ctx.$outageExhausted / 1000)} s (${code})`,
+      class: "fatal",
+    };
+  }
+  if (code === "NoSuchBucket" && ctx?.$bucket) {
+    return {
+      code,
+      message: `${message}: bucket '${ctx.$bucket}' does not exist${where ? ` at${where}` : ""}`,
       class: "fatal",
     };
   }

@@ -5,9 +5,21 @@ import { UsageError } from "./types.js";
 export type Location =
   { kind: "s3"; bucket: string; prefix: string; url: string } | { kind: "local"; path: string; url: string };
 
-// S3's bucket naming rules (3-63 chars; lowercase letters, digits, dots, hyphens); we also accept
-// the legacy uppercase/underscore names some S3-compatible servers allow.
-const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,62}$/;
+/**
+ * Why `name` breaks S3's bucket naming rules, or undefined: 3 to 63 characters of lowercase
+ * letters, digits, dots and hyphens, starting and ending with a letter or digit, no two dots in
+ * a row, not shaped like an IP address. (Legacy uppercase and underscore names are refused too:
+ * no current provider creates them, and a typo there would otherwise reach the server.)
+ */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return "bucket names have 3 to 63 characters";
+  if (/[A-Z]/.test(name)) return "bucket names use lowercase letters only";
+  if (!/^[a-z0-9.-]+$/.test(name)) return "bucket names use only lowercase letters, digits, dots and hyphens";
+  if (!/^[a-z0-9].*[a-z0-9]$/.test(name)) return "bucket names start and end with a letter or digit";
+  if (name.includes("..")) return "bucket names have no two dots in a row";
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return "bucket names are not shaped like an IP address";
+  return undefined;
+}
 
 /**
  * Parses `s3://bucket[/prefix]` or a local path. A prefix is a folder: `s3://b/photos` means the
@@ -23,7 +35,8 @@ export function parseLocation(arg: string): Location {
   const slash = rest.indexOf("/");
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   let prefix = slash < 0 ? "" : rest.slice(slash + 1);
-  if (!BUCKET.test(bucket)) throw new UsageError(`invalid bucket name '${bucket}' in '${arg}'`);
+  const problem = bucketNameProblem(bucket);
+  if (problem) throw new UsageError(`invalid bucket name '${bucket}' in '${arg}': ${problem}`);
   // S3 keys are not paths: `..` would not go up but become part of every key written (`../x/f`,
   // which no folder can hold), and `//` or `.` name prefixes that hardly ever hold anything.
   const segments = prefix.replace(/\/$/, "").split("/");

@@ -79,6 +79,8 @@ export interface WriteOptions {
    * REPLACE: only `replaceProperties` are set (aws-cli's --metadata-directive REPLACE); tags still travel.
    */
   metadataDirective?: "COPY" | "REPLACE";
+  /** With REPLACE and no Content-Type given: guess it from the key's extension (default true). */
+  guessContentType?: boolean;
   /** Content-MD5 (base64) of the bytes, for the server to check on a single-part upload. */
   contentMd5?: string;
   /** Copy each source object's grants to its copy (owner grants mapped to the target's owner). */

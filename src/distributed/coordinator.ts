@@ -12,6 +12,7 @@ import { emptySummary, type SyncSummary } from "../executor/events.js";
 import { compileFilters } from "../planner/filters.js";
 import { ListingError } from "../core/errors.js";
 import { StoreOpener } from "../stores/open.js";
+import { resolveEndpointUrl } from "../stores/s3/client.js";
 import { hasKeySpaceListing } from "../core/capabilities.js";
 import { DEFAULT_CONCURRENCY, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
 import { connectQueue, parseRecord, type QueueOptions } from "./queue.js";
@@ -109,12 +110,12 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     ...options.connection,
     ...side,
   });
-  await refuseOverlap(
-    src,
-    dst,
-    sideConnection(options.sourceConnection).endpointUrl,
-    sideConnection(options.targetConnection).endpointUrl,
-  );
+  // Endpoints as the stores will use them (flags, then AWS_ENDPOINT_URL and profiles).
+  const endpoints = [
+    await resolveEndpointUrl(sideConnection(options.sourceConnection)),
+    await resolveEndpointUrl(sideConnection(options.targetConnection)),
+  ];
+  await refuseOverlap(src, dst, endpoints[0], endpoints[1]);
   const shards = options.shards ?? DEFAULT_SHARDS;
   if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)
     throw new UsageError(`invalid --shards '${shards}'; expected a whole number from 1 to ${MAX_SHARDS}`);
@@ -122,10 +123,7 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
   const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
   const jobOptions = jobOptionsFrom(options);
   // Endpoints name the providers (not secrets): the same bucket names on another provider are another run.
-  const runKey = runKeyOf(src.url, dst.url, jobOptions, [
-    sideConnection(options.sourceConnection).endpointUrl,
-    sideConnection(options.targetConnection).endpointUrl,
-  ]);
+  const runKey = runKeyOf(src.url, dst.url, jobOptions, endpoints);
   const onEvent = options.onEvent ?? (() => undefined);
   const summary = emptySummary(options.dryRun ?? false);
   const result = (

@@ -1,5 +1,6 @@
 import { pipeline } from "node:stream/promises";
 import { PassThrough, type Readable } from "node:stream";
+import { isLocalFolder } from "../core/capabilities.js";
 import { EncryptionNotAppliedError, StoreError, classifyError } from "../core/errors.js";
 import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
 import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
@@ -89,6 +90,8 @@ async function streamObject(
 ): Promise<Verification | undefined> {
   const { body, details } = await source.get(object.key, object.versionId);
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
+  // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.
+  if (opts.guessContentType === false && isLocalFolder(source)) delete props.contentType;
   const sourceEtag = details.etag ?? object.etag;
   const targetPartSize = target.uploadPartSize?.(size);
   const sourceParts = multipartParts(sourceEtag);

@@ -100,6 +100,10 @@ export const RUN_OPTIONS = {
     help: "Content-Type, Cache-Control, Content-Disposition and user metadata of objects written (implies REPLACE)",
     config: false,
   }),
+  guessMimeType: boolean({
+    help: "guess Content-Type from the file extension on uploads and when --content-type is not given with REPLACE (on by default; --no-guess-mime-type turns it off)",
+    negatable: true,
+  }),
   verify: oneOf(VERIFY_MODES, {
     arg: "<mode>",
     help: "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)",

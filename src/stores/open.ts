@@ -2,7 +2,7 @@ import { canonicalEndpoint } from "../core/endpoint.js";
 import { parseLocation, type Location } from "../core/location.js";
 import type { ObjectStore } from "../core/types.js";
 import { LocalStore, type LocalStoreOptions } from "./local/local-store.js";
-import { connectS3, type S3Connection, type S3ConnectionOptions } from "./s3/client.js";
+import { connectS3, resolveEndpointUrl, type S3Connection, type S3ConnectionOptions } from "./s3/client.js";
 import { DEFAULT_S3_STORE_OPTIONS, S3Store, type S3StoreOptions } from "./s3/s3-store.js";
 
 export interface StoreOptions {
@@ -30,7 +30,8 @@ export class StoreOpener {
     return new LocalStore(loc.path, options.local);
   }
 
-  private connect(options: S3ConnectionOptions): Promise<S3Connection> {
+  private async connect(given: S3ConnectionOptions): Promise<S3Connection> {
+    const options = { ...given, endpointUrl: await resolveEndpointUrl(given) };
     const key = JSON.stringify([
       canonicalEndpoint(options.endpointUrl),
       options.region,

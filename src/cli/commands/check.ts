@@ -6,7 +6,7 @@ import type { FilterRule } from "../../options/table.js";
 import { includeOnlyMessage, includesThatSelectNothing } from "../../planner/filters.js";
 import { CHECK_DEFAULT_COMPARE, check } from "../../sync.js";
 import { checkExitCode, type CliContext } from "../context.js";
-import { addOutputOptions, addRunOptions, runOptionsFrom } from "../flags.js";
+import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
 import { formatCheckSummary, printableKey } from "../format/render.js";
 import { JsonLines } from "../format/report.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
@@ -34,6 +34,7 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     const evidence = flags.report ? new JsonLines(flags.report as string) : undefined;
     const verbose = !!flags.verbose && !flags.quiet && !flags.json;
     const options = runOptionsFrom(flags, "check", filters);
+    for (const message of ineffectiveFlags(flags, options, "check")) io.err.write(`warning: ${message}\n`);
     const result = await check({
       ...options,
       compare: options.compare ?? CHECK_DEFAULT_COMPARE,

@@ -23,6 +23,8 @@ export function registerRun(program: Command, ctx: CliContext): void {
         `unknown job '${name}'${known.length ? `; configured jobs: ${known.join(", ")}` : cfg.file ? "" : " (no bucketsync.yaml found)"}`,
       );
     }
-    ctx.setExit(await runSync(ctx, { source: job.from, target: job.to, flags, filters, config: cfg, job }));
+    // `from: production` names a remote of the same file, as `production:` does.
+    const side = (value: string) => (Object.hasOwn(cfg.remotes, value) ? `${value}:` : value);
+    ctx.setExit(await runSync(ctx, { source: side(job.from), target: side(job.to), flags, filters, config: cfg, job }));
   });
 }

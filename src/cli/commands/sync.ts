@@ -7,7 +7,7 @@ import type { SyncEvent } from "../../executor/events.js";
 import type { FilterRule } from "../../options/table.js";
 import { sync, type SyncOptions } from "../../sync.js";
 import { EXIT, syncExitCode, type CliContext } from "../context.js";
-import { addOutputOptions, addRunOptions, runOptionsFrom } from "../flags.js";
+import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
 import { addQueueOptions, runDistributedSync } from "../distributed.js";
 import { displayUrl, eventRenderer } from "../format/render.js";
 import { RunReport } from "../format/report.js";
@@ -74,6 +74,7 @@ export async function runSync(
     ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
   };
 
+  const ineffective = ineffectiveFlags(flags, options, args.job ? "run" : "sync");
   const report = flags.report ? new RunReport(flags.report as string) : undefined;
   const errStream = io.err as NodeJS.WriteStream;
   const progress =
@@ -102,6 +103,7 @@ export async function runSync(
     render(event);
   };
 
+  for (const message of ineffective) onEvent({ type: "warning", message });
   const controller = new AbortController();
   const stopOnSignal = ctx.onInterrupt((signal) => {
     progress?.stop();
@@ -114,15 +116,31 @@ export async function runSync(
       : await sync({ ...options, onEvent, signal: controller.signal });
     progress?.stop();
     const { summary, fatal, refused } = result;
+    const nothing = result.changedNothing ? "; nothing changed" : "";
     if (fatal && fatal.code !== "Interrupted") {
-      io.err.write(
-        `bucketsync: error: ${fatal.context}: ${fatal.message}${result.changedNothing ? "; nothing changed" : ""}\n`,
-      );
+      io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothing}\n`);
+      // Machine-readable to the end: the fatal error is an event of the stream too.
+      if (flags.json)
+        io.out.write(
+          JSON.stringify({
+            type: "error",
+            fatal: true,
+            code: fatal.code,
+            context: fatal.context,
+            message: fatal.message,
+          }) + "\n",
+        );
     }
-    if (refused) io.err.write(`bucketsync: refused: ${refused}${result.changedNothing ? "; nothing changed" : ""}\n`);
+    if (refused) {
+      io.err.write(`bucketsync: refused: ${refused}${nothing}\n`);
+      if (flags.json)
+        io.out.write(
+          JSON.stringify({ type: "error", fatal: true, code: "Refused", context: "delete", message: refused }) + "\n",
+        );
+    }
     const code = syncExitCode(result, !!flags.failOnWarnings);
-    // A refused run (exit 2) changed nothing: its one error line is the whole story.
-    if (code !== EXIT.usage) onEvent({ type: "summary", ...summary });
+    // A refused run (exit 2) changed nothing: its one error line is the whole story (with --json, the summary follows).
+    if (code !== EXIT.usage || flags.json) onEvent({ type: "summary", ...summary });
     // Copies that ETags cannot prove are complete copies (aws-cli and rclone exit 0 for them):
     // a warning with the reason, and exit 3 only when asked for with --fail-on-warnings.
     const unverifiedOk = options.verify === "strict" ? 0 : summary.unverifiable;

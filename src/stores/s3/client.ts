@@ -4,7 +4,8 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import type { AwsCredentialIdentity } from "@aws-sdk/types";
 import { LeanS3Client, type Reachability } from "./lean-client.js";
-import { canonicalEndpoint, maskEndpoint } from "../../core/endpoint.js";
+import { UsageError } from "../../core/types.js";
+import { canonicalEndpoint, checkEndpointUrl, maskEndpoint } from "../../core/endpoint.js";
 
 // The SDK warns on Node 20 that future releases need Node 22; we pin the SDK, so the warning
 // would only pollute users' terminals and --json streams.
@@ -66,7 +67,21 @@ export interface S3Connection {
   endpointUrl?: string;
 }
 
+/**
+ * A named profile must exist in the shared config or credentials file (aws-cli's rule): a typo
+ * is one line naming it, not the SDK's "could not load credentials from any providers".
+ */
+async function requireProfile(profile: string | undefined): Promise<void> {
+  if (profile === undefined) return;
+  const { loadSharedConfigFiles } = await import("@smithy/core/config");
+  type Files = { configFile?: Record<string, unknown>; credentialsFile?: Record<string, unknown> };
+  const files: Files = await loadSharedConfigFiles({ ignoreCache: false }).catch((): Files => ({}));
+  if (files.configFile?.[profile] || files.credentialsFile?.[profile]) return;
+  throw new UsageError(`the profile '${profile}' was not found in the AWS config or credentials file`);
+}
+
 export async function connectS3(given: S3ConnectionOptions, run: { signal?: AbortSignal } = {}): Promise<S3Connection> {
+  await requireProfile(given.profile);
   // One spelling per endpoint: `http://h:80/` and `http://h` are one server (and may copy server-side).
   const options = { ...given, endpointUrl: canonicalEndpoint(given.endpointUrl) };
   const region = await resolveRegion(options);
@@ -112,9 +127,12 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
           reachability.answered();
           return out;
         } catch (err) {
-          if ((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode !== undefined)
+          if ((err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode !== undefined) {
             reachability.answered();
-          else reachability.annotate(err);
+            const bucket = (args.input as { Bucket?: string })?.Bucket;
+            if (err && typeof err === "object" && bucket) Object.assign(err, { $bucket: bucket });
+          }
+          reachability.annotate(err);
           throw err;
         }
       },
@@ -147,6 +165,38 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
     identity,
     endpointUrl: options.endpointUrl,
   };
+}
+
+/**
+ * The endpoint as aws-cli and the SDK find it: the given one (--endpoint-url), else
+ * AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then `endpoint_url` of the profile (or of its `services`
+ * section's s3 settings); none of them when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true.
+ * Undefined means AWS itself.
+ */
+export async function resolveEndpointUrl(options: S3ConnectionOptions): Promise<string | undefined> {
+  if (options.endpointUrl !== undefined) return options.endpointUrl;
+  const env = process.env;
+  if (/^true$/i.test(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ?? "")) return undefined;
+  const fromEnv = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL;
+  if (fromEnv) {
+    checkEndpointUrl(env.AWS_ENDPOINT_URL_S3 ? "AWS_ENDPOINT_URL_S3" : "AWS_ENDPOINT_URL", fromEnv);
+    return fromEnv;
+  }
+  // The SDK's own shared-config loader (the files aws-cli reads), with the SDK's selectors' rules.
+  const { loadConfig } = await import("@smithy/core/config");
+  const found = await loadConfig<string | undefined>(
+    {
+      environmentVariableSelector: () => undefined,
+      configFileSelector: (profile, config) => {
+        const services = profile.services ? config?.[`services.${profile.services}`] : undefined;
+        return services?.["s3.endpoint_url"] ?? profile.endpoint_url ?? undefined;
+      },
+      default: undefined,
+    },
+    { profile: options.profile },
+  )().catch(() => undefined);
+  if (found) checkEndpointUrl(`endpoint_url of profile '${options.profile ?? env.AWS_PROFILE ?? "default"}'`, found);
+  return found || undefined;
 }
 
 /** Region: flag, then the SDK's chain (environment, profile); us-east-1 when none is set. */

@@ -317,7 +317,10 @@ export class LeanS3Client {
         this.bucketRegions.set(bucket, movedTo);
         continue;
       }
-      throw errorFromBody(res.body, res.status);
+      const err = errorFromBody(res.body, res.status);
+      // Which bucket, at which endpoint: "NoSuchBucket" alone does not say.
+      Object.assign(err, { $bucket: bucket });
+      throw reach ? reach.annotate(err) : err;
     }
   }
 

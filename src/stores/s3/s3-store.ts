@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import mime from "mime";
 import type { CompletedPart, PutObjectCommandInput } from "@aws-sdk/client-s3";
 import { compareKeys, evenly } from "../../core/keys.js";
 import { EncryptionNotAppliedError, StoreError, emptyReportedFolder, invalidListing } from "../../core/errors.js";
@@ -370,7 +371,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       Bucket: this.bucket,
       Key: this.prefix + key,
       ACL: opts.acl,
-      ...writeParams(propertiesToWrite(props, opts)),
+      ...writeParams(propertiesToWrite(props, opts, key)),
       ...encryptionParams(opts),
     };
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
@@ -512,7 +513,12 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     const key = this.prefix + sourceObject.key;
     if (sourceObject.size <= this.options.multipartThreshold) {
       // Single requests are left to finish on interrupt; only multipart work is aborted.
-      const result = await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts));
+      const result = await this.connection.lean.copyObject(
+        this.bucket,
+        key,
+        copySource,
+        copyHeaders(opts, sourceObject.key),
+      );
       // Some servers take the encryption header on a copy and ignore it: never report that as done.
       if (opts.sse && result.sse !== opts.sse)
         throw new EncryptionNotAppliedError(`the server did not apply --sse ${opts.sse} to the copy`);
@@ -542,7 +548,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
         Key: key,
         ACL: opts.acl,
         // Tags are set after completion: some servers (radosgw 16) ignore x-amz-tagging here.
-        ...writeParams(propertiesToWrite(details, opts)),
+        ...writeParams(propertiesToWrite(details, opts, sourceObject.key)),
         ...encryptionParams(opts),
       }),
     );
@@ -724,13 +730,25 @@ function propertiesOf(out: HeadLike): ObjectProperties {
 }
 
 /** The properties a write sets: the source's, or with REPLACE only the given ones; options override the storage class. */
-function propertiesToWrite(source: ObjectProperties, opts: WriteOptions): ObjectProperties {
+function propertiesToWrite(source: ObjectProperties, opts: WriteOptions, key: string): ObjectProperties {
   const base: ObjectProperties =
     opts.metadataDirective === "REPLACE"
-      ? { ...opts.replaceProperties, tags: source.tags, expires: undefined }
+      ? { ...replacedProperties(opts, key), tags: source.tags, expires: undefined }
       : { ...source };
   if (opts.storageClass) base.storageClass = opts.storageClass;
   return base;
+}
+
+/**
+ * What REPLACE sets: the given properties, with a Content-Type guessed from the key's extension
+ * when none is given (as aws-cli does; `--no-guess-mime-type` turns it off), so `--cache-control`
+ * alone does not turn every image into binary/octet-stream.
+ */
+function replacedProperties(opts: WriteOptions, key: string): NonNullable<WriteOptions["replaceProperties"]> {
+  const given = opts.replaceProperties ?? {};
+  if (given.contentType !== undefined || opts.guessContentType === false) return given;
+  const guessed = mime.getType(key.slice(key.lastIndexOf("/") + 1));
+  return guessed ? { ...given, contentType: guessed } : given;
 }
 
 function encryptionParams(opts: WriteOptions) {
@@ -741,7 +759,7 @@ function encryptionParams(opts: WriteOptions) {
 }
 
 /** Headers of a server-side CopyObject: directives, ACL, storage class, encryption, replaced properties. */
-function copyHeaders(opts: WriteOptions): Record<string, string> {
+function copyHeaders(opts: WriteOptions, key: string): Record<string, string> {
   const h: Record<string, string> = {
     "x-amz-tagging-directive": "COPY",
     "x-amz-metadata-directive": opts.metadataDirective ?? "COPY",
@@ -751,7 +769,7 @@ function copyHeaders(opts: WriteOptions): Record<string, string> {
   if (opts.sse) h["x-amz-server-side-encryption"] = opts.sse;
   if (opts.sseKmsKeyId) h["x-amz-server-side-encryption-aws-kms-key-id"] = opts.sseKmsKeyId;
   if (opts.metadataDirective === "REPLACE") {
-    const r = opts.replaceProperties ?? {};
+    const r = replacedProperties(opts, key);
     if (r.contentType) h["content-type"] = r.contentType;
     if (r.cacheControl) h["cache-control"] = r.cacheControl;
     if (r.contentDisposition) h["content-disposition"] = r.contentDisposition;

@@ -1,0 +1,160 @@
+/**
+ * Issue 19, "fits aws-cli and rclone habits": endpoints from the environment and profiles,
+ * flags that do nothing, messages that name what failed, --json to the end, Content-Type on
+ * REPLACE, named jobs. Against the real radosgw; outcomes read from the server.
+ */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { head, keys, newBucket, put, removeBucket, runCli, s3Client, s3TestEnv } from "../helpers/s3.js";
+
+const client = s3Client("a");
+const buckets: string[] = [];
+const work = mkdtempSync(join(tmpdir(), "bs-habits-"));
+async function bucket(label: string) {
+  const name = await newBucket(client, label);
+  buckets.push(name);
+  return name;
+}
+after(async () => {
+  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+  client.destroy();
+});
+const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
+const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-1500)}`;
+
+describe("endpoints from the environment and profiles", () => {
+  test("AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and a profile's endpoint_url are used; --endpoint-url wins", async () => {
+    const src = await bucket("env-s");
+    const dst = await bucket("env-d");
+    await put(client, src, "a.txt", "a");
+    const endpoint = s3TestEnv().endpoint;
+    const viaEnv = await runCli(["sync", `s3://${src}`, `s3://${dst}`], { endpoint: false, env: { AWS_ENDPOINT_URL: endpoint } });
+    assert.equal(viaEnv.code, 0, show(viaEnv));
+    assert.deepEqual(await keys(client, dst), ["a.txt"]);
+    const s3Specific = await runCli(["check", `s3://${src}`, `s3://${dst}`], {
+      endpoint: false,
+      env: { AWS_ENDPOINT_URL: "http://127.0.0.1:9", AWS_ENDPOINT_URL_S3: endpoint },
+    });
+    assert.equal(s3Specific.code, 0, show(s3Specific));
+    const flagWins = await runCli(["check", `s3://${src}`, `s3://${dst}`, "--endpoint-url", endpoint], {
+      endpoint: false,
+      env: { AWS_ENDPOINT_URL: "http://127.0.0.1:9" },
+    });
+    assert.equal(flagWins.code, 0, show(flagWins));
+
+    const env = s3TestEnv();
+    const config = join(work, "config");
+    const credentials = join(work, "credentials");
+    writeFileSync(config, `[profile rgw]\nregion = us-east-1\nendpoint_url = ${endpoint}\n`);
+    writeFileSync(credentials, `[rgw]\naws_access_key_id = ${env.a.accessKeyId}\naws_secret_access_key = ${env.a.secretAccessKey}\n`);
+    const viaProfile = await runCli(["check", `s3://${src}`, `s3://${dst}`, "--profile", "rgw"], {
+      endpoint: false,
+      env: { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" },
+    });
+    assert.equal(viaProfile.code, 0, show(viaProfile));
+    const noProfile = await runCli(["check", `s3://${src}`, `s3://${dst}`, "--profile", "nosuch"], {
+      endpoint: false,
+      env: { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials },
+    });
+    assert.equal(noProfile.code, 2);
+    assert.deepEqual(lines(noProfile.stderr), ["bucketsync: the profile 'nosuch' was not found in the AWS config or credentials file"]);
+  });
+});
+
+describe("flags and messages", () => {
+  test("bare bucketsync prints the help and exits 2; contradictions exit 2; flags without effect warn", async () => {
+    const bare = await runCli([], { endpoint: false });
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /Usage: bucketsync/);
+    assert.match(bare.stderr, /Exit codes: 0 success.*\n.*3 completed with warnings/);
+    const qv = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "-q", "-v"]);
+    assert.equal(qv.code, 2);
+    assert.match(qv.stderr, /-q and -v cannot be used together/);
+    const src = await bucket("fl-s");
+    const dst = await bucket("fl-d");
+    await put(client, src, "a.txt", "a");
+    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--force", "--max-delete", "3", "--shards", "4", "--auto-part-size"]);
+    assert.equal(r.code, 0, show(r));
+    for (const flag of ["--force", "--max-delete", "--shards", "--auto-part-size"]) {
+      assert.match(r.stderr, new RegExp(`^warning: ${flag} has no effect without`, "m"), flag);
+    }
+    const meta = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--match-metadata", "foo"]);
+    assert.equal(meta.code, 2);
+    assert.match(meta.stderr, /invalid --match-metadata 'foo'/);
+  });
+
+  test("bucket names are checked with the rule; a missing bucket is named with its endpoint; --config on a folder is one line", async () => {
+    for (const [name, rule] of [
+      ["My-Bucket", /lowercase/],
+      ["my_bucket", /lowercase letters, digits, dots and hyphens/],
+      ["192.168.1.1", /IP address/],
+      ["ab", /3 to 63/],
+    ] as const) {
+      const r = await runCli(["sync", `s3://${name}`, "s3://fine-bucket"]);
+      assert.equal(r.code, 2, name);
+      assert.match(r.stderr, /invalid bucket name/);
+      assert.match(r.stderr, rule, name);
+    }
+    const dst = await bucket("nsb");
+    const missing = await runCli(["sync", "s3://bs-no-such-bucket-19", `s3://${dst}`]);
+    assert.equal(missing.code, 2);
+    assert.ok(missing.stderr.includes(`bucket 'bs-no-such-bucket-19' does not exist at ${s3TestEnv().endpoint}`), missing.stderr);
+    const folder = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--config", work]);
+    assert.equal(folder.code, 2);
+    assert.equal(lines(folder.stderr).length, 1, folder.stderr);
+    assert.match(folder.stderr, /is a folder/);
+  });
+
+  test("--json: a fatal error is a JSON error event followed by the summary on stdout", async () => {
+    const dst = await bucket("jf");
+    const r = await runCli(["sync", "s3://bs-no-such-bucket-19", `s3://${dst}`, "--json"]);
+    assert.equal(r.code, 2);
+    const events = lines(r.stdout).map((l) => JSON.parse(l) as { type: string; fatal?: boolean; code?: string });
+    assert.equal(events.at(-2)?.type, "error");
+    assert.equal(events.at(-2)?.code, "NoSuchBucket");
+    assert.equal(events.at(-1)?.type, "summary");
+  });
+});
+
+describe("Content-Type on REPLACE", () => {
+  test("--cache-control alone keeps Content-Type guessed from the extension; --no-guess-mime-type does not guess", async () => {
+    const src = await bucket("ct-s");
+    const dst = await bucket("ct-d");
+    await put(client, src, "img/photo.png", "png", { ContentType: "image/png" });
+    await put(client, src, "page.html", "<p>", { ContentType: "text/html" });
+    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--cache-control", "max-age=60"]);
+    assert.equal(r.code, 0, show(r));
+    const png = await head(client, dst, "img/photo.png");
+    assert.equal(png.ContentType, "image/png");
+    assert.equal(png.CacheControl, "max-age=60");
+    assert.equal((await head(client, dst, "page.html")).ContentType, "text/html");
+    const dst2 = await bucket("ct-d2");
+    const off = await runCli(["sync", `s3://${src}`, `s3://${dst2}`, "--cache-control", "max-age=60", "--no-guess-mime-type"]);
+    assert.equal(off.code, 0, show(off));
+    assert.notEqual((await head(client, dst2, "img/photo.png")).ContentType, "image/png");
+  });
+});
+
+describe("named jobs", () => {
+  test("from: production names the remote of the same file; --no-delete turns the job's delete off", async () => {
+    const src = await bucket("job-s");
+    const dst = await bucket("job-d");
+    await put(client, src, "a.txt", "a");
+    await put(client, dst, "extra.txt", "x");
+    const config = join(work, "bucketsync.yaml");
+    writeFileSync(
+      config,
+      `remotes:\n  production: { url: "s3://${src}", endpoint: "${s3TestEnv().endpoint}" }\n  staging: { url: "s3://${dst}", endpoint: "${s3TestEnv().endpoint}" }\njobs:\n  p2s: { from: production, to: staging, delete: true }\n`,
+    );
+    const kept = await runCli(["run", "p2s", "--config", config, "--no-delete"], { endpoint: false });
+    assert.equal(kept.code, 0, show(kept));
+    assert.deepEqual(await keys(client, dst), ["a.txt", "extra.txt"]);
+    const synced = await runCli(["run", "p2s", "--config", config], { endpoint: false });
+    assert.equal(synced.code, 0, show(synced));
+    assert.deepEqual(await keys(client, dst), ["a.txt"]);
+  });
+});
