@@ -24,7 +24,8 @@ after(async () => {
   client.destroy();
 });
 const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
-const show = (r: { code: number; stdout: string; stderr: string }) => `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-1500)}`;
+const show = (r: { code: number; stdout: string; stderr: string }) =>
+  `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-1500)}`;
 
 describe("endpoints from the environment and profiles", () => {
   test("AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and a profile's endpoint_url are used; --endpoint-url wins", async () => {
@@ -32,7 +33,10 @@ describe("endpoints from the environment and profiles", () => {
     const dst = await bucket("env-d");
     await put(client, src, "a.txt", "a");
     const endpoint = s3TestEnv().endpoint;
-    const viaEnv = await runCli(["sync", `s3://${src}`, `s3://${dst}`], { endpoint: false, env: { AWS_ENDPOINT_URL: endpoint } });
+    const viaEnv = await runCli(["sync", `s3://${src}`, `s3://${dst}`], {
+      endpoint: false,
+      env: { AWS_ENDPOINT_URL: endpoint },
+    });
     assert.equal(viaEnv.code, 0, show(viaEnv));
     assert.deepEqual(await keys(client, dst), ["a.txt"]);
     const s3Specific = await runCli(["check", `s3://${src}`, `s3://${dst}`], {
@@ -50,10 +54,18 @@ describe("endpoints from the environment and profiles", () => {
     const config = join(work, "config");
     const credentials = join(work, "credentials");
     writeFileSync(config, `[profile rgw]\nregion = us-east-1\nendpoint_url = ${endpoint}\n`);
-    writeFileSync(credentials, `[rgw]\naws_access_key_id = ${env.a.accessKeyId}\naws_secret_access_key = ${env.a.secretAccessKey}\n`);
+    writeFileSync(
+      credentials,
+      `[rgw]\naws_access_key_id = ${env.a.accessKeyId}\naws_secret_access_key = ${env.a.secretAccessKey}\n`,
+    );
     const viaProfile = await runCli(["check", `s3://${src}`, `s3://${dst}`, "--profile", "rgw"], {
       endpoint: false,
-      env: { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" },
+      env: {
+        AWS_CONFIG_FILE: config,
+        AWS_SHARED_CREDENTIALS_FILE: credentials,
+        AWS_ACCESS_KEY_ID: "",
+        AWS_SECRET_ACCESS_KEY: "",
+      },
     });
     assert.equal(viaProfile.code, 0, show(viaProfile));
     const noProfile = await runCli(["check", `s3://${src}`, `s3://${dst}`, "--profile", "nosuch"], {
@@ -61,7 +73,9 @@ describe("endpoints from the environment and profiles", () => {
       env: { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials },
     });
     assert.equal(noProfile.code, 2);
-    assert.deepEqual(lines(noProfile.stderr), ["bucketsync: the profile 'nosuch' was not found in the AWS config or credentials file"]);
+    assert.deepEqual(lines(noProfile.stderr), [
+      "bucketsync: the profile 'nosuch' was not found in the AWS config or credentials file",
+    ]);
   });
 });
 
@@ -77,7 +91,17 @@ describe("flags and messages", () => {
     const src = await bucket("fl-s");
     const dst = await bucket("fl-d");
     await put(client, src, "a.txt", "a");
-    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--force", "--max-delete", "3", "--shards", "4", "--auto-part-size"]);
+    const r = await runCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--force",
+      "--max-delete",
+      "3",
+      "--shards",
+      "4",
+      "--auto-part-size",
+    ]);
     assert.equal(r.code, 0, show(r));
     for (const flag of ["--force", "--max-delete", "--shards", "--auto-part-size"]) {
       assert.match(r.stderr, new RegExp(`^warning: ${flag} has no effect without`, "m"), flag);
@@ -102,7 +126,10 @@ describe("flags and messages", () => {
     const dst = await bucket("nsb");
     const missing = await runCli(["sync", "s3://bs-no-such-bucket-19", `s3://${dst}`]);
     assert.equal(missing.code, 2);
-    assert.ok(missing.stderr.includes(`bucket 'bs-no-such-bucket-19' does not exist at ${s3TestEnv().endpoint}`), missing.stderr);
+    assert.ok(
+      missing.stderr.includes(`bucket 'bs-no-such-bucket-19' does not exist at ${s3TestEnv().endpoint}`),
+      missing.stderr,
+    );
     const folder = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--config", work]);
     assert.equal(folder.code, 2);
     assert.equal(lines(folder.stderr).length, 1, folder.stderr);
@@ -133,7 +160,14 @@ describe("Content-Type on REPLACE", () => {
     assert.equal(png.CacheControl, "max-age=60");
     assert.equal((await head(client, dst, "page.html")).ContentType, "text/html");
     const dst2 = await bucket("ct-d2");
-    const off = await runCli(["sync", `s3://${src}`, `s3://${dst2}`, "--cache-control", "max-age=60", "--no-guess-mime-type"]);
+    const off = await runCli([
+      "sync",
+      `s3://${src}`,
+      `s3://${dst2}`,
+      "--cache-control",
+      "max-age=60",
+      "--no-guess-mime-type",
+    ]);
     assert.equal(off.code, 0, show(off));
     assert.notEqual((await head(client, dst2, "img/photo.png")).ContentType, "image/png");
   });

@@ -23,33 +23,42 @@ after(async () => {
 });
 
 describe("the packed CLI", () => {
-  test("npm pack -> npm install -g from the tarball -> bucketsync --version and a real sync", { timeout: 300_000 }, async () => {
-    // dist/ is already built by `npm test`; packing must not rebuild it under the running suite.
-    const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
-    const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[]; size: number }[];
-    const paths = info!.files.map((f) => f.path);
-    assert.ok(paths.includes("dist/src/cli/bin.js"), "the CLI is in the package");
-    assert.ok(paths.includes("package.json") && paths.includes("README.md"));
-    assert.deepEqual(
-      paths.filter((p) => /^(test|bench|scripts|src)\/|^dist\/(test|bench|scripts)\/|\.map$/.test(p)),
-      [],
-      "only runtime files",
-    );
-    const prefix = join(work, "prefix");
-    await run("npm", ["install", "-g", "--no-audit", "--no-fund", "--prefix", prefix, join(work, info!.filename)], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const bin = join(prefix, "bin", "bucketsync");
-    const env = { PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}`, HOME: "/nonexistent", ...userEnv("a") };
-    const version = await run(bin, ["--version"], { env });
-    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  test(
+    "npm pack -> npm install -g from the tarball -> bucketsync --version and a real sync",
+    { timeout: 300_000 },
+    async () => {
+      // dist/ is already built by `npm test`; packing must not rebuild it under the running suite.
+      const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], {
+        cwd: REPO,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[]; size: number }[];
+      const paths = info!.files.map((f) => f.path);
+      assert.ok(paths.includes("dist/src/cli/bin.js"), "the CLI is in the package");
+      assert.ok(paths.includes("package.json") && paths.includes("README.md"));
+      assert.deepEqual(
+        paths.filter((p) => /^(test|bench|scripts|src)\/|^dist\/(test|bench|scripts)\/|\.map$/.test(p)),
+        [],
+        "only runtime files",
+      );
+      const prefix = join(work, "prefix");
+      await run("npm", ["install", "-g", "--no-audit", "--no-fund", "--prefix", prefix, join(work, info!.filename)], {
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const bin = join(prefix, "bin", "bucketsync");
+      const env = { PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}`, HOME: "/nonexistent", ...userEnv("a") };
+      const version = await run(bin, ["--version"], { env });
+      assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
 
-    const src = await newBucket(client, "pkg-s");
-    const dst = await newBucket(client, "pkg-d");
-    buckets.push(src, dst);
-    await put(client, src, "hello.txt", "hello from the package");
-    const synced = await run(bin, ["sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", s3TestEnv().endpoint], { env });
-    assert.match(synced.stdout, /^copied 1, /m);
-    assert.equal(await getText(client, dst, "hello.txt"), "hello from the package");
-  });
+      const src = await newBucket(client, "pkg-s");
+      const dst = await newBucket(client, "pkg-d");
+      buckets.push(src, dst);
+      await put(client, src, "hello.txt", "hello from the package");
+      const synced = await run(bin, ["sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", s3TestEnv().endpoint], {
+        env,
+      });
+      assert.match(synced.stdout, /^copied 1, /m);
+      assert.equal(await getText(client, dst, "hello.txt"), "hello from the package");
+    },
+  );
 });
