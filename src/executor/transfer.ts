@@ -1,6 +1,7 @@
 import { pipeline } from "node:stream/promises";
 import { PassThrough, type Readable } from "node:stream";
 import { isLocalFolder } from "../core/capabilities.js";
+import { MTIME_METADATA, formatMtime, parseMtime } from "../planner/pairing.js";
 import { EncryptionNotAppliedError, StoreError, classifyError } from "../core/errors.js";
 import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
 import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
@@ -92,6 +93,12 @@ async function streamObject(
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.
   if (opts.guessContentType === false && isLocalFolder(source)) delete props.contentType;
+  // File times survive a round trip through a bucket, in rclone's format: an upload keeps the
+  // file's mtime in `mtime` metadata, a download restores it from there.
+  let lastModified = object.lastModified;
+  if (isLocalFolder(source) && !isLocalFolder(target))
+    props.metadata = { ...props.metadata, [MTIME_METADATA]: formatMtime(lastModified) };
+  if (isLocalFolder(target)) lastModified = parseMtime(props.metadata?.[MTIME_METADATA]) ?? lastModified;
   const sourceEtag = details.etag ?? object.etag;
   const targetPartSize = target.uploadPartSize?.(size);
   const sourceParts = multipartParts(sourceEtag);
@@ -116,7 +123,7 @@ async function streamObject(
       object.key,
       stream,
       size,
-      { ...props, lastModified: object.lastModified },
+      { ...props, lastModified },
       { ...onlyMultipart(target, size, opts), contentMd5 },
     );
   } finally {

@@ -43,8 +43,10 @@ export function pairListings(
   if (!sourceLocal) src = withoutRedundantMarkers(src);
   if (!targetLocal) dst = withoutRedundantMarkers(dst);
   if (targetLocal) src = refusingFileFolderConflicts(src, targetLocal, filter);
-  if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
   const windowMs = Math.max(sourceLocal?.timeWindowMs ?? 0, targetLocal?.timeWindowMs ?? 0);
+  if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
+  if (mode !== "size-only" && targetLocal && !sourceLocal)
+    [src, dst] = originalTimesWhenPaired(src, dst, source, filter, windowMs);
   return {
     source: src,
     target: dst,
@@ -125,7 +127,6 @@ export function hashingWhenPaired(
   filter: KeyFilter = () => true,
   autoPartSize = false,
 ): [AsyncGenerator<ObjectInfo>, AsyncGenerator<ObjectInfo>] {
-  const last: [ObjectInfo | undefined, ObjectInfo | undefined] = [undefined, undefined];
   const stores = [sourceStore, targetStore] as const;
   const fill = async (entry: ObjectInfo, store: LocalFolder | undefined, other: ObjectInfo) => {
     if (!store || entry.etag !== undefined) return;
@@ -136,17 +137,70 @@ export function hashingWhenPaired(
     // Unreadable now: leave it undecided; copying the file will report the real error.
     entry.etag = await store.checksum(entry.key, multipart ? other.etag : undefined).catch(() => undefined);
   };
+  return whenPaired(source, target, filter, async (s, t) => {
+    await fill(s, stores[0], t);
+    await fill(t, stores[1], s);
+  });
+}
+
+/**
+ * Runs `onPair` on the source and target entries of a key with the same size on both sides,
+ * just before the planner compares them (see hashingWhenPaired for why that moment is known),
+ * so it can fill in what the listing lacks (a hash, a file's original time).
+ */
+export function whenPaired(
+  source: AsyncIterable<ObjectInfo>,
+  target: AsyncIterable<ObjectInfo>,
+  filter: KeyFilter,
+  onPair: (source: ObjectInfo, target: ObjectInfo) => Promise<void>,
+): [AsyncGenerator<ObjectInfo>, AsyncGenerator<ObjectInfo>] {
+  const last: [ObjectInfo | undefined, ObjectInfo | undefined] = [undefined, undefined];
   async function* side(listing: AsyncIterable<ObjectInfo>, me: 0 | 1): AsyncGenerator<ObjectInfo> {
     const them = me === 0 ? 1 : 0;
     for await (const entry of listing) {
       last[me] = entry;
       const other = last[them];
       if (other && other.key === entry.key && other.size === entry.size && filter(entry.key)) {
-        await fill(entry, stores[me], other);
-        await fill(other, stores[them], entry);
+        await (me === 0 ? onPair(entry, other) : onPair(other, entry));
       }
       yield entry;
     }
   }
   return [side(source, 0), side(target, 1)];
+}
+
+/** rclone's user metadata key for a file's modification time (float seconds), which bucketsync reads and writes too. */
+export const MTIME_METADATA = "mtime";
+
+/** `1735689600.123000000` (rclone's format) for epoch ms. */
+export function formatMtime(ms: number): string {
+  const whole = Math.floor(ms / 1000);
+  return `${whole}.${String(Math.round(ms - whole * 1000)).padStart(3, "0")}000000`;
+}
+
+/** Epoch ms from rclone's `mtime` metadata, or undefined when it is not one. */
+export function parseMtime(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
+  return Math.round(Number(value) * 1000);
+}
+
+/**
+ * Downloads into a folder: an object uploaded from a folder (by bucketsync or rclone) keeps the
+ * file's time in its `mtime` metadata while its LastModified is the upload time. When a file and
+ * its object have the same size and the object looks newer, one HEAD reads that metadata, so a
+ * folder -> bucket -> folder round trip does not download everything again.
+ */
+export function originalTimesWhenPaired(
+  sourceListing: AsyncIterable<ObjectInfo>,
+  targetListing: AsyncIterable<ObjectInfo>,
+  source: ObjectStore,
+  filter: KeyFilter,
+  windowMs: number,
+): [AsyncGenerator<ObjectInfo>, AsyncGenerator<ObjectInfo>] {
+  return whenPaired(sourceListing, targetListing, filter, async (s, t) => {
+    if (s.lastModified - t.lastModified <= windowMs || s.key.endsWith("/")) return;
+    const details = await source.head(s.key).catch(() => undefined);
+    const original = parseMtime(details?.metadata?.[MTIME_METADATA]);
+    if (original !== undefined) s.lastModified = original;
+  });
 }

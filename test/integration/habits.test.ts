@@ -192,3 +192,51 @@ describe("named jobs", () => {
     assert.deepEqual(await keys(client, dst), ["a.txt"]);
   });
 });
+
+describe("modification times survive a round trip", () => {
+  test("folder -> bucket -> folder: 100 files with 2025 mtimes; the second pass downloads nothing and the mtimes are restored", async () => {
+    const { mkdirSync, statSync, utimesSync } = await import("node:fs");
+    const b = await bucket("mt");
+    const from = join(work, "mt-from");
+    const to = join(work, "mt-to");
+    mkdirSync(join(from, "sub"), { recursive: true });
+    const base = Date.parse("2025-03-01T10:00:00Z");
+    for (let i = 0; i < 100; i++) {
+      const file = join(from, i % 2 ? "sub" : "", `f${i}.txt`);
+      writeFileSync(file, `file ${i}`);
+      utimesSync(file, new Date(base + i * 60_000), new Date(base + i * 60_000));
+    }
+    const up = await runCli(["sync", from, `s3://${b}`]);
+    assert.equal(up.code, 0, show(up));
+    assert.equal(
+      (await head(client, b, "f0.txt")).Metadata?.mtime,
+      `${base / 1000}.000000000`,
+      "rclone's mtime format",
+    );
+    const down = await runCli(["sync", `s3://${b}`, to]);
+    assert.equal(down.code, 0, show(down));
+    for (const i of [0, 1, 57, 99]) {
+      const rel = join(i % 2 ? "sub" : "", `f${i}.txt`);
+      assert.equal(statSync(join(to, rel)).mtimeMs, base + i * 60_000, rel);
+    }
+    const again = await runCli(["sync", `s3://${b}`, to, "--json"]);
+    const summary = JSON.parse(lines(again.stdout).at(-1)!) as { copied: number; updated: number; skipped: number };
+    assert.deepEqual([summary.copied, summary.updated, summary.skipped], [0, 0, 100], "nothing downloaded again");
+    const reupload = await runCli(["sync", from, `s3://${b}`, "--json"]);
+    assert.equal((JSON.parse(lines(reupload.stdout).at(-1)!) as { skipped: number }).skipped, 100);
+    // An object rclone uploaded (its mtime metadata) downloads with that time too.
+    await put(client, b, "rclone.txt", "r", { Metadata: { mtime: "1735689600.5" } });
+    assert.equal((await runCli(["sync", `s3://${b}`, to])).code, 0);
+    assert.equal(statSync(join(to, "rclone.txt")).mtimeMs, 1735689600500);
+  });
+
+  test("downloads of many objects print nothing on stderr (no MaxListenersExceededWarning)", async () => {
+    const b = await bucket("ml");
+    for (let i = 0; i < 40; i++) await put(client, b, `k${i}`, `v${i}`);
+    for (const extra of [[], ["-q"], ["--json"]]) {
+      const r = await runCli(["sync", `s3://${b}`, join(work, `ml${extra.join("")}`), ...extra]);
+      assert.equal(r.code, 0, show(r));
+      assert.equal(r.stderr, "", `stderr with ${extra.join(" ") || "defaults"}`);
+    }
+  });
+});
