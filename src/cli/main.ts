@@ -12,6 +12,8 @@ import { registerAcl } from "./commands/acl.js";
 import { registerCheck } from "./commands/check.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerJobs } from "./commands/jobs.js";
+import { registerLs } from "./commands/ls.js";
+import { registerRm } from "./commands/rm.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerSync } from "./commands/sync.js";
@@ -61,6 +63,8 @@ Run 'bucketsync help <command>' for a command's flags.`,
     registerJobs,
     registerCheck,
     registerAcl,
+    registerLs,
+    registerRm,
     registerCompletion,
     registerWorker,
     registerStatus,

@@ -144,7 +144,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       if (refused) record.withheld(`${spool.count} delete(s) refused: ${refused}`, false);
       // A fatal stop is reported by the caller in one line; the warning is for the other cases.
       else if (withheld) record.withheld(`${spool.count} delete(s) not run: ${withheld}`, !fatal);
-      else changed = (await runDeletes(spool, opts, runner, record)) || changed;
+      else changed = (await runDeletes(spool, { ...opts, retry: runner.retry }, record)) || changed;
     }
   } finally {
     spool.dispose();
@@ -153,14 +153,14 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
 }
 
 /** Deletes in batches of 1000, DELETE_CONCURRENCY at a time, each batch's per-key errors read and reported. */
-async function runDeletes(
+export async function runDeletes(
   spool: DeleteSpool,
-  opts: ExecuteOptions,
-  runner: TaskRunner,
+  opts: Pick<ExecuteOptions, "target" | "dryRun" | "hooks" | "retry">,
   record: Recorder,
+  reason = "not in source",
 ): Promise<boolean> {
   let changed = false;
-  const deletes = new TaskRunner({ concurrency: DELETE_CONCURRENCY, retry: runner.retry });
+  const deletes = new TaskRunner({ concurrency: DELETE_CONCURRENCY, retry: opts.retry });
   await deletes.run(spool.batches(DELETE_BATCH), async (batch) => {
     const failedKeys = new Set<string>();
     if (!opts.dryRun) {
@@ -190,7 +190,7 @@ async function runDeletes(
       }
       changed = true;
     }
-    for (const d of batch) if (!failedKeys.has(d.key)) record.deleted(d);
+    for (const d of batch) if (!failedKeys.has(d.key)) record.deleted(d, reason);
   });
   return changed;
 }

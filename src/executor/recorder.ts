@@ -88,14 +88,14 @@ export class Recorder {
     );
   }
 
-  deleted(d: { key: string; size: number; etag?: string }): void {
+  deleted(d: { key: string; size: number; etag?: string }, reason = "not in source"): void {
     this.summary.deleted++;
     this.onEvent({
       type: "delete",
       key: d.key,
       size: d.size,
       etag: d.etag,
-      reason: "not in source",
+      reason,
       dryRun: this.dryRun,
     });
   }

@@ -240,3 +240,57 @@ describe("modification times survive a round trip", () => {
     }
   });
 });
+
+describe("ls and rm", () => {
+  test("ls lists keys relative to the prefix, with filters, --long and --json", async () => {
+    const b = await bucket("ls");
+    await put(client, b, "logs/a.txt", "aa");
+    await put(client, b, "logs/b.gz", "bbb");
+    await put(client, b, "other/c.txt", "c");
+    const r = await runCli(["ls", `s3://${b}/logs`]);
+    assert.equal(r.code, 0, show(r));
+    assert.deepEqual(
+      lines(r.stdout).map((l) => l.trim().split(/\s+/)),
+      [
+        ["2", "a.txt"],
+        ["3", "b.gz"],
+      ],
+    );
+    assert.match(r.stderr, /^2 object\(s\), 5 B$/m);
+    const filtered = await runCli(["ls", `s3://${b}`, "--exclude", "*", "--include", "*.txt", "--json"]);
+    const events = lines(filtered.stdout).map((l) => JSON.parse(l) as { type: string; key?: string; objects?: number });
+    assert.deepEqual(
+      events.filter((e) => e.type === "object").map((e) => e.key),
+      ["logs/a.txt", "other/c.txt"],
+    );
+    assert.equal(events.at(-1)?.objects, 2);
+    assert.match(
+      (await runCli(["ls", `s3://${b}/logs`, "-l"])).stdout,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +2 [0-9a-f]{32} +a\.txt$/m,
+    );
+  });
+
+  test("rm deletes one object; a prefix needs --recursive; --dry-run deletes nothing; filters narrow it", async () => {
+    const b = await bucket("rm");
+    for (const k of ["keep.txt", "dir/a.txt", "dir/b.log", "dir/sub/c.txt"]) await put(client, b, k, k);
+    const one = await runCli(["rm", `s3://${b}/keep.txt`]);
+    assert.equal(one.code, 0, show(one));
+    assert.match(one.stdout, new RegExp(`^delete: s3://${b}/keep\\.txt$`, "m"));
+    const prefix = await runCli(["rm", `s3://${b}/dir/`]);
+    assert.equal(prefix.code, 2);
+    assert.match(prefix.stderr, /names a prefix, not an object; add --recursive/);
+    const missing = await runCli(["rm", `s3://${b}/nope.txt`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no such object/);
+    const dry = await runCli(["rm", `s3://${b}/dir`, "--recursive", "--dry-run"]);
+    assert.equal(dry.code, 0, show(dry));
+    assert.equal(lines(dry.stdout).filter((l) => l.startsWith("(dryrun) delete:")).length, 3);
+    assert.deepEqual(await keys(client, b), ["dir/a.txt", "dir/b.log", "dir/sub/c.txt"], "a dry run deletes nothing");
+    const logs = await runCli(["rm", `s3://${b}/dir`, "--recursive", "--exclude", "*", "--include", "*.log"]);
+    assert.equal(logs.code, 0, show(logs));
+    assert.deepEqual(await keys(client, b), ["dir/a.txt", "dir/sub/c.txt"]);
+    const all = await runCli(["rm", `s3://${b}/dir`, "--recursive"]);
+    assert.equal(all.code, 0, show(all));
+    assert.deepEqual(await keys(client, b), []);
+  });
+});
