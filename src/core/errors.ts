@@ -126,6 +126,14 @@ export function classifyError(err: unknown): ErrorInfo {
       class: "fatal",
     };
   }
+  // An https:// URL on a plain-HTTP port (or the reverse): say that, not OpenSSL's record text.
+  if (/^ERR_SSL_|^EPROTO$/.test(code) && status === undefined) {
+    return {
+      code,
+      message: `TLS failed with the endpoint${where} (${code}): is it a plain http:// endpoint, or the wrong port?`,
+      class: "fatal",
+    };
+  }
   if (code === "NoSuchBucket" && ctx?.$bucket) {
     return {
       code,

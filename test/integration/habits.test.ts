@@ -294,3 +294,16 @@ describe("ls and rm", () => {
     assert.deepEqual(await keys(client, b), []);
   });
 });
+
+describe("TLS on a plain-HTTP port", () => {
+  test("an https:// URL on the HTTP endpoint says so in one line, not OpenSSL's record text", async () => {
+    const https = s3TestEnv().endpoint.replace(/^http:/, "https:");
+    const r = await runCli(["sync", "s3://aaa-bucket", "s3://bbb-bucket", "--endpoint-url", https], {
+      endpoint: false,
+    });
+    assert.equal(r.code, 2, show(r));
+    assert.equal(lines(r.stderr).length, 1, r.stderr);
+    assert.match(r.stderr, /TLS failed with the endpoint https:\/\/.*: is it a plain http:\/\/ endpoint/);
+    assert.doesNotMatch(r.stderr, /ssl3_get_record|openssl/i);
+  });
+});
