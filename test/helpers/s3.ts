@@ -91,6 +91,24 @@ export async function newBucket(client: S3Client, label = "t"): Promise<string> 
   return name;
 }
 
+/**
+ * The buckets one test file makes: `bucket(label)` creates a fresh one, `removeAll()` (from the
+ * file's `after`) deletes each with its objects.
+ */
+export function testBuckets(client: S3Client): { bucket(label?: string): Promise<string>; removeAll(): Promise<void> } {
+  const names: string[] = [];
+  return {
+    async bucket(label = "t") {
+      const name = await newBucket(client, label);
+      names.push(name);
+      return name;
+    },
+    async removeAll() {
+      for (const b of names.splice(0)) await removeBucket(client, b).catch(() => undefined);
+    },
+  };
+}
+
 export async function put(
   client: S3Client,
   bucket: string,

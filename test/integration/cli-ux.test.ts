@@ -14,29 +14,23 @@ import {
   CLI,
   getText,
   keys,
-  newBucket,
   put,
   putMany,
-  removeBucket,
   runCli,
   s3Client,
   s3TestEnv,
   userEnv,
   type CliResult,
+  testBuckets,
 } from "../helpers/s3.js";
 import type { SyncEvent } from "../../src/index.js";
 
 const env = s3TestEnv();
 const client = s3Client("a");
-const buckets: string[] = [];
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 const work = mkdtempSync(join(tmpdir(), "bucketsync-ux-"));
 after(async () => {
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   client.destroy();
   rmSync(work, { recursive: true, force: true });
 });

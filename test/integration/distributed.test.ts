@@ -15,13 +15,12 @@ import {
   REPO,
   getText,
   listAll,
-  newBucket,
   putMany,
-  removeBucket,
   runCli,
   s3Client,
   s3TestEnv,
   userEnv,
+  testBuckets,
 } from "../helpers/s3.js";
 
 /** The Redis of the tests: BUCKETSYNC_REDIS_URL, or the private one scripts/redis-server.sh starts (it fails loudly when it cannot). */
@@ -47,19 +46,13 @@ function redisUrl(): string {
 const REDIS = redisUrl();
 const env = s3TestEnv();
 const client = s3Client("a");
-const buckets: string[] = [];
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 const children = new Set<ChildProcess>();
 const queueName = `bs-test-${process.pid}-${Date.now().toString(36)}`;
 
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
-
 after(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   client.destroy();
   // Leave the shared test Redis as it was: the test queues and their run records go.
   for (const name of [queueName, `${queueName}-resume`, `${queueName}-fail`]) {

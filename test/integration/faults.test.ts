@@ -19,24 +19,18 @@ import {
   keyZoo,
   keys,
   listAll,
-  newBucket,
   put,
   putMany,
-  removeBucket,
   runCli,
   s3Client,
   s3TestEnv,
   type CliResult,
+  testBuckets,
 } from "../helpers/s3.js";
 
 const client = s3Client("a");
-const buckets: string[] = [];
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 const proxies: FaultProxy[] = [];
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
 async function proxy(opts: Omit<FaultProxyOptions, "target">) {
   const p = await startFaultProxy({ target: s3TestEnv().endpoint, ...opts });
   proxies.push(p);
@@ -44,7 +38,7 @@ async function proxy(opts: Omit<FaultProxyOptions, "target">) {
 }
 after(async () => {
   for (const p of proxies) await p.close();
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   client.destroy();
 });
 

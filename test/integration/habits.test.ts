@@ -8,18 +8,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { head, keys, newBucket, put, removeBucket, runCli, s3Client, s3TestEnv } from "../helpers/s3.js";
+import { head, keys, put, runCli, s3Client, s3TestEnv, testBuckets } from "../helpers/s3.js";
 
 const client = s3Client("a");
-const buckets: string[] = [];
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 const work = mkdtempSync(join(tmpdir(), "bs-habits-"));
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
 after(async () => {
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   rmSync(work, { recursive: true, force: true });
   client.destroy();
 });

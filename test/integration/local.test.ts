@@ -27,25 +27,19 @@ import {
   keyZoo,
   keys,
   listAll,
-  newBucket,
   put,
   putMany,
-  removeBucket,
   runCli,
   s3Client,
   s3TestEnv,
   userEnv,
+  testBuckets,
 } from "../helpers/s3.js";
 import { stallingProxy } from "../helpers/stalling-proxy.js";
 
 const client = s3Client("a");
-const buckets: string[] = [];
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 const base = mkdtempSync(join(tmpdir(), "bucketsync-local-it-"));
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
 let counter = 0;
 /** A fresh folder path (not created) inside its own parent, so a test can watch the parent. */
 function place(): { parent: string; path: string } {
@@ -54,7 +48,7 @@ function place(): { parent: string; path: string } {
   return { parent, path: join(parent, "folder") };
 }
 after(async () => {
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   client.destroy();
   rmSync(base, { recursive: true, force: true });
 });

@@ -17,7 +17,6 @@ import {
   getText,
   keys,
   listAll,
-  newBucket,
   put,
   putMany,
   removeBucket,
@@ -25,18 +24,14 @@ import {
   s3Client,
   s3TestEnv,
   userEnv,
+  testBuckets,
 } from "../helpers/s3.js";
 import { startOutageProxy, type OutageProxy } from "../helpers/outage-proxy.js";
 
 const client = s3Client("a");
-const buckets: string[] = [];
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 const dirs: string[] = [];
 const proxies: OutageProxy[] = [];
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
 function tempDir(label: string): string {
   const d = mkdtempSync(join(tmpdir(), `bs-${label}-`));
   dirs.push(d);
@@ -44,7 +39,7 @@ function tempDir(label: string): string {
 }
 after(async () => {
   for (const p of proxies) await p.close();
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   client.destroy();
 });

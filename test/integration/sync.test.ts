@@ -9,25 +9,19 @@ import {
   keyZoo,
   keys,
   listAll,
-  newBucket,
   put,
   putMany,
-  removeBucket,
   runCli,
   s3Client,
   s3TestEnv,
   tags,
+  testBuckets,
 } from "../helpers/s3.js";
 
 const client = s3Client("a");
-const buckets: string[] = [];
-async function bucket(label: string) {
-  const name = await newBucket(client, label);
-  buckets.push(name);
-  return name;
-}
+const { bucket, removeAll: removeBuckets } = testBuckets(client);
 after(async () => {
-  for (const b of buckets) await removeBucket(client, b).catch(() => undefined);
+  await removeBuckets();
   client.destroy();
 });
 
