@@ -1,6 +1,8 @@
 /** bucketsync's library API; the CLI is a thin layer over these. */
 export { sync, check, validateSyncOptions, DEFAULT_CONCURRENCY } from "./sync.js";
 export type { SyncOptions, SyncResult, CheckResult, Difference, CommonOptions } from "./sync.js";
+export { cp, planCopy } from "./cp.js";
+export type { CopyOptions, CopyPlan } from "./cp.js";
 export type { SyncEvent, SyncSummary, EventSink } from "./executor/events.js";
 export { compareKeys } from "./core/keys.js";
 export { parseLocation } from "./core/location.js";

@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { classifyListingFailure } from "./core/errors.js";
-import { parseLocation, refuseOverlap, type Location } from "./core/location.js";
-import { UsageError, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
+import { parseLocation, refuseOverlap, refuseSameObject, type Location } from "./core/location.js";
+import { UsageError, type KeyRange, type ObjectDetails, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import { validateWith } from "./options/define.js";
 import { OPTION_TABLE, type OptionValues } from "./options/table.js";
 import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
@@ -16,7 +16,7 @@ import { actionStream } from "./planner/strategy.js";
 import { requireVersions, syncAllVersions } from "./versions.js";
 import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
-import { checkLocalLocations } from "./stores/local/locations.js";
+import { checkLocalLocations, refuseSameFile } from "./stores/local/locations.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -41,6 +41,11 @@ export interface RunPlumbing {
   only?: "copies" | "deletes";
   /** Files of the run itself (its --report file), absolute paths: a local folder never lists them and never writes over them. */
   ownFiles?: string[];
+  /**
+   * One object only (`cp`): the source's `sourceKey` written to the target as `targetKey`,
+   * replacing whatever the target holds there. Nothing is listed, compared or deleted.
+   */
+  object?: { sourceKey: string; targetKey: string };
 }
 
 /** The options of `check()`: the same table, of which check reads the comparison, filters and listing settings. */
@@ -62,6 +67,7 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   retry: true,
   only: true,
   ownFiles: true,
+  object: true,
 };
 
 export const DEFAULT_CONCURRENCY = 64;
@@ -183,14 +189,20 @@ async function openPair(
   const sourceConnection = connection(options.sourceConnection);
   const targetConnection = connection(options.targetConnection);
   // Endpoints as the stores will use them (flags, then AWS_ENDPOINT_URL and profiles).
-  if (srcLoc && dstLoc)
-    await refuseOverlap(
-      srcLoc,
-      dstLoc,
-      await resolveEndpointUrl(sourceConnection),
-      await resolveEndpointUrl(targetConnection),
-    );
-  await checkLocalLocations(srcLoc, dstLoc);
+  const endpoints = async () =>
+    [await resolveEndpointUrl(sourceConnection), await resolveEndpointUrl(targetConnection)] as const;
+  if (options.object) {
+    // One object may be copied within its own folder, under another name; never onto itself.
+    await checkLocalLocations(srcLoc, undefined);
+    await checkLocalLocations(undefined, dstLoc);
+    if (srcLoc && dstLoc) {
+      await refuseSameObject(srcLoc, dstLoc, options.object, ...(await endpoints()));
+      await refuseSameFile(srcLoc, dstLoc, options.object);
+    }
+  } else {
+    if (srcLoc && dstLoc) await refuseOverlap(srcLoc, dstLoc, ...(await endpoints()));
+    await checkLocalLocations(srcLoc, dstLoc);
+  }
   const storeOptions = {
     s3: {
       ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }),
@@ -248,7 +260,9 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     }
     let sourceObjects = 0;
     let plannedDeletes = 0;
-    const all = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
+    const all = options.object
+      ? oneObject(await headSource(source, options.object.sourceKey), target, options.object, () => sourceObjects++)
+      : actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
     const executed = await execute(actions, {
       source,
@@ -275,6 +289,33 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   } finally {
     await opener.close();
   }
+}
+
+/** `cp`: the source object, read first so that a missing one is one line, exit 2 (another failure is the run's to report). */
+async function headSource(source: ObjectStore, key: string): Promise<ObjectDetails | Error> {
+  try {
+    const found = await source.head(key);
+    if (!found) throw new UsageError(`no such object: ${source.description}${key}`);
+    return found;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    return err as Error;
+  }
+}
+
+/** `cp` of one object: its action (an update when the target has the key). */
+async function* oneObject(
+  from: ObjectDetails | Error,
+  target: ObjectStore,
+  object: { sourceKey: string; targetKey: string },
+  onSource: () => void,
+): AsyncGenerator<Action> {
+  if (from instanceof Error) throw from;
+  onSource();
+  const to = await target.head(object.targetKey);
+  const info: ObjectInfo = { key: object.sourceKey, size: from.size, lastModified: from.lastModified, etag: from.etag };
+  if (to) yield { type: "update", key: object.targetKey, source: info, target: to, reason: "cp replaces it" };
+  else yield { type: "copy", key: object.targetKey, source: info, reason: "new" };
 }
 
 /** Keeps one phase's actions (distributed runs: workers copy, the coordinator deletes); counts the deletes seen. */

@@ -11,6 +11,7 @@ import { createContext, EXIT, EXIT_CODES_HELP, type RunIO } from "./context.js";
 import { registerAcl } from "./commands/acl.js";
 import { registerCheck } from "./commands/check.js";
 import { registerCompletion } from "./commands/completion.js";
+import { registerCp } from "./commands/cp.js";
 import { registerJobs } from "./commands/jobs.js";
 import { registerLs } from "./commands/ls.js";
 import { registerRm } from "./commands/rm.js";
@@ -52,6 +53,7 @@ Examples:
   bucketsync check s3://acme-production s3://acme-staging
   bucketsync run production-to-staging        (a job from bucketsync.yaml)
   bucketsync acl apply s3://acme-staging/images --acl public-read
+  bucketsync cp s3://acme-production/logo.png s3://acme-staging/logo.png
 
 ${EXIT_CODES_HELP}
 Run 'bucketsync help <command>' for a command's flags.`,
@@ -64,6 +66,7 @@ Run 'bucketsync help <command>' for a command's flags.`,
     registerCheck,
     registerAcl,
     registerLs,
+    registerCp,
     registerRm,
     registerCompletion,
     registerWorker,

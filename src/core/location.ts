@@ -76,3 +76,21 @@ export async function refuseOverlap(
   if (!(await couldBeSameServer(sourceEndpoint, targetEndpoint, [source.bucket, target.bucket]))) return;
   throw new UsageError(`source ${source.url} and target ${target.url} overlap; a sync would copy onto itself`);
 }
+
+/**
+ * `cp` of one object: refuses a copy onto itself (the same key of the same bucket on what could be
+ * the same server). Other keys of the same folder are fine: that is a copy under a new name.
+ */
+export async function refuseSameObject(
+  source: Location,
+  target: Location,
+  object: { sourceKey: string; targetKey: string },
+  sourceEndpoint: string | undefined,
+  targetEndpoint: string | undefined,
+): Promise<void> {
+  if (source.kind !== "s3" || target.kind !== "s3" || source.bucket.toLowerCase() !== target.bucket.toLowerCase())
+    return;
+  if (source.prefix + object.sourceKey !== target.prefix + object.targetKey) return;
+  if (!(await couldBeSameServer(sourceEndpoint, targetEndpoint, [source.bucket, target.bucket]))) return;
+  throw new UsageError(`source and target are the same object (${source.url}${object.sourceKey}); nothing to copy`);
+}

@@ -158,8 +158,16 @@ export interface ObjectStore {
   getAcl?(key: string): Promise<AclPolicy>;
   /** Optional capability: set an object's ACL, canned or as grants (acl apply, --preserve-acl). */
   putAcl?(key: string, acl: CannedAcl | AclPolicy): Promise<void>;
-  /** Optional capability: copy `sourceObject` from `source` to the same key here, without moving bytes through this process. */
-  copyFrom?(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<WriteResult | void>;
+  /**
+   * Optional capability: copy `sourceObject` from `source` to `targetKey` here (default: the same
+   * key; `cp` renames), without moving bytes through this process.
+   */
+  copyFrom?(
+    source: ObjectStore,
+    sourceObject: ObjectInfo,
+    opts: WriteOptions,
+    targetKey?: string,
+  ): Promise<WriteResult | void>;
   /**
    * Optional capability: why this store can never hold `object` under its key (a local folder
    * refuses `../x`), so the key can be reported as failed without fetching it, dry runs included.

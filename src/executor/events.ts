@@ -3,6 +3,8 @@ export type SyncEvent =
   | {
       type: "copy" | "update";
       key: string;
+      /** The source's key, when the copy has another name (cp). */
+      sourceKey?: string;
       size: number;
       etag?: string;
       reason: string;

@@ -87,7 +87,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     }
     if (action.type === "update" && action.undecidable) record.undecided();
     // Keys the target can never hold are reported as failures in dry runs too.
-    const refusal = opts.target.refusal?.(action.source);
+    const refusal = opts.target.refusal?.({ ...action.source, key: action.key });
     if (refusal) {
       record.failed(
         { key: action.key, action: action.type },
@@ -107,7 +107,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       }
     }
     const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
-      transferer.transfer(action.source, { ...opts.write, signal: opts.signal }),
+      transferer.transfer(action.source, { ...opts.write, signal: opts.signal }, action.key),
     );
     if (!moved.ok) {
       // A failure every object would repeat stops the run (reported once by the caller).

@@ -35,7 +35,7 @@ export class Recorder {
 
   /** A copy or update that happened (or would, in a dry run), with what proved it. */
   copied(
-    action: Copy | { type: "copy"; key: string; source: { size: number; etag?: string }; reason: string },
+    action: Copy | { type: "copy"; key: string; source: { key?: string; size: number; etag?: string }; reason: string },
     verification?: Verification,
   ): void {
     const s = this.summary;
@@ -47,6 +47,7 @@ export class Recorder {
     this.onEvent({
       type: action.type,
       key: action.key,
+      ...(action.source.key !== undefined && action.source.key !== action.key && { sourceKey: action.source.key }),
       size: action.source.size,
       etag: action.source.etag,
       reason: action.reason,

@@ -45,20 +45,26 @@ export class Transferer {
    * parts behind. Single requests, downloads into a folder included, are left to finish: an
    * interrupt stops taking new work, it does not throw away the work in flight.
    */
-  async transfer(object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
-    const verification = await this.move(object, opts);
-    if (opts.preserveAcl) await copyAclBetween(this.source, this.target, object.key);
+  async transfer(object: ObjectInfo, opts: TransferOptions, targetKey = object.key): Promise<Verification | undefined> {
+    const verification = await this.move(object, opts, targetKey);
+    if (opts.preserveAcl) await copyAclBetween(this.source, this.target, object.key, targetKey);
     return verification;
   }
 
-  private async move(object: ObjectInfo, opts: TransferOptions): Promise<Verification | undefined> {
+  /** `targetKey` is the source's key in a sync; `cp` writes one object under another name. */
+  private async move(object: ObjectInfo, opts: TransferOptions, targetKey: string): Promise<Verification | undefined> {
     // A key the target can never hold (an unsafe path in a folder) fails before any byte is fetched.
-    const refused = this.target.refusal?.(object);
+    const refused = this.target.refusal?.({ ...object, key: targetKey });
     if (refused) throw new StoreError(refused.code, refused.message);
     if (this.serverSide) {
       try {
         const result =
-          (await this.target.copyFrom!(this.source, object, onlyMultipart(this.target, object.size, opts))) ?? {};
+          (await this.target.copyFrom!(
+            this.source,
+            object,
+            onlyMultipart(this.target, object.size, opts),
+            targetKey,
+          )) ?? {};
         return opts.verify === "off"
           ? undefined
           : verifyServerCopy(object.etag, result.etag, result.parts, result.sameParts);
@@ -78,7 +84,7 @@ export class Transferer {
         }
       }
     }
-    return streamObject(this.source, this.target, object, opts);
+    return streamObject(this.source, this.target, object, opts, targetKey);
   }
 }
 
@@ -88,6 +94,7 @@ async function streamObject(
   target: ObjectStore,
   object: ObjectInfo,
   opts: TransferOptions,
+  targetKey: string,
 ): Promise<Verification | undefined> {
   const { body, details } = await source.get(object.key, object.versionId);
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
@@ -120,7 +127,7 @@ async function streamObject(
   try {
     // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
     result = await target.put(
-      object.key,
+      targetKey,
       stream,
       size,
       { ...props, lastModified },
@@ -162,13 +169,13 @@ async function drained(hasher: ContentHasher): Promise<void> {
  * the target object's owner (another account owns the copy); group and other-user grants travel
  * as they are, and the target refuses the ones it cannot express.
  */
-async function copyAclBetween(source: ObjectStore, target: ObjectStore, key: string): Promise<void> {
+async function copyAclBetween(source: ObjectStore, target: ObjectStore, key: string, targetKey: string): Promise<void> {
   if (!source.getAcl || !target.getAcl || !target.putAcl) throw new UsageError("--preserve-acl needs S3 on both sides");
-  const [from, current] = await Promise.all([source.getAcl(key), target.getAcl(key)]);
+  const [from, current] = await Promise.all([source.getAcl(key), target.getAcl(targetKey)]);
   const grants = from.grants.map((g) =>
     g.grantee.type === "CanonicalUser" && g.grantee.id === from.ownerId && current.ownerId
       ? { ...g, grantee: { type: "CanonicalUser" as const, id: current.ownerId } }
       : g,
   );
-  await target.putAcl(key, { ownerId: current.ownerId, grants });
+  await target.putAcl(targetKey, { ownerId: current.ownerId, grants });
 }

@@ -10,7 +10,7 @@
 import { UsageError } from "../core/types.js";
 
 /** Commands whose flags an option appears among. */
-export type CommandName = "sync" | "run" | "check";
+export type CommandName = "sync" | "run" | "check" | "cp";
 
 /**
  * Where an option takes effect in a distributed sync: "range" options travel in each job and
@@ -55,8 +55,10 @@ export interface OptionDef<T> {
 
 export type ValueOf<D> = D extends OptionDef<infer T> ? T : never;
 
-const ALL: readonly CommandName[] = ["sync", "run", "check"];
+const ALL: readonly CommandName[] = ["sync", "run", "check", "cp"];
 const SYNC_RUN: readonly CommandName[] = ["sync", "run"];
+/** Options of every write: sync, run, and cp (which never deletes). */
+const WRITES: readonly CommandName[] = ["sync", "run", "cp"];
 
 type Common<T> = Omit<OptionDef<T>, "kind" | "choices" | "distributed" | "commands"> &
   Partial<Pick<OptionDef<T>, "distributed" | "commands">>;
@@ -94,7 +96,7 @@ export function composite<T>(kind: "filters" | "attributes" | "properties", def:
   return { kind, distributed: "range", commands: SYNC_RUN, flag: false, ...def };
 }
 
-export { ALL as ALL_COMMANDS, SYNC_RUN };
+export { ALL as ALL_COMMANDS, SYNC_RUN, WRITES };
 
 /** `maxDelete` -> `--max-delete`. */
 export function flagOf(key: string, def: OptionDef<unknown>): string | undefined {

@@ -6,7 +6,17 @@
  * `settings`). See docs/architecture.md, "Where a change goes".
  */
 import { CANNED_ACLS, type CannedAcl } from "../core/types.js";
-import { ALL_COMMANDS, boolean, composite, number, oneOf, text, type OptionDef, type ValueOf } from "./define.js";
+import {
+  ALL_COMMANDS,
+  WRITES,
+  boolean,
+  composite,
+  number,
+  oneOf,
+  text,
+  type OptionDef,
+  type ValueOf,
+} from "./define.js";
 import { parseSize, parseTimeBound, parseWholeNumber } from "./parse.js";
 
 export const COMPARE_MODES = ["size-and-time", "size-only", "checksum"] as const;
@@ -50,13 +60,18 @@ export interface ReplaceProperties {
 export const RUN_OPTIONS = {
   delete: boolean({ help: "delete target objects not in the source (after every copy succeeded)", negatable: true }),
   dryRun: boolean({
+    commands: WRITES,
     flag: "--dry-run",
     aliases: ["--dryrun"],
     help: "print what would happen; change nothing",
     negatable: true,
   }),
-  acl: oneOf(CANNED_ACLS, { arg: "<canned>", help: "canned ACL for every object written" }) as OptionDef<CannedAcl>,
-  preserveAcl: boolean({ help: "copy each source object's grants to its copy", negatable: true }),
+  acl: oneOf(CANNED_ACLS, {
+    commands: WRITES,
+    arg: "<canned>",
+    help: "canned ACL for every object written",
+  }) as OptionDef<CannedAcl>,
+  preserveAcl: boolean({ commands: WRITES, help: "copy each source object's grants to its copy", negatable: true }),
   maxDelete: number({
     help: "refuse all deletes when more than N are planned",
     parse: (t, f) => parseWholeNumber(f)(t),
@@ -70,6 +85,7 @@ export const RUN_OPTIONS = {
     negatable: true,
   }),
   multipartThreshold: number({
+    commands: WRITES,
     arg: "<size>",
     help: "copy objects above this size in parts (default 5GiB)",
     parse: (t, f) => parseSize(f, { min: 1, max: 5 * GiB, why: "expected 1 byte to 5 GiB" })(t),
@@ -77,6 +93,7 @@ export const RUN_OPTIONS = {
       Number.isFinite(v) && v >= 1 && v <= 5 * GiB ? undefined : `invalid ${name} '${v}'; expected 1 byte to 5 GiB`,
   }),
   partSize: number({
+    commands: WRITES,
     arg: "<size>",
     help: "part size for multipart copies and uploads (default 64MiB)",
     parse: (t, f) => parseSize(f, { min: 5 * MiB, max: 5 * GiB, why: "S3 takes parts from 5 MiB to 5 GiB" })(t),
@@ -86,29 +103,39 @@ export const RUN_OPTIONS = {
         : `invalid ${name} '${v}'; S3 takes parts from 5 MiB to 5 GiB`,
   }),
   storageClass: text({
+    commands: WRITES,
     arg: "<class>",
     help: "storage class of every object written (STANDARD, STANDARD_IA, ...)",
     validate: (v, name) => (/^[A-Z0-9_]{2,40}$/.test(v) ? undefined : `invalid ${name} '${v}'`),
   }),
-  sse: oneOf(["AES256", "aws:kms"], { arg: "<algorithm>", help: "server-side encryption of objects written" }),
-  sseKmsKeyId: text({ arg: "<id>", help: "KMS key for --sse aws:kms" }),
+  sse: oneOf(["AES256", "aws:kms"], {
+    commands: WRITES,
+    arg: "<algorithm>",
+    help: "server-side encryption of objects written",
+  }),
+  sseKmsKeyId: text({ commands: WRITES, arg: "<id>", help: "KMS key for --sse aws:kms" }),
   metadataDirective: oneOf(["COPY", "REPLACE"], {
+    commands: WRITES,
     arg: "<directive>",
     help: "COPY the source's metadata (default) or REPLACE it",
   }),
   replaceProperties: composite<ReplaceProperties>("properties", {
+    commands: WRITES,
     help: "Content-Type, Cache-Control, Content-Disposition and user metadata of objects written (implies REPLACE)",
     config: false,
   }),
   guessMimeType: boolean({
+    commands: WRITES,
     help: "guess Content-Type from the file extension on uploads and when --content-type is not given with REPLACE (on by default; --no-guess-mime-type turns it off)",
     negatable: true,
   }),
   verify: oneOf(VERIFY_MODES, {
+    commands: WRITES,
     arg: "<mode>",
     help: "prove each copy by ETag or by hashing the bytes: off, on (default), strict (unverifiable copies fail)",
   }),
   contentMd5: boolean({
+    commands: WRITES,
     help: "send Content-MD5 on single-part streamed uploads whose source ETag is an MD5",
     negatable: true,
   }),
@@ -158,6 +185,7 @@ export const RUN_OPTIONS = {
     commands: ALL_COMMANDS,
   }),
   listParallelism: number({
+    commands: WRITES,
     flag: false,
     config: false,
     help: "key ranges listed at once between two buckets (default 16)",

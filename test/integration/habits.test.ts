@@ -5,10 +5,11 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { GetObjectAclCommand } from "@aws-sdk/client-s3";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { head, keys, put, runCli, s3Client, s3TestEnv, testBuckets } from "../helpers/s3.js";
+import { getText, head, keys, put, runCli, s3Client, s3TestEnv, testBuckets } from "../helpers/s3.js";
 
 const client = s3Client("a");
 const { bucket, removeAll: removeBuckets } = testBuckets(client);
@@ -287,6 +288,67 @@ describe("ls and rm", () => {
     const all = await runCli(["rm", `s3://${b}/dir`, "--recursive"]);
     assert.equal(all.code, 0, show(all));
     assert.deepEqual(await keys(client, b), []);
+  });
+});
+
+describe("cp", () => {
+  test("cp copies one object under a new name, into a prefix, to and from files; never onto itself; --recursive never deletes", async () => {
+    const a = await bucket("cp-a");
+    const b = await bucket("cp-b");
+    await put(client, a, "docs/report.csv", "one,two\n");
+    await put(client, b, "extra.txt", "stays");
+    const renamed = await runCli([
+      "cp",
+      `s3://${a}/docs/report.csv`,
+      `s3://${b}/archive/2026.csv`,
+      "--acl",
+      "public-read",
+    ]);
+    assert.equal(renamed.code, 0, show(renamed));
+    assert.match(
+      renamed.stdout,
+      new RegExp(`^copy: s3://${a}/docs/report\\.csv to s3://${b}/archive/2026\\.csv$`, "m"),
+    );
+    assert.equal(await getText(client, b, "archive/2026.csv"), "one,two\n");
+    const grants = await client.send(new GetObjectAclCommand({ Bucket: b, Key: "archive/2026.csv" }));
+    assert.ok(
+      grants.Grants?.some((g) => g.Grantee?.URI?.endsWith("/global/AllUsers") && g.Permission === "READ"),
+      "the copy carries --acl public-read",
+    );
+    // A trailing slash or a bare bucket keeps the name; a rename within one folder is not an overlap.
+    assert.equal((await runCli(["cp", `s3://${a}/docs/report.csv`, `s3://${b}/in/`])).code, 0);
+    assert.equal((await runCli(["cp", `s3://${a}/docs/report.csv`, `s3://${a}/docs/copy.csv`])).code, 0);
+    const self = await runCli(["cp", `s3://${a}/docs/report.csv`, `s3://${a}/docs/report.csv`]);
+    assert.equal(self.code, 2, show(self));
+    assert.match(self.stderr, /same object/);
+    const prefix = await runCli(["cp", `s3://${a}/docs/`, `s3://${b}/`]);
+    assert.equal(prefix.code, 2);
+    assert.match(prefix.stderr, /names a prefix, not an object; add --recursive/);
+    const missing = await runCli(["cp", `s3://${a}/docs/nope.csv`, `s3://${b}/`]);
+    assert.equal(missing.code, 2, show(missing));
+    assert.equal(lines(missing.stderr).join("\n"), `bucketsync: no such object: s3://${a}/docs/nope.csv`);
+    // Files: download to a name and into a folder, upload from a file.
+    const dir = mkdtempSync(join(work, "cp-"));
+    assert.equal((await runCli(["cp", `s3://${b}/archive/2026.csv`, join(dir, "local.csv")])).code, 0);
+    assert.equal(readFileSync(join(dir, "local.csv"), "utf8"), "one,two\n");
+    assert.equal((await runCli(["cp", `s3://${b}/archive/2026.csv`, dir])).code, 0);
+    assert.equal(readFileSync(join(dir, "2026.csv"), "utf8"), "one,two\n");
+    writeFileSync(join(dir, "page.html"), "<p>hi</p>");
+    const up = await runCli(["cp", join(dir, "page.html"), `s3://${b}/site/index.html`]);
+    assert.equal(up.code, 0, show(up));
+    assert.equal((await head(client, b, "site/index.html")).ContentType, "text/html");
+    assert.equal((await runCli(["cp", dir, `s3://${b}/`])).code, 2, "a folder needs --recursive");
+    // --recursive copies what is new or changed and deletes nothing.
+    const rec = await runCli(["cp", `s3://${a}/docs`, `s3://${b}`, "--recursive"]);
+    assert.equal(rec.code, 0, show(rec));
+    assert.deepEqual(await keys(client, b), [
+      "archive/2026.csv",
+      "copy.csv",
+      "extra.txt",
+      "in/report.csv",
+      "report.csv",
+      "site/index.html",
+    ]);
   });
 });
 

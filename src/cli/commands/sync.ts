@@ -5,6 +5,7 @@ import type { Config, JobConfig } from "../../config/config.js";
 import { resolveLocation } from "../../config/resolve.js";
 import type { SyncEvent } from "../../executor/events.js";
 import type { FilterRule } from "../../options/table.js";
+import { planCopy } from "../../cp.js";
 import { sync, type SyncOptions } from "../../sync.js";
 import { EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
@@ -14,7 +15,7 @@ import { RunReport } from "../format/report.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
 /** Adds everything `sync` and `run` take: run options, output flags, connections. */
-export function addSyncFlags(command: Command, name: "sync" | "run", filters: FilterRule[]): Command {
+export function addSyncFlags(command: Command, name: "sync" | "run" | "cp", filters: FilterRule[]): Command {
   addRunOptions(command, name, filters);
   addOutputOptions(command, name);
   addConnectionOptions(command);
@@ -56,25 +57,31 @@ export async function runSync(
     filters: FilterRule[];
     config: Config;
     job?: JobConfig;
+    /** `cp`: one object (its roots and keys from planCopy), or with recursive a copy that never deletes. */
+    copy?: { recursive: boolean };
   },
 ): Promise<number> {
   const { io } = ctx;
   const { flags, job, config } = args;
+  const name = args.job ? "run" : args.copy ? "cp" : "sync";
   const src = resolveLocation(args.source, config);
   const dst = resolveLocation(args.target, config);
+  const plan = args.copy ? await planCopy(src.url, dst.url, args.copy.recursive) : undefined;
   const options: SyncOptions = {
-    source: src.url,
-    target: dst.url,
+    source: plan?.source ?? src.url,
+    target: plan?.target ?? dst.url,
+    ...(plan?.object && { object: plan.object }),
     connection: connectionFrom(flags),
     // Remote settings from the config, then per-side flags, each over the shared flags.
     sourceConnection: { ...src.connection, ...sideConnectionFrom("source", flags) },
     targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
-    ...runOptionsFrom(flags, args.job ? "run" : "sync", args.filters, job),
+    ...runOptionsFrom(flags, name, args.filters, job),
+    ...(args.copy && { delete: false }),
     // The report is being written while the run lists: never data, never overwritten.
     ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
   };
 
-  const ineffective = ineffectiveFlags(flags, options, args.job ? "run" : "sync");
+  const ineffective = ineffectiveFlags(flags, options, name);
   const report = flags.report ? new RunReport(flags.report as string) : undefined;
   const errStream = io.err as NodeJS.WriteStream;
   const progress =
@@ -85,8 +92,8 @@ export async function runSync(
     json: !!flags.json,
     quiet: !!flags.quiet,
     verbose: !!flags.verbose,
-    sourceUrl: displayUrl(src.url),
-    targetUrl: displayUrl(dst.url),
+    sourceUrl: displayUrl(options.source as string),
+    targetUrl: displayUrl(options.target as string),
     ...io,
     // On a terminal, action lines print above the live progress line instead of through it.
     line: progress && (io.out as NodeJS.WriteStream).isTTY ? (text) => progress.log(text) : undefined,

@@ -27,7 +27,7 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
         if (o.quiet) return;
         const why = o.verbose ? ` (${event.reason}${event.verification ? `; ${event.verification}` : ""})` : "";
         line(
-          `${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${printableKey(event.key)} to ${o.targetUrl}${printableKey(event.key)}${why}\n`,
+          `${event.dryRun ? "(dryrun) " : ""}copy: ${o.sourceUrl}${printableKey(event.sourceKey ?? event.key)} to ${o.targetUrl}${printableKey(event.key)}${why}\n`,
         );
         return;
       }

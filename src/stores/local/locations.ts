@@ -31,6 +31,20 @@ export async function checkLocalLocations(source: Location | undefined, target: 
   }
 }
 
+/** `cp` of one file: refuses a copy onto itself (resolved paths, symlinks followed). */
+export async function refuseSameFile(
+  source: Location,
+  target: Location,
+  object: { sourceKey: string; targetKey: string },
+): Promise<void> {
+  if (source.kind !== "local" || target.kind !== "local") return;
+  const [a, b] = [
+    await realPath(join(source.path, object.sourceKey)),
+    await realPath(join(target.path, object.targetKey)),
+  ];
+  if (a === b) throw new UsageError(`source and target are the same file (${a}); nothing to copy`);
+}
+
 async function checkCreatable(path: string): Promise<void> {
   let dir = dirname(resolve(path));
   for (;;) {

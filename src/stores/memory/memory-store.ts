@@ -109,15 +109,20 @@ export class MemoryStore implements ObjectStore {
     return source instanceof MemoryStore;
   }
 
-  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<void> {
+  async copyFrom(
+    source: ObjectStore,
+    sourceObject: ObjectInfo,
+    opts: WriteOptions,
+    targetKey = sourceObject.key,
+  ): Promise<void> {
     const origin = source as MemoryStore;
     origin.failIfAsked(sourceObject.key);
-    this.failIfAsked(sourceObject.key);
+    this.failIfAsked(targetKey);
     const from = origin.objects.get(sourceObject.key);
     if (!from) throw new StoreError("NoSuchKey", `NoSuchKey: ${sourceObject.key}`);
     const { key: _k, size: _s, lastModified: _l, etag: _e, ...props } = from.details;
-    this.set(sourceObject.key, from.data, props);
-    if (opts.acl) this.objects.get(sourceObject.key)!.acl = opts.acl;
+    this.set(targetKey, from.data, props);
+    if (opts.acl) this.objects.get(targetKey)!.acl = opts.acl;
   }
 
   protected failIfAsked(key: string): void {

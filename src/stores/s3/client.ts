@@ -136,7 +136,8 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
           throw err;
         }
       },
-      { step: "deserialize", name: "bucketsyncReachability", priority: "low" },
+      // Outermost, so it sees the errors the deserializer and the retries throw.
+      { step: "initialize", name: "bucketsyncReachability", priority: "high" },
     );
     return sdkClient;
   };

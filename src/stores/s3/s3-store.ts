@@ -507,18 +507,18 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     return source.connection.identity === this.connection.identity ? true : "maybe";
   }
 
-  async copyFrom(source: ObjectStore, sourceObject: ObjectInfo, opts: WriteOptions): Promise<WriteResult> {
+  async copyFrom(
+    source: ObjectStore,
+    sourceObject: ObjectInfo,
+    opts: WriteOptions,
+    targetKey = sourceObject.key,
+  ): Promise<WriteResult> {
     const from = source as S3Store;
     const copySource = encodeCopySource(from.bucket, from.prefix + sourceObject.key, sourceObject.versionId);
-    const key = this.prefix + sourceObject.key;
+    const key = this.prefix + targetKey;
     if (sourceObject.size <= this.options.multipartThreshold) {
       // Single requests are left to finish on interrupt; only multipart work is aborted.
-      const result = await this.connection.lean.copyObject(
-        this.bucket,
-        key,
-        copySource,
-        copyHeaders(opts, sourceObject.key),
-      );
+      const result = await this.connection.lean.copyObject(this.bucket, key, copySource, copyHeaders(opts, targetKey));
       // Some servers take the encryption header on a copy and ignore it: never report that as done.
       if (opts.sse && result.sse !== opts.sse)
         throw new EncryptionNotAppliedError(`the server did not apply --sse ${opts.sse} to the copy`);
@@ -548,7 +548,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
         Key: key,
         ACL: opts.acl,
         // Tags are set after completion: some servers (radosgw 16) ignore x-amz-tagging here.
-        ...writeParams(propertiesToWrite(details, opts, sourceObject.key)),
+        ...writeParams(propertiesToWrite(details, opts, key)),
         ...encryptionParams(opts),
       }),
     );
