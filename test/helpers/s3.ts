@@ -207,7 +207,13 @@ export interface CliResult {
 /** Runs the built CLI as a user would, with user A's credentials in the environment by default. */
 export function runCli(
   args: string[],
-  opts: { env?: Record<string, string>; user?: "a" | "b"; endpoint?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    user?: "a" | "b";
+    endpoint?: boolean;
+    /** Run as this Unix user id (tests running as root use it to meet permissions as a user does). */
+    uid?: number;
+  } = {},
 ): Promise<CliResult> {
   const env = s3TestEnv();
   const full = opts.endpoint === false ? args : [...args, "--endpoint-url", env.endpoint];
@@ -218,6 +224,7 @@ export function runCli(
       {
         env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv(opts.user), ...opts.env },
         maxBuffer: 256 * 1024 * 1024,
+        ...(opts.uid !== undefined && { uid: opts.uid, gid: opts.uid }),
       },
       (err, stdout, stderr) => {
         const code = err

@@ -5,7 +5,7 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { GetObjectAclCommand } from "@aws-sdk/client-s3";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -288,6 +288,37 @@ describe("ls and rm", () => {
     const all = await runCli(["rm", `s3://${b}/dir`, "--recursive"]);
     assert.equal(all.code, 0, show(all));
     assert.deepEqual(await keys(client, b), []);
+  });
+});
+
+describe("unreadable files and folders", () => {
+  test("an unreadable file says 'cannot read', an unreadable folder stops the listing in one undoubled line", async () => {
+    const b = await bucket("perm");
+    // Root reads every file: run the CLI as nobody then, so permissions bite as they do for users.
+    const uid = process.getuid?.() === 0 ? 65534 : undefined;
+    const dir = mkdtempSync(join(work, "perm-"));
+    chmodSync(work, 0o755);
+    chmodSync(dir, 0o777);
+    writeFileSync(join(dir, "ok.txt"), "ok");
+    writeFileSync(join(dir, "secret.txt"), "no");
+    chmodSync(join(dir, "ok.txt"), 0o644);
+    chmodSync(join(dir, "secret.txt"), 0o000);
+    const file = await runCli(["sync", dir, `s3://${b}`], { uid });
+    assert.equal(file.code, 1, show(file));
+    assert.match(file.stderr, /^error: copy secret\.txt: EACCES: cannot read "secret\.txt": permission denied$/m);
+    assert.doesNotMatch(file.stderr, /to write/);
+    assert.deepEqual(await keys(client, b), ["ok.txt"]);
+    mkdirSync(join(dir, "sub"));
+    writeFileSync(join(dir, "sub", "x.txt"), "x");
+    chmodSync(join(dir, "sub"), 0o000);
+    const folder = await runCli(["sync", dir, `s3://${b}`, "--delete", "--exclude", "secret.txt"], { uid });
+    assert.equal(folder.code, 2, show(folder));
+    const line = lines(folder.stderr).find((l) => l.includes("sub/"));
+    assert.equal(
+      line,
+      `bucketsync: error: source listing: EACCES: cannot read the folder "sub/": permission denied; nothing changed`,
+    );
+    chmodSync(join(dir, "sub"), 0o755);
   });
 });
 

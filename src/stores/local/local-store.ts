@@ -195,7 +195,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
       // Gone since its parent was read: nothing to list. Anything else (EACCES) fails the
       // listing, which stops the run before any delete.
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw err;
+      throw describeFsError(err, prefix === "" ? "." : prefix, "read the folder");
     }
     const entries: DirEntry[] = [];
     for (const dirent of dirents) {
@@ -293,7 +293,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ELOOP") throw noSuchKey(key);
-      throw describeFsError(err, key);
+      throw describeFsError(err, key, "read");
     }
     // Size and time of the file actually opened; the read is capped at that size, so a file
     // growing meanwhile cannot send more bytes than announced.
@@ -704,27 +704,33 @@ function noSuchKey(key: string): Error {
 }
 
 /** File system errors as one clear line naming the key, with a code the executor classifies as per-object. */
-function describeFsError(err: unknown, key: string, action: "write" | "delete" = "write"): Error & { code: string } {
+function describeFsError(
+  err: unknown,
+  key: string,
+  action: "write" | "delete" | "read" | "read the folder" = "write",
+): Error & { code: string } {
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.code !== "string" || !/^E[A-Z]+$/.test(e.code)) return e as Error & { code: string };
   const k = JSON.stringify(key);
   const messages: Record<string, string> =
-    action === "write"
-      ? {
-          ENAMETOOLONG: `cannot write ${k}: a name in it is longer than this file system allows (usually 255 bytes per segment)`,
-          EISDIR: `cannot write ${k}: a folder of that name is in the way`,
-          ENOTEMPTY: `cannot write ${k}: a folder of that name is in the way`,
-          EEXIST: `cannot write ${k}: a folder of that name is in the way`,
-          ENOTDIR: `cannot write ${k}: a file is in the way of a folder it needs`,
-        }
-      : {
-          ENOTEMPTY: `cannot delete ${k}: the folder is not empty`,
-          EISDIR: `cannot delete ${k}: it is a folder`,
-          ENOTDIR: `cannot delete ${k}: it is not a folder`,
-        };
+    action === "read" || action === "read the folder"
+      ? {}
+      : action === "write"
+        ? {
+            ENAMETOOLONG: `cannot write ${k}: a name in it is longer than this file system allows (usually 255 bytes per segment)`,
+            EISDIR: `cannot write ${k}: a folder of that name is in the way`,
+            ENOTEMPTY: `cannot write ${k}: a folder of that name is in the way`,
+            EEXIST: `cannot write ${k}: a folder of that name is in the way`,
+            ENOTDIR: `cannot write ${k}: a file is in the way of a folder it needs`,
+          }
+        : {
+            ENOTEMPTY: `cannot delete ${k}: the folder is not empty`,
+            EISDIR: `cannot delete ${k}: it is a folder`,
+            ENOTDIR: `cannot delete ${k}: it is not a folder`,
+          };
   const common: Record<string, string> = {
-    EACCES: `permission denied to ${action} ${k}`,
-    EPERM: `not permitted to ${action} ${k}`,
+    EACCES: `cannot ${action} ${k}: permission denied`,
+    EPERM: `cannot ${action} ${k}: not permitted`,
     ENOSPC: `no space left on the device to write ${k}`,
     EROFS: `the file system is read-only; cannot ${action} ${k}`,
   };
