@@ -9,4 +9,5 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the single-executable build (scripts/sea.ts) bundles this file as CommonJS.
+void main(process.argv.slice(2)).then((code) => (process.exitCode = code));

@@ -1,5 +1,5 @@
 /**
- * Issue 19: the package as users get it. `npm pack` of this checkout, installed globally into a
+ * Issue 19: the package as users get it, and as one executable file. `npm pack` of this checkout, installed globally into a
  * temporary prefix from the tarball, gives a working `bucketsync` that syncs against the local
  * radosgw; the tarball holds only what runs.
  */
@@ -59,6 +59,34 @@ describe("the packed CLI", () => {
       });
       assert.match(synced.stdout, /^copied 1, /m);
       assert.equal(await getText(client, dst, "hello.txt"), "hello from the package");
+    },
+  );
+
+  test(
+    "a single executable file (Node's SEA): builds, prints its version and syncs",
+    { timeout: 300_000 },
+    async () => {
+      const out = join(work, "sea");
+      await run(process.execPath, [join(REPO, "dist", "scripts", "sea.js"), out], { maxBuffer: 16 * 1024 * 1024 });
+      const exe = join(out, "bucketsync");
+      const env = { PATH: "/usr/bin:/bin", HOME: "/nonexistent", ...userEnv("a") };
+      const version = await run(exe, ["--version"], { env });
+      assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+      assert.equal(version.stderr, "", "no experimental-feature warning");
+      const src = await newBucket(client, "sea-s");
+      const dst = await newBucket(client, "sea-d");
+      buckets.push(src, dst);
+      await put(client, src, "a/one.txt", "from the single executable");
+      const synced = await run(exe, ["sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", s3TestEnv().endpoint], {
+        env,
+      });
+      assert.match(synced.stdout, /^copied 1, /m);
+      assert.equal(await getText(client, dst, "a/one.txt"), "from the single executable");
+      const bad = await run(exe, ["sync", "s3://Bad_Name", `s3://${dst}`]).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      assert.equal((bad as { code: number }).code, 2);
+      assert.match((bad as { stderr: string }).stderr, /^bucketsync: invalid bucket name 'Bad_Name'/);
     },
   );
 });
