@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { classifyListingFailure } from "./core/errors.js";
+import { classifyError, classifyListingFailure } from "./core/errors.js";
 import { parseLocation, refuseOverlap, refuseSameObject, type Location } from "./core/location.js";
 import { UsageError, type KeyRange, type ObjectDetails, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import { validateWith } from "./options/define.js";
@@ -8,7 +8,7 @@ import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { TransferOptions } from "./executor/transfer.js";
 import type { RetryPolicy } from "./core/retry.js";
-import { isLocalFolder } from "./core/capabilities.js";
+import { hasObjectLock, isLocalFolder } from "./core/capabilities.js";
 import type { CompareMode } from "./planner/compare.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from "./planner/filters.js";
 import type { Action } from "./planner/planner.js";
@@ -17,6 +17,8 @@ import { requireVersions, syncAllVersions } from "./versions.js";
 import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
 import { checkLocalLocations, refuseSameFile } from "./stores/local/locations.js";
+import { refuseBackupOverlap } from "./backup.js";
+import { Backup } from "./executor/backup.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -78,6 +80,34 @@ export interface SyncResult extends ExecuteResult {
   sourceObjects?: number;
 }
 
+/** Which conditional writes are in force, for -v. */
+function conditionalNotice(options: SyncOptions, endpoint: string | undefined): string {
+  if (options.conditionalWrites === false) return "conditional writes: off (--no-conditional-writes)";
+  const onAws = endpoint === undefined;
+  return onAws
+    ? "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); AWS S3 honours them on PutObject, CopyObject and multipart completion"
+    : "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); S3-compatible servers honour them on PutObject (radosgw 16 ignores them on CopyObject and multipart completion)";
+}
+
+/** --object-lock-*: the target must be a bucket with Object Lock enabled, checked before anything is written. */
+async function checkObjectLock(target: ObjectStore, options: SyncOptions): Promise<void> {
+  if (options.objectLockMode === undefined && options.objectLockLegalHold === undefined) return;
+  if (!hasObjectLock(target))
+    throw new UsageError(`--object-lock-* needs an S3 target; ${target.description} is not one`);
+  let enabled: boolean;
+  try {
+    enabled = await target.objectLockEnabled();
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the Object Lock configuration of ${target.description}: ${classifyError(err).message}`,
+    );
+  }
+  if (!enabled)
+    throw new UsageError(
+      `the target ${target.description} has no Object Lock enabled (a bucket must be created with it), so --object-lock-* cannot apply; nothing copied`,
+    );
+}
+
 /** What every write of the run sets; `--content-type` and friends imply REPLACE, as in aws-cli. */
 function writeOptions(options: SyncOptions): TransferOptions {
   const replacing = options.replaceProperties && Object.values(options.replaceProperties).some((v) => v !== undefined);
@@ -92,6 +122,13 @@ function writeOptions(options: SyncOptions): TransferOptions {
     verify: options.verify ?? "on",
     sendContentMd5: options.contentMd5,
     guessContentType: options.guessMimeType,
+    ...((options.objectLockMode !== undefined || options.objectLockLegalHold !== undefined) && {
+      objectLock: {
+        mode: options.objectLockMode,
+        retainUntil: options.objectLockRetainUntil,
+        legalHold: options.objectLockLegalHold === undefined ? undefined : options.objectLockLegalHold === "on",
+      },
+    }),
   };
 }
 
@@ -167,6 +204,14 @@ export function validateSyncOptions(options: SyncOptions): void {
       throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
     }
   }
+  if (options.suffix !== undefined && options.backupDir === undefined)
+    throw new UsageError("--suffix needs --backup-dir (the place the suffixed backups go)");
+  if (options.suffixKeepExtension && options.suffix === undefined)
+    throw new UsageError("--suffix-keep-extension needs --suffix");
+  if ((options.objectLockMode === undefined) !== (options.objectLockRetainUntil === undefined))
+    throw new UsageError("--object-lock-mode and --object-lock-retain-until go together");
+  if (options.backupDir !== undefined && options.allVersions)
+    throw new UsageError("--backup-dir and --all-versions cannot be used together");
   if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes")
     throw new UsageError(`invalid only '${options.only}'`);
 }
@@ -203,6 +248,21 @@ async function openPair(
     if (srcLoc && dstLoc) await refuseOverlap(srcLoc, dstLoc, ...(await endpoints()));
     await checkLocalLocations(srcLoc, dstLoc);
   }
+  // The backup location is in the target's account (its connection), and never overlaps what it saves.
+  const backupLoc = options.backupDir !== undefined ? parseLocation(options.backupDir) : undefined;
+  if (backupLoc) {
+    const [sourceEndpoint, targetEndpoint] = await endpoints();
+    await refuseBackupOverlap(
+      backupLoc,
+      [
+        { role: "source", location: srcLoc, endpoint: sourceEndpoint },
+        { role: "target", location: dstLoc, endpoint: targetEndpoint },
+      ],
+      targetEndpoint,
+      compileFilters(options.filters ?? []),
+    );
+    await checkLocalLocations(undefined, backupLoc);
+  }
   const storeOptions = {
     s3: {
       ...(options.multipartThreshold !== undefined && { multipartThreshold: options.multipartThreshold }),
@@ -222,7 +282,8 @@ async function openPair(
     typeof options.target === "string"
       ? await opener.open(dstLoc!, { ...storeOptions, connection: targetConnection })
       : options.target;
-  return { source, target };
+  const backup = backupLoc && (await opener.open(backupLoc, { ...storeOptions, connection: targetConnection }));
+  return { source, target, backup, targetEndpoint: await resolveEndpointUrl(targetConnection) };
 }
 
 /**
@@ -239,7 +300,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
   const opener = new StoreOpener(options.signal);
   try {
-    const { source, target } = await openPair(options, opener);
+    const { source, target, backup, targetEndpoint } = await openPair(options, opener);
+    await checkObjectLock(target, options);
     if (options.allVersions) {
       if (options.delete) throw new UsageError("--all-versions copies version histories; it does not take --delete");
       const run = await syncAllVersions({
@@ -264,16 +326,35 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       ? oneObject(await headSource(source, options.object.sourceKey), target, options.object, () => sourceObjects++)
       : actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
+    const onEvent = options.onEvent ?? (() => undefined);
+    const hooks = backup
+      ? new Backup(
+          target,
+          backup,
+          {
+            suffix: options.suffix,
+            suffixKeepExtension: options.suffixKeepExtension,
+            retry: options.retry,
+            signal: options.signal,
+          },
+          (message) => onEvent({ type: "warning", message }),
+        )
+      : undefined;
+    if (backup)
+      onEvent({ type: "notice", message: `backups of replaced and deleted objects go to ${backup.description}` });
+    if (!options.dryRun && !isLocalFolder(target))
+      onEvent({ type: "notice", message: conditionalNotice(options, targetEndpoint) });
     const executed = await execute(actions, {
       source,
       target,
+      hooks,
       settings: options,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
       dryRun: options.dryRun ?? false,
       write: writeOptions(options),
       maxDelete: options.maxDelete,
       retry: options.retry,
-      onEvent: options.onEvent ?? (() => undefined),
+      onEvent,
       signal: options.signal,
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
       refuseDeletes: (planned) =>

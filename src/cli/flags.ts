@@ -106,7 +106,12 @@ export function runOptionsFrom(
     } else {
       const flag = flagOf(key, def);
       if (!flag) continue;
-      value = flags[attributeOf(flag)];
+      // A switch spelled `--no-x` (--no-overwrite): commander stores x, true unless the flag is given.
+      value = flag.startsWith("--no-")
+        ? flags[attributeOf(flag)] === false
+          ? true
+          : undefined
+        : flags[attributeOf(flag)];
       for (const alias of def.aliases ?? []) value ??= flags[attributeOf(alias)];
     }
     value ??= (fromJob as Record<string, unknown>)[key];

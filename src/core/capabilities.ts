@@ -44,6 +44,12 @@ export interface LocalFolder {
   checksum(key: string, multipartEtag?: string): Promise<string | undefined>;
 }
 
+/** A bucket that can hold objects under Object Lock (WriteOptions.objectLock). */
+export interface ObjectLocking {
+  /** Whether Object Lock is enabled on the bucket (only buckets created with it can lock objects). */
+  objectLockEnabled(): Promise<boolean>;
+}
+
 const has = (store: ObjectStore, feature: StoreFeature) => store.features?.includes(feature) === true;
 
 export function hasKeySpaceListing(store: ObjectStore): store is ObjectStore & KeySpaceListing {
@@ -52,6 +58,10 @@ export function hasKeySpaceListing(store: ObjectStore): store is ObjectStore & K
 
 export function hasVersions(store: ObjectStore): store is ObjectStore & VersionListing {
   return has(store, "versions");
+}
+
+export function hasObjectLock(store: ObjectStore): store is ObjectStore & ObjectLocking {
+  return has(store, "object-lock");
 }
 
 export function isLocalFolder(store: ObjectStore): store is ObjectStore & LocalFolder {

@@ -91,6 +91,21 @@ export interface WriteOptions {
   >;
   /** Abort signal: a write in progress stops and cleans up (multipart uploads are aborted). */
   signal?: AbortSignal;
+  /**
+   * Conditional write: "absent" writes only if the key does not exist (If-None-Match: *), an ETag
+   * only if the target still holds that object (If-Match). A server that honours it answers 412
+   * PreconditionFailed instead of overwriting what someone else wrote meanwhile.
+   */
+  onlyIf?: "absent" | { etag: string };
+  /** Object Lock retention and legal hold of the object written (a bucket with Object Lock enabled). */
+  objectLock?: ObjectLockSettings;
+}
+
+export interface ObjectLockSettings {
+  mode?: "GOVERNANCE" | "COMPLIANCE";
+  /** Retain until (epoch ms). */
+  retainUntil?: number;
+  legalHold?: boolean;
 }
 
 /** An object's access control list, as S3 expresses it. */
@@ -133,8 +148,12 @@ export interface ObjectStore {
   readonly features?: readonly StoreFeature[];
   list(range?: KeyRange): AsyncIterable<ObjectInfo>;
   head(key: string): Promise<ObjectDetails | undefined>;
-  /** Reads an object (a specific version when `versionId` is given and the store keeps versions). */
-  get(key: string, versionId?: string): Promise<{ body: Readable; details: ObjectDetails }>;
+  /**
+   * Reads an object (a specific version when `versionId` is given and the store keeps versions).
+   * `ifMatch`: only if its ETag is still this (S3: If-Match, else 412 PreconditionFailed), so the
+   * bytes read are the ones a listing compared.
+   */
+  get(key: string, versionId?: string, ifMatch?: string): Promise<{ body: Readable; details: ObjectDetails }>;
   /** Writes an object; returns what the store can say about the result (its ETag) for verification. */
   put(
     key: string,
@@ -176,7 +195,7 @@ export interface ObjectStore {
 }
 
 /** Optional capabilities a store declares (core/capabilities.ts). */
-export type StoreFeature = "key-space" | "versions" | "local-folder";
+export type StoreFeature = "key-space" | "versions" | "local-folder" | "object-lock";
 
 /** A user error: bad input or a refused operation. Shown as one line; exit code 2; nothing changed. */
 export class UsageError extends Error {

@@ -8,6 +8,8 @@ export interface PendingDelete {
   key: string;
   size: number;
   etag?: string;
+  /** The listed modification time (a backup of the object keeps it). */
+  lastModified?: number;
 }
 
 /**

@@ -15,6 +15,12 @@ export type SyncEvent =
   | { type: "skip"; key: string; size: number; etag?: string; reason: string }
   | { type: "error"; key?: string; action?: string; code: string; message: string }
   | { type: "warning"; message: string }
+  /** What the run has in force (conditional writes, a backup location), shown with -v. */
+  | { type: "notice"; message: string }
+  /** A target object copied to the backup location before it is overwritten or deleted (--backup-dir). */
+  | { type: "backup"; key: string; backupKey: string; backup: string; before: "update" | "delete"; dryRun: boolean }
+  /** The source changed between listing and copy: the key was read again and its newer object copied. */
+  | { type: "replan"; key: string; reason: string }
   | ({ type: "summary" } & SyncSummary);
 
 export interface SyncSummary {
@@ -36,6 +42,10 @@ export interface SyncSummary {
   dryRun: boolean;
   /** Why deletes did not run, when they were planned and withheld for safety. */
   deletesWithheld?: string;
+  /** Target objects backed up before being overwritten or deleted (--backup-dir); set when any were. */
+  backedUp?: number;
+  /** Keys read again because the source changed after it was listed; set when any were. */
+  replanned?: number;
 }
 
 export type EventSink = (event: SyncEvent) => void;

@@ -1,10 +1,11 @@
 import type { ErrorInfo } from "../core/errors.js";
-import type { ObjectStore } from "../core/types.js";
+import type { DeleteFailure, ObjectInfo, ObjectStore, WriteOptions } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
-import { DeleteSpool } from "./delete-spool.js";
+import { DeleteSpool, type PendingDelete } from "./delete-spool.js";
 import type { EventSink, SyncSummary } from "./events.js";
 import type { RetryPolicy } from "../core/retry.js";
-import type { OptionValues } from "../options/table.js";
+import type { MaxDelete, OptionValues } from "../options/table.js";
+import type { Verification } from "../integrity/verify.js";
 import { Recorder } from "./recorder.js";
 import { TaskRunner } from "./tasks.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
@@ -16,8 +17,8 @@ export interface ExecuteOptions {
   dryRun: boolean;
   /** ACL, storage class, encryption and metadata directive for every object written. */
   write?: TransferOptions;
-  /** More planned deletes than this and none is made. */
-  maxDelete?: number;
+  /** More planned deletes than this (a count, or a share of the target's objects in scope) and none is made. */
+  maxDelete?: MaxDelete;
   retry?: RetryPolicy;
   onEvent: EventSink;
   /** Aborting stops taking new work; in-flight single requests finish, multipart work is aborted. */
@@ -33,12 +34,24 @@ export interface ExecuteOptions {
   settings?: OptionValues;
 }
 
-export interface ExecuteHooks {
-  /** Before an update overwrites the target's object (a backup of it, a conditional check). */
-  beforeReplace?(action: Extract<Action, { type: "update" }>): Promise<void>;
-  /** Before a batch of target objects is deleted. */
-  beforeDelete?(batch: { key: string; size: number; etag?: string }[]): Promise<void>;
+/** What a hook may use: the run's recorder (its events), and whether this is a dry run (then it changes nothing). */
+export interface HookContext {
+  record: Recorder;
+  dryRun: boolean;
 }
+
+export interface ExecuteHooks {
+  /** Before an update overwrites the target's object (a backup of it); in dry runs too. A throw leaves the object as it is. */
+  beforeReplace?(action: Extract<Action, { type: "update" }>, ctx: HookContext): Promise<void>;
+  /**
+   * Before a batch of target objects is deleted; in dry runs too. Returns the keys that must not
+   * be deleted (each reported as failed); a throw keeps the whole batch.
+   */
+  beforeDelete?(batch: PendingDelete[], ctx: HookContext): Promise<DeleteFailure[] | void>;
+}
+
+/** How often one key is read again when its source keeps changing under the run. */
+const MAX_REPLANS = 3;
 
 export interface ExecuteResult {
   summary: SyncSummary;
@@ -76,16 +89,42 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   let changed = false;
   const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message));
 
+  const settings = opts.settings ?? {};
+  const conditional = settings.conditionalWrites !== false;
+  const hookContext = { record, dryRun: opts.dryRun };
+  /** Target objects the listing showed in scope, for --max-delete as a share. */
+  let targetObjects = 0;
+
   const handle = async (action: Action): Promise<void> => {
+    if (action.type !== "copy") targetObjects++;
     if (action.type === "skip") {
       record.skipped(action.key, action.source.size, action.reason, action.source.etag, action.undecidable);
       return;
     }
     if (action.type === "delete") {
-      await spool.add({ key: action.key, size: action.target.size, etag: action.target.etag });
+      await spool.add({
+        key: action.key,
+        size: action.target.size,
+        etag: action.target.etag,
+        lastModified: action.target.lastModified,
+      });
       return;
     }
-    if (action.type === "update" && action.undecidable) record.undecided();
+    if (action.type === "update") {
+      // No-clobber: what the target holds stays, whatever the comparison says.
+      if (settings.noOverwrite) {
+        record.skipped(action.key, action.source.size, "exists in the target (--no-overwrite)", action.source.etag);
+        return;
+      }
+      if (settings.immutable) {
+        record.failed(
+          { key: action.key, action: action.type },
+          { code: "Immutable", message: `differs from the source (${action.reason}); --immutable never replaces it` },
+        );
+        return;
+      }
+      if (action.undecidable) record.undecided();
+    }
     // Keys the target can never hold are reported as failures in dry runs too.
     const refusal = opts.target.refusal?.({ ...action.source, key: action.key });
     if (refusal) {
@@ -95,27 +134,23 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       );
       return;
     }
-    if (opts.dryRun) {
-      record.copied(action);
-      return;
-    }
     if (action.type === "update" && opts.hooks?.beforeReplace) {
-      const ready = await runner.attempt(`${action.type} ${action.key}`, () => opts.hooks!.beforeReplace!(action));
+      const ready = await runner.attempt(`${action.type} ${action.key}`, () =>
+        opts.hooks!.beforeReplace!(action, hookContext),
+      );
       if (!ready.ok) {
         if (!ready.stopsRun) record.failed({ key: action.key, action: action.type }, ready.info);
         return;
       }
     }
-    const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
-      transferer.transfer(action.source, { ...opts.write, signal: opts.signal }, action.key),
-    );
-    if (!moved.ok) {
-      // A failure every object would repeat stops the run (reported once by the caller).
-      if (!moved.stopsRun) record.failed({ key: action.key, action: action.type }, moved.info);
+    if (opts.dryRun) {
+      record.copied(action);
       return;
     }
+    const copied = await copyPinned(action);
+    if (!copied) return;
     changed = true;
-    const verification = moved.value;
+    const { verification, source } = copied;
     // A copy whose bytes provably differ is a failure, never a silent success; under --verify
     // strict so is one that cannot be proven. The copy is removed (as rclone does with a
     // corrupted transfer), so the next run sees the key as missing and copies it again instead
@@ -125,7 +160,78 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       record.verificationFailed(action, verification, await removeFailedCopy(runner, opts.target, action.key));
       return;
     }
-    record.copied(action, verification);
+    record.copied(source === action.source ? action : { ...action, source }, verification);
+  };
+
+  /**
+   * Copies the object the listing saw, or, when the source moved on since (a 412 on the pinned
+   * read or copy, or a copy whose ETag is the source's newer one), the object it holds now: the
+   * key is read again and copied again, at most MAX_REPLANS times. Writes are conditional on what
+   * the plan saw in the target (absent, or that ETag): a 412 with an unchanged source means
+   * someone else wrote the target meanwhile, which is reported, never overwritten.
+   */
+  const copyPinned = async (
+    action: Extract<Action, { type: "copy" | "update" }>,
+  ): Promise<{ verification?: Verification; source: ObjectInfo } | undefined> => {
+    let source = action.source;
+    let onlyIf: WriteOptions["onlyIf"] = conditional
+      ? action.type === "copy"
+        ? "absent"
+        : action.target.etag !== undefined
+          ? { etag: action.target.etag }
+          : undefined
+      : undefined;
+    for (let round = 0; ; round++) {
+      const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
+        transferer.transfer(source, { ...opts.write, signal: opts.signal, onlyIf }, action.key),
+      );
+      const preconditionFailed = !moved.ok && moved.info.code === "PreconditionFailed";
+      const mismatch = moved.ok && moved.value?.status === "mismatch";
+      if (moved.ok && !mismatch) return { verification: moved.value, source };
+      if (!preconditionFailed && !mismatch) {
+        // A failure every object would repeat stops the run (reported once by the caller).
+        if (!moved.ok && !moved.stopsRun) record.failed({ key: action.key, action: action.type }, moved.info);
+        return undefined;
+      }
+      // Did the source move on? Read the key again.
+      const now = await runner.attempt(`head ${action.key}`, () => opts.source.head(source.key));
+      const fresh = now.ok ? now.value : undefined;
+      const movedOn =
+        fresh !== undefined &&
+        (fresh.etag !== undefined && source.etag !== undefined
+          ? fresh.etag !== source.etag
+          : fresh.size !== source.size || fresh.lastModified !== source.lastModified);
+      if (!movedOn) {
+        if (mismatch) return { verification: moved.ok ? moved.value : undefined, source };
+        if (fresh === undefined && now.ok) {
+          record.skipped(action.key, source.size, "the source was deleted after it was listed", source.etag);
+          return undefined;
+        }
+        // The source is as listed, so the 412 is the target's: someone else wrote the key.
+        record.failed(
+          { key: action.key, action: action.type },
+          {
+            code: "PreconditionFailed",
+            message: `the target's object changed during the run (written by someone else); not overwritten`,
+          },
+        );
+        return undefined;
+      }
+      if (round >= MAX_REPLANS) {
+        record.failed(
+          { key: action.key, action: action.type },
+          { code: "SourceChanging", message: `the source changed ${round + 1} times while being copied; run again` },
+        );
+        return undefined;
+      }
+      record.replanned(
+        action.key,
+        `the source changed after it was listed (ETag ${source.etag ?? "-"} -> ${fresh.etag ?? "-"}); copying its newer object`,
+      );
+      source = { key: source.key, size: fresh.size, lastModified: fresh.lastModified, etag: fresh.etag };
+      // A copy that landed (a server that ignores the copy's pin) is this run's own write now.
+      if (mismatch && conditional) onlyIf = undefined;
+    }
   };
 
   try {
@@ -137,9 +243,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         ? `the run stopped early (${fatal.context}: ${fatal.message})`
         : summary.failed > 0
           ? `${summary.failed} object(s) failed to copy`
-          : opts.maxDelete !== undefined && spool.count > opts.maxDelete
-            ? `${spool.count} deletions planned, more than --max-delete ${opts.maxDelete}`
-            : undefined;
+          : tooManyDeletes(spool.count, targetObjects, opts.maxDelete);
       refused = withheld ? undefined : opts.refuseDeletes?.(spool.count);
       if (refused) record.withheld(`${spool.count} delete(s) refused: ${refused}`, false);
       // A fatal stop is reported by the caller in one line; the warning is for the other cases.
@@ -152,6 +256,17 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   return { summary: record.finish(), fatal: runner.fatal, changedNothing: !changed, refused };
 }
 
+/** Why --max-delete withholds `planned` deletes of `inScope` target objects, or undefined. */
+export function tooManyDeletes(planned: number, inScope: number, max: MaxDelete | undefined): string | undefined {
+  if (max === undefined || planned === 0) return undefined;
+  if (typeof max === "number")
+    return planned > max ? `${planned} deletions planned, more than --max-delete ${max}` : undefined;
+  const share = inScope === 0 ? 100 : (planned / inScope) * 100;
+  return share > Number.parseFloat(max)
+    ? `${planned} deletions planned, ${share.toFixed(1)}% of the ${inScope} target objects in scope, more than --max-delete ${max}`
+    : undefined;
+}
+
 /** Deletes in batches of 1000, DELETE_CONCURRENCY at a time, each batch's per-key errors read and reported. */
 export async function runDeletes(
   spool: DeleteSpool,
@@ -161,20 +276,33 @@ export async function runDeletes(
 ): Promise<boolean> {
   let changed = false;
   const deletes = new TaskRunner({ concurrency: DELETE_CONCURRENCY, retry: opts.retry });
-  await deletes.run(spool.batches(DELETE_BATCH), async (batch) => {
+  await deletes.run(spool.batches(DELETE_BATCH), async (all) => {
     const failedKeys = new Set<string>();
-    if (!opts.dryRun) {
-      if (opts.hooks?.beforeDelete) {
-        const ready = await deletes.attempt("delete", () => opts.hooks!.beforeDelete!(batch), false);
-        if (!ready.ok) {
-          record.failed(
-            { action: "delete" },
-            { code: ready.info.code, message: `deleting ${batch.length} objects failed: ${ready.info.message}` },
-            batch.length,
-          );
-          return;
-        }
+    let batch = all;
+    if (opts.hooks?.beforeDelete) {
+      // A backup first: a key whose backup failed is not deleted (dry runs say what would be saved).
+      const ready = await deletes.attempt(
+        "delete",
+        () => opts.hooks!.beforeDelete!(all, { record, dryRun: opts.dryRun }),
+        false,
+      );
+      if (!ready.ok) {
+        record.failed(
+          { action: "delete" },
+          { code: ready.info.code, message: `deleting ${all.length} objects failed: ${ready.info.message}` },
+          all.length,
+        );
+        return;
       }
+      const kept = new Set<string>();
+      for (const f of ready.value ?? []) {
+        kept.add(f.key);
+        record.failed({ key: f.key, action: "delete" }, f);
+      }
+      batch = all.filter((d) => !kept.has(d.key));
+      if (batch.length === 0) return;
+    }
+    if (!opts.dryRun) {
       const done = await deletes.attempt("delete", () => opts.target.deleteMany(batch.map((d) => d.key)), false);
       if (!done.ok) {
         record.failed(

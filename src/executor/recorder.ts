@@ -101,6 +101,22 @@ export class Recorder {
     });
   }
 
+  notice(message: string): void {
+    this.onEvent({ type: "notice", message });
+  }
+
+  /** A target object saved to the backup location (or that would be, in a dry run). */
+  backedUp(key: string, backupKey: string, backup: string, before: "update" | "delete"): void {
+    this.summary.backedUp = (this.summary.backedUp ?? 0) + 1;
+    this.onEvent({ type: "backup", key, backupKey, backup, before, dryRun: this.dryRun });
+  }
+
+  /** The source moved on between listing and copy; the key is planned again from what it holds now. */
+  replanned(key: string, reason: string): void {
+    this.summary.replanned = (this.summary.replanned ?? 0) + 1;
+    this.onEvent({ type: "replan", key, reason });
+  }
+
   warning(message: string): void {
     this.onEvent({ type: "warning", message });
   }

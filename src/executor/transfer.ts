@@ -96,7 +96,12 @@ async function streamObject(
   opts: TransferOptions,
   targetKey: string,
 ): Promise<Verification | undefined> {
-  const { body, details } = await source.get(object.key, object.versionId);
+  // Pinned to what the listing saw (If-Match): a source rewritten since is a 412, then re-planned.
+  const { body, details } = await source.get(
+    object.key,
+    object.versionId,
+    object.versionId === undefined ? object.etag : undefined,
+  );
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.
   if (opts.guessContentType === false && isLocalFolder(source)) delete props.contentType;

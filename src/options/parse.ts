@@ -54,3 +54,30 @@ export function parseTimeBound(flag: string, value: string, now = Date.now()): n
     );
   return time;
 }
+
+/** `10%` -> "10%" (0 to 100, decimals allowed), kept as text: the share is taken of a count known only during the run. */
+export function parsePercent(flag: string) {
+  return (value: string): `${number}%` => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
+    if (!m || Number(m[1]) > 100)
+      throw new UsageError(`invalid ${flag} '${value}'; expected a percentage from 0% to 100%`);
+    return `${Number(m[1])}%`;
+  };
+}
+
+/** `30d`, `12h` (from now), or an ISO timestamp in the future, as epoch ms (Object Lock retention). */
+export function parseTimeAhead(flag: string, value: string, now = Date.now()): number {
+  const duration = /^\d{4}-/.test(value) ? undefined : ms(value as ms.StringValue);
+  const time =
+    typeof duration === "number" && Number.isFinite(duration) && duration > 0
+      ? now + duration
+      : TIMESTAMP.test(value.trim())
+        ? Date.parse(value)
+        : NaN;
+  if (Number.isNaN(time))
+    throw new UsageError(
+      `invalid ${flag} '${value}'; expected a duration such as 30d, or a timestamp such as 2027-01-01T00:00:00Z`,
+    );
+  if (time <= now) throw new UsageError(`invalid ${flag} '${value}'; the time must be in the future`);
+  return time;
+}

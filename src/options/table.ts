@@ -17,7 +17,7 @@ import {
   type OptionDef,
   type ValueOf,
 } from "./define.js";
-import { parseSize, parseTimeBound, parseWholeNumber } from "./parse.js";
+import { parsePercent, parseSize, parseTimeAhead, parseTimeBound, parseWholeNumber } from "./parse.js";
 
 export const COMPARE_MODES = ["size-and-time", "size-only", "checksum"] as const;
 export type CompareMode = (typeof COMPARE_MODES)[number];
@@ -57,6 +57,9 @@ export interface ReplaceProperties {
   metadata?: Record<string, string>;
 }
 
+/** --max-delete: a count, or a share of the target's objects in scope ("10%"). */
+export type MaxDelete = number | `${number}%`;
+
 export const RUN_OPTIONS = {
   delete: boolean({ help: "delete target objects not in the source (after every copy succeeded)", negatable: true }),
   dryRun: boolean({
@@ -72,13 +75,19 @@ export const RUN_OPTIONS = {
     help: "canned ACL for every object written",
   }) as OptionDef<CannedAcl>,
   preserveAcl: boolean({ commands: WRITES, help: "copy each source object's grants to its copy", negatable: true }),
-  maxDelete: number({
-    help: "refuse all deletes when more than N are planned",
-    parse: (t, f) => parseWholeNumber(f)(t),
-    distributed: "local",
-    validate: (v, name) =>
-      Number.isInteger(v) && v >= 0 ? undefined : `invalid ${name} '${v}'; expected a whole number`,
-  }),
+  maxDelete: {
+    ...number({
+      arg: "<n|pct%>",
+      help: "refuse all deletes when more than N are planned, or more than PCT% of the target's objects in scope",
+      distributed: "local",
+    }),
+    parse: (t: string, f: string) => (/%\s*$/.test(t) ? parsePercent(f)(t) : parseWholeNumber(f)(t)),
+    validate: (v: MaxDelete, name: string) =>
+      (typeof v === "number" && Number.isInteger(v) && v >= 0) ||
+      (typeof v === "string" && /^\d+(\.\d+)?%$/.test(v) && Number.parseFloat(v) <= 100)
+        ? undefined
+        : `invalid ${name} '${v}'; expected a whole number or a percentage such as 10%`,
+  } as OptionDef<MaxDelete>,
   force: boolean({
     help: "allow --delete to empty the target when the source lists no objects",
     distributed: "local",
@@ -183,6 +192,49 @@ export const RUN_OPTIONS = {
     help: "follow symbolic links in local folders (default: skip them; loops are detected)",
     distributed: "local",
     commands: ALL_COMMANDS,
+  }),
+  // Issue 15: safe on live buckets.
+  backupDir: text({
+    arg: "<url>",
+    help: "before an object is overwritten or deleted, copy it here (s3://bucket/prefix or a folder; keys relative to the sync root)",
+    distributed: "range",
+  }),
+  suffix: text({ arg: "<suffix>", help: "with --backup-dir: append this to each backed-up key (e.g. -2026-12-01)" }),
+  suffixKeepExtension: boolean({
+    help: "with --suffix: put the suffix before the extension (a-2026.txt, not a.txt-2026)",
+    negatable: true,
+  }),
+  noOverwrite: boolean({
+    flag: "--no-overwrite",
+    aliases: ["--ignore-existing"],
+    commands: WRITES,
+    help: "never replace an object that exists in the target, whatever the comparison says (rclone: --ignore-existing)",
+  }),
+  immutable: boolean({
+    commands: WRITES,
+    help: "an object on both sides that differs is an error, never an update; new objects are still copied",
+    negatable: true,
+  }),
+  conditionalWrites: boolean({
+    commands: WRITES,
+    help: "writes carry If-None-Match/If-Match so an object someone else wrote meanwhile is never overwritten (on by default; --no-conditional-writes for servers that refuse the headers)",
+    negatable: true,
+  }),
+  objectLockMode: oneOf(["GOVERNANCE", "COMPLIANCE"], {
+    commands: WRITES,
+    arg: "<mode>",
+    help: "Object Lock retention mode of every object written (needs --object-lock-retain-until and a bucket with Object Lock)",
+  }),
+  objectLockRetainUntil: number({
+    commands: WRITES,
+    arg: "<when>",
+    help: "retain objects written until this time: a timestamp, or a duration from now such as 30d",
+    parse: (t, f) => parseTimeAhead(f, t),
+  }),
+  objectLockLegalHold: oneOf(["on", "off"], {
+    commands: WRITES,
+    arg: "<on|off>",
+    help: "Object Lock legal hold on every object written",
   }),
   listParallelism: number({
     commands: WRITES,

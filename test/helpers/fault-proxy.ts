@@ -72,6 +72,8 @@ export interface FaultProxyOptions {
   failKeys?: string[];
   /** Faults exactly the requests it returns a kind for (checked before the random faults). */
   rule?: (req: RequestInfo) => FaultKind | CannedReply | undefined;
+  /** Awaited before a request is forwarded: what a test does there happens between the client's request and the server's answer. */
+  beforeForward?: (req: RequestInfo) => Promise<void> | void;
   /** Requests beyond this many in flight get 503 SlowDown (a server at capacity). */
   maxInFlight?: number;
   /** Only requests numbered >= this are eligible for random faults. Default 0. */
@@ -391,7 +393,12 @@ export class FaultProxy {
       else send();
       return;
     }
-    this.forward(req, res, entry, fault?.kind === "reply" ? undefined : fault?.kind, this.latencyFor(info));
+    const go = () =>
+      this.forward(req, res, entry, fault?.kind === "reply" ? undefined : fault?.kind, this.latencyFor(info));
+    if (!this.opts.beforeForward) return go();
+    // The test acts on the server first (e.g. rewrites the object this request reads), then it goes on.
+    req.pause();
+    void Promise.resolve(this.opts.beforeForward(info)).then(go, go);
   }
 
   private latencyFor(info: RequestInfo): number {

@@ -48,6 +48,19 @@ export function eventRenderer(o: RenderOptions): (event: SyncEvent) => void {
       case "warning":
         o.err.write(`warning: ${event.message}\n`);
         return;
+      case "notice":
+        if (o.verbose) o.err.write(`note: ${event.message}\n`);
+        return;
+      case "backup":
+        if (o.quiet) return;
+        line(
+          `${event.dryRun ? "(dryrun) " : ""}backup: ${o.targetUrl}${printableKey(event.key)} to ${event.backup}${printableKey(event.backupKey)}${o.verbose ? ` (before the ${event.before})` : ""}\n`,
+        );
+        return;
+      case "replan":
+        if (o.quiet) return;
+        line(`replan: ${o.targetUrl}${printableKey(event.key)} (${event.reason})\n`);
+        return;
       case "summary":
         o.out.write(formatSummary(event) + "\n");
         return;
@@ -84,6 +97,8 @@ export function formatSummary(s: SyncSummary): string {
     `failed ${s.failed}`,
   ];
   if (s.undecidable > 0) parts.push(`checksum undecidable ${s.undecidable}`);
+  if (s.backedUp) parts.push(`${s.dryRun ? "would back up" : "backed up"} ${s.backedUp}`);
+  if (s.replanned) parts.push(`re-read ${s.replanned} (source changed)`);
   if (s.verified + s.unverifiable + s.mismatched > 0)
     parts.push(`verified ${s.verified}, unverifiable ${s.unverifiable}, mismatched ${s.mismatched}`);
   return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s`;

@@ -55,6 +55,19 @@ export class RunReport {
       case "warning":
         this.write({ time, action: "warning", reason: event.message });
         return;
+      case "backup":
+        this.write({
+          time,
+          key: event.key,
+          action: "backup",
+          reason: `before the ${event.before}`,
+          backup: `${event.backup}${event.backupKey}`,
+          outcome: event.dryRun ? "dry-run" : "done",
+        });
+        return;
+      case "replan":
+        this.write({ time, key: event.key, action: "replan", reason: event.reason, outcome: "re-read" });
+        return;
       case "summary":
         this.write({ time, action: "summary", ...event, type: undefined });
         return;

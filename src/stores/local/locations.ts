@@ -87,3 +87,11 @@ function contains(outer: string, inner: string): boolean {
   const rel = relative(outer, inner);
   return rel === "" || (rel.split(sep)[0] !== ".." && !isAbsolute(rel));
 }
+
+/** Where folder `inner` is inside folder `outer` (resolved, symlinks followed): "" for the same folder, a relative path with `/`, or undefined. */
+export async function placeInside(outer: string, inner: string): Promise<string | undefined> {
+  const [a, b] = [await realPath(outer), await realPath(inner)];
+  if (!contains(a, b)) return undefined;
+  const rel = relative(a, b).split(sep).join("/");
+  return rel === "" ? "" : `${rel}/`;
+}

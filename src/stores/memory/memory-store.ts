@@ -25,6 +25,8 @@ export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, StoredObject>();
   /** Set to make every call to these keys fail, for tests of failure handling. */
   readonly failingKeys = new Set<string>();
+  /** Called before each read of an object's bytes (get, or a copy from here): tests change the store there, as a live bucket changes. */
+  beforeRead?: (key: string) => void;
   private clock = Date.now();
 
   constructor(name = "memory") {
@@ -74,10 +76,12 @@ export class MemoryStore implements ObjectStore {
     return found ? { ...found.details } : undefined;
   }
 
-  async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
+  async get(key: string, _versionId?: string, ifMatch?: string): Promise<{ body: Readable; details: ObjectDetails }> {
+    this.beforeRead?.(key);
     this.failIfAsked(key);
     const found = this.objects.get(key);
     if (!found) throw new StoreError("NoSuchKey", `NoSuchKey: ${key}`);
+    if (ifMatch !== undefined && found.details.etag !== ifMatch) throw preconditionFailed(key);
     return { body: Readable.from([found.data]), details: { ...found.details } };
   }
 
@@ -87,13 +91,22 @@ export class MemoryStore implements ObjectStore {
     _size: number,
     props: ObjectProperties,
     opts: WriteOptions,
-  ): Promise<void> {
+  ): Promise<{ etag?: string }> {
     this.failIfAsked(key);
+    this.checkCondition(key, opts);
     const chunks: Buffer[] = [];
     if (Buffer.isBuffer(body)) chunks.push(body);
     else for await (const chunk of body) chunks.push(chunk as Buffer);
     this.set(key, Buffer.concat(chunks), props);
     if (opts.acl) this.objects.get(key)!.acl = opts.acl;
+    return { etag: this.objects.get(key)!.details.etag };
+  }
+
+  /** WriteOptions.onlyIf, as S3 servers that support conditional writes check it. */
+  private checkCondition(key: string, opts: WriteOptions): void {
+    const current = this.objects.get(key);
+    if (opts.onlyIf === "absent" && current) throw preconditionFailed(key);
+    if (typeof opts.onlyIf === "object" && current?.details.etag !== opts.onlyIf.etag) throw preconditionFailed(key);
   }
 
   async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
@@ -114,15 +127,20 @@ export class MemoryStore implements ObjectStore {
     sourceObject: ObjectInfo,
     opts: WriteOptions,
     targetKey = sourceObject.key,
-  ): Promise<void> {
+  ): Promise<{ etag?: string }> {
     const origin = source as MemoryStore;
+    origin.beforeRead?.(sourceObject.key);
     origin.failIfAsked(sourceObject.key);
     this.failIfAsked(targetKey);
     const from = origin.objects.get(sourceObject.key);
     if (!from) throw new StoreError("NoSuchKey", `NoSuchKey: ${sourceObject.key}`);
+    if (sourceObject.etag !== undefined && from.details.etag !== sourceObject.etag)
+      throw preconditionFailed(sourceObject.key);
+    this.checkCondition(targetKey, opts);
     const { key: _k, size: _s, lastModified: _l, etag: _e, ...props } = from.details;
     this.set(targetKey, from.data, props);
     if (opts.acl) this.objects.get(targetKey)!.acl = opts.acl;
+    return { etag: this.objects.get(targetKey)!.details.etag };
   }
 
   protected failIfAsked(key: string): void {
@@ -134,4 +152,8 @@ export class MemoryStore implements ObjectStore {
     this.clock += 1000;
     return this.clock;
   }
+}
+
+function preconditionFailed(key: string): Error {
+  return new StoreError("PreconditionFailed", `PreconditionFailed: ${key}`, { status: 412 });
 }

@@ -219,16 +219,18 @@ export class LeanS3Client {
     key: string,
     copySource: string,
     headers: Record<string, string>,
-  ): Promise<{ etag?: string; sse?: string }> {
+  ): Promise<{ etag?: string; sse?: string; versionId?: string }> {
     const res = await this.send("PUT", bucket, key, {}, { "x-amz-copy-source": copySource, ...headers });
     // CopyObject can answer 200 and still fail: the error is in the body.
     const result = parseResult(res.body, "CopyObjectResult", [], true);
     if (result.root === "Error") throw errorFromXml(result, 200);
     const etag = result.fields.get("ETag");
     const sse = res.headers["x-amz-server-side-encryption"];
+    const versionId = res.headers["x-amz-version-id"];
     return {
       etag: typeof etag === "string" ? unquoteEtag(etag) : undefined,
       sse: typeof sse === "string" ? sse : undefined,
+      versionId: typeof versionId === "string" ? versionId : undefined,
     };
   }
 
