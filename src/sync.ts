@@ -48,6 +48,8 @@ export interface RunPlumbing {
    * replacing whatever the target holds there. Nothing is listed, compared or deleted.
    */
   object?: { sourceKey: string; targetKey: string };
+  /** Emit `notice` events: what the run has in force (conditional writes, the backup location). The CLI asks for them with -v. */
+  notices?: boolean;
 }
 
 /** The options of `check()`: the same table, of which check reads the comparison, filters and listing settings. */
@@ -70,6 +72,7 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   only: true,
   ownFiles: true,
   object: true,
+  notices: true,
 };
 
 export const DEFAULT_CONCURRENCY = 64;
@@ -86,7 +89,7 @@ function conditionalNotice(options: SyncOptions, endpoint: string | undefined): 
   const onAws = endpoint === undefined;
   return onAws
     ? "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); AWS S3 honours them on PutObject, CopyObject and multipart completion"
-    : "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); S3-compatible servers honour them on PutObject (radosgw 16 ignores them on CopyObject and multipart completion)";
+    : "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); S3-compatible servers honour them on PutObject (radosgw 16 ignores them on CopyObject and multipart completion, and refuses If-Match even when it holds: detected on first use, then updates go without it)";
 }
 
 /** --object-lock-*: the target must be a bucket with Object Lock enabled, checked before anything is written. */
@@ -340,9 +343,9 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
           (message) => onEvent({ type: "warning", message }),
         )
       : undefined;
-    if (backup)
+    if (options.notices && backup)
       onEvent({ type: "notice", message: `backups of replaced and deleted objects go to ${backup.description}` });
-    if (!options.dryRun && !isLocalFolder(target))
+    if (options.notices && !options.dryRun && !isLocalFolder(target))
       onEvent({ type: "notice", message: conditionalNotice(options, targetEndpoint) });
     const executed = await execute(actions, {
       source,

@@ -9,6 +9,7 @@ import { classifyListingFailure, type ErrorInfo } from "../core/errors.js";
 import { parseLocation, refuseOverlap } from "../core/location.js";
 import { UsageError, type KeyRange } from "../core/types.js";
 import { emptySummary, type SyncSummary } from "../executor/events.js";
+import { tooManyDeletes } from "../executor/executor.js";
 import { compileFilters } from "../planner/filters.js";
 import { ListingError } from "../core/errors.js";
 import { StoreOpener } from "../stores/open.js";
@@ -297,7 +298,15 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
     // Delete phase: every range succeeded. Re-plan, from fresh listings, only the ranges whose
     // worker found deletes, and run them here through the executor (spool, --max-delete, batches).
     let deletePass: SyncResult | undefined;
-    if (options.delete && plannedDeletes > 0) {
+    // --max-delete as a share is of the target's objects in every range (the delete pass sees only its own).
+    const share =
+      typeof options.maxDelete === "string"
+        ? tooManyDeletes(plannedDeletes, summary.skipped + summary.updated + plannedDeletes, options.maxDelete)
+        : undefined;
+    if (options.delete && plannedDeletes > 0 && share) {
+      summary.deletesWithheld = `${plannedDeletes} delete(s) not run: ${share}`;
+      onEvent({ type: "warning", message: summary.deletesWithheld });
+    } else if (options.delete && plannedDeletes > 0) {
       options.onProgress?.({ ...finished.progress, phase: "deletes" });
       deletePass = await sync({
         ...options,
@@ -305,6 +314,7 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
         target: dst.url,
         ranges: rangesWithDeletes,
         only: "deletes",
+        maxDelete: typeof options.maxDelete === "string" ? undefined : options.maxDelete,
         // The empty-source guard must see the whole source, not the ranges re-planned here.
         force: options.force || sourceObjects > 0,
       });

@@ -92,6 +92,8 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   const settings = opts.settings ?? {};
   const conditional = settings.conditionalWrites !== false;
   const hookContext = { record, dryRun: opts.dryRun };
+  /** Conditions the target was found to refuse even when they hold (detected on first use). */
+  const unsupported = new Set<"If-None-Match" | "If-Match">();
   /** Target objects the listing showed in scope, for --max-delete as a share. */
   let targetObjects = 0;
 
@@ -174,13 +176,15 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     action: Extract<Action, { type: "copy" | "update" }>,
   ): Promise<{ verification?: Verification; source: ObjectInfo } | undefined> => {
     let source = action.source;
-    let onlyIf: WriteOptions["onlyIf"] = conditional
-      ? action.type === "copy"
-        ? "absent"
-        : action.target.etag !== undefined
+    let onlyIf: WriteOptions["onlyIf"] = !conditional
+      ? undefined
+      : action.type === "copy"
+        ? unsupported.has("If-None-Match")
+          ? undefined
+          : "absent"
+        : action.target.etag !== undefined && !unsupported.has("If-Match")
           ? { etag: action.target.etag }
-          : undefined
-      : undefined;
+          : undefined;
     for (let round = 0; ; round++) {
       const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
         transferer.transfer(source, { ...opts.write, signal: opts.signal, onlyIf }, action.key),
@@ -207,7 +211,25 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
           record.skipped(action.key, source.size, "the source was deleted after it was listed", source.etag);
           return undefined;
         }
-        // The source is as listed, so the 412 is the target's: someone else wrote the key.
+        // The source is as listed, so the 412 is the target's. If the target still holds what the
+        // plan saw, the server refuses a condition that holds (radosgw 16 answers 412 to every
+        // If-Match): that condition is dropped for the rest of the run, and this write retried.
+        if (onlyIf !== undefined && round < MAX_REPLANS) {
+          const seen = await runner.attempt(`head ${action.key}`, () => opts.target.head(action.key));
+          const holds = seen.ok && (onlyIf === "absent" ? seen.value === undefined : seen.value?.etag === onlyIf.etag);
+          if (holds) {
+            const kind = onlyIf === "absent" ? "If-None-Match" : "If-Match";
+            if (!unsupported.has(kind)) {
+              unsupported.add(kind);
+              record.notice(
+                `conditional writes: the target answers 412 to ${kind} when the condition holds, so it cannot be used there; writing without it from now on`,
+              );
+            }
+            onlyIf = undefined;
+            continue;
+          }
+        }
+        // Someone else wrote the key.
         record.failed(
           { key: action.key, action: action.type },
           {

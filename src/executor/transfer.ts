@@ -56,6 +56,7 @@ export class Transferer {
     // A key the target can never hold (an unsafe path in a folder) fails before any byte is fetched.
     const refused = this.target.refusal?.({ ...object, key: targetKey });
     if (refused) throw new StoreError(refused.code, refused.message);
+    let landed = false;
     if (this.serverSide) {
       try {
         const result =
@@ -74,6 +75,7 @@ export class Transferer {
         // Some servers (radosgw 16) accept --sse on CopyObject and ignore it; a streamed put honours it.
         const encryptionIgnored = err instanceof EncryptionNotAppliedError;
         if (!refusedAcrossAccounts && !encryptionIgnored) throw err;
+        landed = encryptionIgnored;
         if (this.serverSide) {
           this.serverSide = false;
           this.onWarning(
@@ -84,7 +86,8 @@ export class Transferer {
         }
       }
     }
-    return streamObject(this.source, this.target, object, opts, targetKey);
+    // After a copy the server took and ignored --sse on, the key holds this run's own write.
+    return streamObject(this.source, this.target, object, landed ? { ...opts, onlyIf: undefined } : opts, targetKey);
   }
 }
 

@@ -234,7 +234,13 @@ describe("quiet and verbose", () => {
     ];
     for (const re of expect) assert.equal(out.filter((l) => re.test(l)).length, 1, `${re}: ${show(r)}`);
     assert.equal(out.length, expect.length, show(r));
-    assert.equal(r.stderr, "");
+    // -v also says what the run has in force, on stderr, and nothing else is there.
+    assert.deepEqual(
+      lines(r.stderr).map((l) => l.replace(/:.*/, "")),
+      ["note"],
+      r.stderr,
+    );
+    assert.match(r.stderr, /^note: conditional writes: /m);
   });
 
   test("-q prints only the summary", async () => {

@@ -34,6 +34,7 @@ const BUCKETS = [
   "acme-staging",
   "acme-web",
   "acme-photos",
+  "acme-backup",
   "my-source",
   "my-target",
   "prod-assets",
@@ -152,16 +153,19 @@ test("every bucketsync example of the README runs as written against the local s
     ran++;
   }
   assert.ok(ran >= 20, `ran only ${ran} examples`);
-  // What the examples did, read from the server: staging is production (the job's --delete removed
-  // the prefix example's backup/photos; tmp/ is excluded by the job, so kept), less the removed
-  // old.png, plus the two cp copies.
+  // What the examples did, read from the server: the last sync of production into staging (the
+  // --backup-dir example of "Safe on live buckets") made them equal again, saving the two cp
+  // copies it deleted; earlier, the job's --delete had removed the prefix example's backup/photos.
   assert.deepEqual(await keys(client, "acme-staging"), [
-    "archive/logo.png",
-    "images/logo-2026.png",
     "images/logo.png",
+    "images/old.png",
     "index.html",
     "photos/2024/a.jpg",
     "tmp/scratch.txt",
+  ]);
+  assert.deepEqual(await keys(client, "acme-backup"), [
+    "staging/archive/logo.png-2026-12-01",
+    "staging/images/logo-2026.png-2026-12-01",
   ]);
   assert.deepEqual(await keys(client, "acme-web"), ["www/index.html"]);
   assert.deepEqual(await keys(client, "my-target"), ["a.txt"]);

@@ -77,6 +77,7 @@ export async function runSync(
     targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
     ...runOptionsFrom(flags, name, args.filters, job),
     ...(args.copy && { delete: false }),
+    notices: !!flags.verbose,
     // The report is being written while the run lists: never data, never overwritten.
     ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
   };
