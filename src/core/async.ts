@@ -75,3 +75,23 @@ export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Prom
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
   ]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Maps a stream with up to `limit` calls of `fn` in flight, yielding results in the input's
+ * order; reads at most `limit` items ahead of the consumer (bounded memory). A failing call
+ * fails the stream at its place.
+ */
+export async function* mapOrdered<T, R>(
+  items: AsyncIterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): AsyncGenerator<R> {
+  const pending: Promise<R>[] = [];
+  for await (const item of items) {
+    const p = fn(item);
+    p.catch(() => undefined); // awaited below, in order; never an unhandled rejection meanwhile
+    pending.push(p);
+    if (pending.length >= limit) yield await pending.shift()!;
+  }
+  while (pending.length > 0) yield await pending.shift()!;
+}

@@ -151,9 +151,15 @@ export interface ObjectStore {
   /**
    * Reads an object (a specific version when `versionId` is given and the store keeps versions).
    * `ifMatch`: only if its ETag is still this (S3: If-Match, else 412 PreconditionFailed), so the
-   * bytes read are the ones a listing compared.
+   * bytes read are the ones a listing compared. `expectedSize`: the size the listing gave, so a
+   * store may read a small object whole in one request.
    */
-  get(key: string, versionId?: string, ifMatch?: string): Promise<{ body: Readable; details: ObjectDetails }>;
+  get(
+    key: string,
+    versionId?: string,
+    ifMatch?: string,
+    expectedSize?: number,
+  ): Promise<{ body: Readable; details: ObjectDetails }>;
   /** Writes an object; returns what the store can say about the result (its ETag) for verification. */
   put(
     key: string,

@@ -104,6 +104,7 @@ async function streamObject(
     object.key,
     object.versionId,
     object.versionId === undefined ? object.etag : undefined,
+    object.size,
   );
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.

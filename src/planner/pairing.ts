@@ -1,4 +1,5 @@
 /** What changes in planning when a side is a local folder (a store with the LocalFolder capability). */
+import { mapOrdered } from "../core/async.js";
 import { isLocalFolder, type LocalFolder } from "../core/capabilities.js";
 import type { ObjectInfo, ObjectStore } from "../core/types.js";
 import { isPlainMd5, multipartParts } from "../integrity/etag.js";
@@ -44,9 +45,10 @@ export function pairListings(
   if (!targetLocal) dst = withoutRedundantMarkers(dst);
   if (targetLocal) src = refusingFileFolderConflicts(src, targetLocal, filter);
   const windowMs = Math.max(sourceLocal?.timeWindowMs ?? 0, targetLocal?.timeWindowMs ?? 0);
-  if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
+  // Below the pairing: its lookahead must not run ahead of whenPaired's lockstep.
   if (mode !== "size-only" && targetLocal && !sourceLocal)
-    [src, dst] = originalTimesWhenPaired(src, dst, source, filter, windowMs);
+    src = withOriginalTimes(src, source, targetLocal, filter, windowMs);
+  if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
   return {
     source: src,
     target: dst,
@@ -188,19 +190,25 @@ export function parseMtime(value: string | undefined): number | undefined {
  * Downloads into a folder: an object uploaded from a folder (by bucketsync or rclone) keeps the
  * file's time in its `mtime` metadata while its LastModified is the upload time. When a file and
  * its object have the same size and the object looks newer, one HEAD reads that metadata, so a
- * folder -> bucket -> folder round trip does not download everything again.
+ * folder -> bucket -> folder round trip does not download everything again. The file is looked
+ * up and the HEAD sent ahead of the merge, ORIGINAL_TIME_LOOKAHEAD objects at once (in order):
+ * a no-op re-download of many files costs one round trip per window, not one per file.
  */
-export function originalTimesWhenPaired(
+export function withOriginalTimes(
   sourceListing: AsyncIterable<ObjectInfo>,
-  targetListing: AsyncIterable<ObjectInfo>,
   source: ObjectStore,
+  target: ObjectStore,
   filter: KeyFilter,
   windowMs: number,
-): [AsyncGenerator<ObjectInfo>, AsyncGenerator<ObjectInfo>] {
-  return whenPaired(sourceListing, targetListing, filter, async (s, t) => {
-    if (s.lastModified - t.lastModified <= windowMs || s.key.endsWith("/")) return;
+): AsyncGenerator<ObjectInfo> {
+  return mapOrdered(sourceListing, ORIGINAL_TIME_LOOKAHEAD, async (s) => {
+    if (s.key.endsWith("/") || !filter(s.key)) return s;
+    const file = await target.head(s.key).catch(() => undefined);
+    if (!file || file.size !== s.size || s.lastModified - file.lastModified <= windowMs) return s;
     const details = await source.head(s.key).catch(() => undefined);
     const original = parseMtime(details?.metadata?.[MTIME_METADATA]);
-    if (original !== undefined) s.lastModified = original;
+    return original !== undefined ? { ...s, lastModified: original } : s;
   });
 }
+
+const ORIGINAL_TIME_LOOKAHEAD = 64;

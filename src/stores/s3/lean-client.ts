@@ -234,6 +234,37 @@ export class LeanS3Client {
     };
   }
 
+  /**
+   * PutObject of a small body held in memory (the lean path for small files: no SDK middleware,
+   * one signed request); `headers` carry the object's properties and conditions.
+   */
+  async putObject(
+    bucket: string,
+    key: string,
+    body: Buffer,
+    headers: Record<string, string>,
+  ): Promise<{ etag?: string }> {
+    const res = await this.send("PUT", bucket, key, {}, headers, body);
+    const etag = res.headers.etag;
+    return { etag: typeof etag === "string" ? unquoteEtag(etag) : undefined };
+  }
+
+  /** HeadObject: the object's response headers. */
+  async headObject(bucket: string, key: string): Promise<Record<string, string | string[] | undefined>> {
+    return (await this.send("HEAD", bucket, key, {}, {})).headers;
+  }
+
+  /** GetObject of a small object, read whole into memory: its headers and bytes. */
+  async getObject(
+    bucket: string,
+    key: string,
+    headers: Record<string, string>,
+    versionId?: string,
+  ): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    const res = await this.send("GET", bucket, key, versionId ? { versionId } : {}, headers);
+    return { headers: res.headers, body: res.body };
+  }
+
   /** DeleteObjects in quiet mode: returns only the keys that failed. */
   async deleteObjects(bucket: string, keys: string[]): Promise<{ key: string; code: string; message: string }[]> {
     const xml = (await deleteBodyBuilder()).build({ Delete: { Quiet: true, Object: keys.map((Key) => ({ Key })) } });
@@ -393,7 +424,14 @@ function errorFromXml(xml: S3Xml, status: number): S3ResponseError {
 }
 
 function errorFromBody(body: Buffer, status: number): S3ResponseError {
-  let code = status === 404 ? "NotFound" : status === 403 ? "AccessDenied" : `HTTP${status}`;
+  let code =
+    status === 404
+      ? "NotFound"
+      : status === 403
+        ? "AccessDenied"
+        : status === 412
+          ? "PreconditionFailed"
+          : `HTTP${status}`;
   let message = "";
   try {
     const parsed = parseS3Xml(body.toString("utf8"), []);

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { createHash } from "node:crypto";
 import mime from "mime";
 import type { CompletedPart, PutObjectCommandInput } from "@aws-sdk/client-s3";
 import { compareKeys, evenly } from "../../core/keys.js";
@@ -264,10 +265,9 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
 
   async head(key: string): Promise<ObjectDetails | undefined> {
     try {
-      const out = await (
-        await this.connection.sdkClient()
-      ).send(new (await sdkModule()).HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return detailsOf(key, out);
+      // On the lean client: comparisons and downloads HEAD many small objects.
+      const headers = await this.connection.lean.headObject(this.bucket, this.prefix + key);
+      return detailsOfHeaders(key, headers, Number(headers["content-length"] ?? 0));
     } catch (err) {
       if ((err as { name?: string }).name === "NotFound" || (err as { name?: string }).name === "NoSuchKey")
         return undefined;
@@ -365,7 +365,24 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
     return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key!, t.Value ?? ""]));
   }
 
-  async get(key: string, versionId?: string, ifMatch?: string): Promise<{ body: Readable; details: ObjectDetails }> {
+  async get(
+    key: string,
+    versionId?: string,
+    ifMatch?: string,
+    expectedSize?: number,
+  ): Promise<{ body: Readable; details: ObjectDetails }> {
+    if (expectedSize !== undefined && expectedSize <= SMALL_OBJECT) {
+      // Small objects on the lean path: one signed request, the bytes read whole.
+      const out = await this.connection.lean.getObject(
+        this.bucket,
+        this.prefix + key,
+        ifMatch !== undefined && versionId === undefined ? { "if-match": `"${ifMatch}"` } : {},
+        versionId,
+      );
+      const details = detailsOfHeaders(key, out.headers, out.body.length);
+      if (Number(out.headers["x-amz-tagging-count"] ?? 0) > 0) details.tags = await this.tags(key);
+      return { body: Readable.from([out.body]), details };
+    }
     const out = await (
       await this.connection.sdkClient()
     ).send(
@@ -400,6 +417,17 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       ...encryptionParams(opts),
       ...lockParams(opts),
     };
+    if (size <= Math.min(SMALL_OBJECT, this.options.multipartThreshold)) {
+      // Small bodies on the lean path: read whole, one signed request with Content-MD5 (the
+      // server checks the bytes), no SDK middleware. Left to finish on interrupt, like any single request.
+      const data = Buffer.isBuffer(body) ? body : await readWhole(body);
+      const md5 = opts.contentMd5 ?? createHash("md5").update(data).digest("base64");
+      return this.connection.lean.putObject(this.bucket, this.prefix + key, data, {
+        ...putHeaders(params),
+        ...conditionHeaders(opts),
+        "content-md5": md5,
+      });
+    }
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
       // One request: left to finish on interrupt, so it is given no signal.
       const out = await (
@@ -830,6 +858,94 @@ function lockParams(opts: WriteOptions) {
     ObjectLockRetainUntilDate: lock?.retainUntil !== undefined ? new Date(lock.retainUntil) : undefined,
     ObjectLockLegalHoldStatus: lock?.legalHold === undefined ? undefined : lock.legalHold ? "ON" : "OFF",
   } as const;
+}
+
+/** Objects up to this size are read and written in one buffered request on the lean client. */
+const SMALL_OBJECT = 1024 * 1024;
+
+async function readWhole(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** PutObject's parameters as the request headers the SDK would send. */
+function putHeaders(p: {
+  ACL?: string;
+  ContentType?: string;
+  CacheControl?: string;
+  ContentDisposition?: string;
+  ContentEncoding?: string;
+  ContentLanguage?: string;
+  Expires?: Date;
+  Metadata?: Record<string, string>;
+  StorageClass?: string;
+  Tagging?: string;
+  ServerSideEncryption?: string;
+  SSEKMSKeyId?: string;
+  ObjectLockMode?: string;
+  ObjectLockRetainUntilDate?: Date;
+  ObjectLockLegalHoldStatus?: string;
+}): Record<string, string> {
+  const h: Record<string, string> = {};
+  const set = (name: string, value: string | undefined) => {
+    if (value !== undefined && value !== "") h[name] = value;
+  };
+  set("x-amz-acl", p.ACL);
+  set("content-type", p.ContentType);
+  set("cache-control", p.CacheControl);
+  set("content-disposition", p.ContentDisposition);
+  set("content-encoding", p.ContentEncoding);
+  set("content-language", p.ContentLanguage);
+  set("expires", p.Expires?.toUTCString());
+  for (const [k, v] of Object.entries(p.Metadata ?? {})) set(`x-amz-meta-${k.toLowerCase()}`, v);
+  set("x-amz-storage-class", p.StorageClass);
+  set("x-amz-tagging", p.Tagging);
+  set("x-amz-server-side-encryption", p.ServerSideEncryption);
+  set("x-amz-server-side-encryption-aws-kms-key-id", p.SSEKMSKeyId);
+  set("x-amz-object-lock-mode", p.ObjectLockMode);
+  set("x-amz-object-lock-retain-until-date", p.ObjectLockRetainUntilDate?.toISOString());
+  set("x-amz-object-lock-legal-hold", p.ObjectLockLegalHoldStatus);
+  return h;
+}
+
+/** An object's details from GetObject's response headers (the lean path). */
+function detailsOfHeaders(
+  key: string,
+  headers: Record<string, string | string[] | undefined>,
+  size: number,
+): ObjectDetails {
+  const one = (name: string) => {
+    const v = headers[name];
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers))
+    if (name.startsWith("x-amz-meta-") && typeof value === "string") metadata[name.slice(11)] = value;
+  const expires = one("expires");
+  const lastModified = one("last-modified");
+  return {
+    key,
+    size,
+    lastModified: lastModified ? Date.parse(lastModified) : 0,
+    etag: unquoteEtag(one("etag")),
+    ...propertiesOf({
+      ContentType: one("content-type"),
+      CacheControl: one("cache-control"),
+      ContentDisposition: one("content-disposition"),
+      ContentEncoding: one("content-encoding"),
+      ContentLanguage: one("content-language"),
+      Expires: expires ? new Date(expires) : undefined,
+      Metadata: metadata,
+      StorageClass: one("x-amz-storage-class"),
+    }),
+  };
+}
+
+/** A conditional write's headers (WriteOptions.onlyIf), on the lean path. */
+function conditionHeaders(opts: WriteOptions): Record<string, string> {
+  const c = conditionParams(opts);
+  return { ...(c.IfNoneMatch && { "if-none-match": c.IfNoneMatch }), ...(c.IfMatch && { "if-match": c.IfMatch }) };
 }
 
 /** A conditional write's headers (WriteOptions.onlyIf). */
