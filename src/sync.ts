@@ -17,6 +17,8 @@ import { requireVersions, syncAllVersions } from "./versions.js";
 import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
 import { checkLocalLocations } from "./stores/local/locations.js";
+import { FailedKeyLog } from "./executor/failed-keys.js";
+import { readWorkList } from "./work-list.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -163,6 +165,13 @@ export function validateSyncOptions(options: SyncOptions): void {
   }
   if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes")
     throw new UsageError(`invalid only '${options.only}'`);
+  const listed = options.filesFrom !== undefined || options.filesFromRaw !== undefined;
+  if (listed && (options.at !== undefined || options.allVersions || options.ranges))
+    throw new UsageError("--files-from cannot be used with --at, --all-versions or key ranges");
+  if (options.sourceInventory !== undefined && (listed || options.at !== undefined || options.allVersions))
+    throw new UsageError("--source-inventory cannot be used with --files-from, --at or --all-versions");
+  if (options.failedKeys !== undefined && options.allVersions)
+    throw new UsageError("--failed-keys cannot be used with --all-versions");
 }
 
 /** Opens both sides and refuses pairs that would copy onto themselves. */
@@ -225,6 +234,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   compileFilters(options.filters ?? []); // bad globs fail before any request
   const useless = includesThatSelectNothing(options.filters ?? []);
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
+  const workList = await readWorkList(options);
+  const failedKeys = options.failedKeys !== undefined ? new FailedKeyLog(options.failedKeys) : undefined;
   const opener = new StoreOpener(options.signal);
   try {
     const { source, target } = await openPair(options, opener);
@@ -248,7 +259,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     }
     let sourceObjects = 0;
     let plannedDeletes = 0;
-    const all = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
+    const all = actionStream(source, target, { ...options, workList }, options.delete ?? false, () => sourceObjects++);
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
     const executed = await execute(actions, {
       source,
@@ -261,6 +272,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       retry: options.retry,
       onEvent: options.onEvent ?? (() => undefined),
       signal: options.signal,
+      failedKeys,
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
       refuseDeletes: (planned) =>
         sourceObjects === 0 && !options.force
@@ -273,6 +285,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     if (isLocalFolder(target) && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
     return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
+    failedKeys?.close();
     await opener.close();
   }
 }
@@ -335,7 +348,7 @@ export async function check(
   let compared = 0;
   let undecidable = 0;
   const mode = options.compare ?? CHECK_DEFAULT_COMPARE;
-  const checkOptions = { ...options, compare: mode };
+  const checkOptions = { ...options, compare: mode, workList: await readWorkList(options) };
   try {
     const { source, target } = await openPair(checkOptions, opener);
     const side = (o: ObjectInfo | undefined) =>

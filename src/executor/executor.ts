@@ -5,6 +5,7 @@ import { DeleteSpool } from "./delete-spool.js";
 import type { EventSink, SyncSummary } from "./events.js";
 import type { RetryPolicy } from "../core/retry.js";
 import type { OptionValues } from "../options/table.js";
+import type { FailedKeyLog } from "./failed-keys.js";
 import { Recorder } from "./recorder.js";
 import { TaskRunner } from "./tasks.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
@@ -31,6 +32,8 @@ export interface ExecuteOptions {
   hooks?: ExecuteHooks;
   /** Every option of the run (options/table.ts), for code here that an option changes. */
   settings?: OptionValues;
+  /** --failed-keys: the file every failed key is written to (opened by the caller, closed here). */
+  failedKeys?: FailedKeyLog;
 }
 
 export interface ExecuteHooks {
@@ -69,7 +72,7 @@ const DELETE_CONCURRENCY = 4;
  */
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
   const runner = new TaskRunner({ concurrency: opts.concurrency, retry: opts.retry, signal: opts.signal });
-  const record = new Recorder(opts.onEvent, opts.dryRun);
+  const record = new Recorder(opts.onEvent, opts.dryRun, opts.failedKeys);
   const summary = record.summary;
   const spool = new DeleteSpool();
   let refused: string | undefined;
@@ -168,7 +171,7 @@ export async function runDeletes(
         const ready = await deletes.attempt("delete", () => opts.hooks!.beforeDelete!(batch), false);
         if (!ready.ok) {
           record.failed(
-            { action: "delete" },
+            { action: "delete", keys: batch.map((d) => d.key) },
             { code: ready.info.code, message: `deleting ${batch.length} objects failed: ${ready.info.message}` },
             batch.length,
           );
@@ -178,7 +181,7 @@ export async function runDeletes(
       const done = await deletes.attempt("delete", () => opts.target.deleteMany(batch.map((d) => d.key)), false);
       if (!done.ok) {
         record.failed(
-          { action: "delete" },
+          { action: "delete", keys: batch.map((d) => d.key) },
           { code: done.info.code, message: `deleting ${batch.length} objects failed: ${done.info.message}` },
           batch.length,
         );

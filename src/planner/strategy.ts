@@ -17,6 +17,7 @@ import { pairListings } from "./pairing.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
 import { planInRanges, rangesFromSplitPoints, splitPointsFor } from "./ranges.js";
 import { contentRule, listingAt } from "./versions.js";
+import { HEAD_LIST_MAX, planByHead, planListedRanges } from "./work-list.js";
 
 /** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
 export function planOptionsFor(
@@ -40,6 +41,8 @@ export function planOptionsFor(
 
 /** Key ranges listed at once between two buckets; 1 lists each side as one chain of pages. */
 export const DEFAULT_LIST_PARALLELISM = 16;
+/** Keys of a short work list read at once (two HEADs each) when no concurrency is given. */
+const DEFAULT_HEAD_PARALLELISM = 64;
 
 /**
  * The plan as one stream of actions. Between two buckets the parts of the key space are
@@ -51,11 +54,12 @@ export const DEFAULT_LIST_PARALLELISM = 16;
 export async function* actionStream(
   source: ObjectStore,
   target: ObjectStore,
-  options: OptionValues & { ranges?: KeyRange[] },
+  options: OptionValues & { ranges?: KeyRange[]; workList?: readonly string[] },
   withDeletes: boolean,
   onSourceObject: () => void = () => undefined,
 ): AsyncGenerator<Action> {
   const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  const workList = options.workList;
   if (options.at !== undefined) {
     if (!hasVersions(source)) throw new UsageError("--at needs a versioned S3 bucket as the source");
     const versioned = source;
@@ -76,7 +80,15 @@ export async function* actionStream(
     );
     return;
   }
-  if (hasKeySpaceListing(source) && hasKeySpaceListing(target) && parallel > 1) {
+  if (workList && hasKeySpaceListing(source) && hasKeySpaceListing(target)) {
+    // Only the listed keys: read one by one when few, else only the ranges that hold them.
+    const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
+    if (workList.length <= HEAD_LIST_MAX)
+      yield* planByHead(workList, source, target, planOptions, options.concurrency ?? DEFAULT_HEAD_PARALLELISM);
+    else yield* planListedRanges(workList, source, target, planOptions, parallel);
+    return;
+  }
+  if (!workList && hasKeySpaceListing(source) && hasKeySpaceListing(target) && parallel > 1) {
     const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
     // Folder by folder where the folders allow it: every listing request then returns only keys
     // it needs, and a folder one side lacks costs that side nothing.
@@ -115,15 +127,14 @@ export async function* actionStream(
       return;
     }
   }
-  const paired = pairListings(
-    source,
-    target,
-    options.compare ?? "size-and-time",
-    compileFilters(options.filters ?? []),
-    options.autoPartSize,
-  );
+  // A work list with a local side: both listed, only its keys planned.
+  const filter = compileFilters(options.filters ?? []);
+  const listedKeys = workList && new Set(workList);
+  const keyFilter = listedKeys ? (key: string) => listedKeys.has(key) && filter(key) : filter;
+  const paired = pairListings(source, target, options.compare ?? "size-and-time", keyFilter, options.autoPartSize);
   yield* plan(paired.source, paired.target, {
     ...planOptionsFor(source, target, options, withDeletes, paired.compare, onSourceObject),
+    filter: keyFilter,
     implicitFolders: paired.implicitFolders,
   });
 }

@@ -46,6 +46,12 @@ Examples:
   });
 }
 
+/** The run's own files (--report, --failed-keys), absolute: a local folder never lists them or writes over them. */
+function ownFilesOf(flags: Record<string, unknown>): string[] | undefined {
+  const files = [flags.report, flags.failedKeys].filter((f): f is string => typeof f === "string" && f !== "-");
+  return files.length > 0 ? files.map((f) => resolve(f)) : undefined;
+}
+
 /** Everything `sync` and `run` share once the source, target and flags are known. */
 export async function runSync(
   ctx: CliContext,
@@ -71,7 +77,7 @@ export async function runSync(
     targetConnection: { ...dst.connection, ...sideConnectionFrom("target", flags) },
     ...runOptionsFrom(flags, args.job ? "run" : "sync", args.filters, job),
     // The report is being written while the run lists: never data, never overwritten.
-    ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
+    ownFiles: ownFilesOf(flags),
   };
 
   const ineffective = ineffectiveFlags(flags, options, args.job ? "run" : "sync");
