@@ -8,7 +8,7 @@ import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { TransferOptions } from "./executor/transfer.js";
 import type { RetryPolicy } from "./core/retry.js";
-import { isLocalFolder } from "./core/capabilities.js";
+import { hasMultipartUploads, isLocalFolder } from "./core/capabilities.js";
 import type { CompareMode } from "./planner/compare.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from "./planner/filters.js";
 import type { Action } from "./planner/planner.js";
@@ -239,6 +239,15 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const opener = new StoreOpener(options.signal);
   try {
     const { source, target } = await openPair(options, opener);
+    // Multipart uploads an earlier run started here and could not abort (it was killed).
+    if (!options.dryRun && hasMultipartUploads(target)) {
+      const orphans = await target.abortOrphanedUploads();
+      if (orphans > 0)
+        options.onEvent?.({
+          type: "warning",
+          message: `aborted ${orphans} incomplete multipart upload(s) that an earlier run left in ${target.description} when it was stopped`,
+        });
+    }
     if (options.allVersions) {
       if (options.delete) throw new UsageError("--all-versions copies version histories; it does not take --delete");
       const run = await syncAllVersions({

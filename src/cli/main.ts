@@ -10,6 +10,7 @@ import { UsageError } from "../core/types.js";
 import { createContext, EXIT, EXIT_CODES_HELP, type RunIO } from "./context.js";
 import { registerAcl } from "./commands/acl.js";
 import { registerCheck } from "./commands/check.js";
+import { registerCleanup } from "./commands/cleanup.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerJobs } from "./commands/jobs.js";
 import { registerLs } from "./commands/ls.js";
@@ -65,6 +66,7 @@ Run 'bucketsync help <command>' for a command's flags.`,
     registerAcl,
     registerLs,
     registerRm,
+    registerCleanup,
     registerCompletion,
     registerWorker,
     registerStatus,
