@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { classifyListingFailure } from "./core/errors.js";
+import { classifyError, classifyListingFailure } from "./core/errors.js";
 import { parseLocation, refuseOverlap, type Location } from "./core/location.js";
 import { UsageError, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import { validateWith } from "./options/define.js";
@@ -19,6 +19,7 @@ import { StoreOpener } from "./stores/open.js";
 import { checkLocalLocations } from "./stores/local/locations.js";
 import { FailedKeyLog } from "./executor/failed-keys.js";
 import { readWorkList } from "./work-list.js";
+import { readInventory } from "./stores/inventory.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -268,7 +269,14 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     }
     let sourceObjects = 0;
     let plannedDeletes = 0;
-    const all = actionStream(source, target, { ...options, workList }, options.delete ?? false, () => sourceObjects++);
+    const inventory = options.sourceInventory !== undefined ? await loadInventory(options, opener) : undefined;
+    const all = actionStream(
+      source,
+      target,
+      { ...options, workList, inventory },
+      options.delete ?? false,
+      () => sourceObjects++,
+    );
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
     const executed = await execute(actions, {
       source,
@@ -296,6 +304,28 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   } finally {
     failedKeys?.close();
     await opener.close();
+  }
+}
+
+/**
+ * The source's keys from the S3 Inventory `--source-inventory` names (read with the source's
+ * connection): its bucket must be the source's, and only keys under the source's prefix count.
+ */
+async function loadInventory(options: SyncOptions, opener: StoreOpener): Promise<ObjectInfo[]> {
+  const manifest = parseLocation(options.sourceInventory!);
+  const src = typeof options.source === "string" ? parseLocation(options.source) : undefined;
+  if (manifest.kind !== "s3" || src?.kind !== "s3")
+    throw new UsageError("--source-inventory needs an s3:// source and an s3://bucket/.../manifest.json");
+  const store = await opener.open(`s3://${manifest.bucket}/`, {
+    connection: { ...options.connection, ...options.sourceConnection },
+  });
+  const key = manifest.prefix.replace(/\/$/, "");
+  try {
+    return (await readInventory(store, key, src.bucket, src.prefix)).objects;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // Read before anything is planned: a failure changed nothing, like any other bad input.
+    throw new UsageError(`cannot read the source inventory ${options.sourceInventory}: ${classifyError(err).message}`);
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { hasKeySpaceListing, hasVersions, type KeySpaceListing } from "../core/capabilities.js";
 import { ListingError } from "../core/errors.js";
-import { UsageError, type KeyRange, type ObjectStore } from "../core/types.js";
+import { UsageError, type KeyRange, type ObjectInfo, type ObjectStore } from "../core/types.js";
 import type { OptionValues } from "../options/table.js";
 import { compileAttributeFilters } from "./attributes.js";
 import { COMPARE_RULES, type CompareRule } from "./compare.js";
@@ -15,9 +15,9 @@ import { compileFilters } from "./filters.js";
 import { planFolderSplit, splitByFolders } from "./folders.js";
 import { pairListings } from "./pairing.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
-import { planInRanges, rangesFromSplitPoints, splitPointsFor } from "./ranges.js";
+import { evenly, planInRanges, rangesFromSplitPoints, splitPointsFor } from "./ranges.js";
 import { contentRule, listingAt } from "./versions.js";
-import { HEAD_LIST_MAX, planByHead, planListedRanges } from "./work-list.js";
+import { HEAD_LIST_MAX, arrayLister, confirmedBySource, planByHead, planListedRanges } from "./work-list.js";
 
 /** The planner's settings for a pair of stores: comparison rule, key filters, attribute filters per side. */
 export function planOptionsFor(
@@ -54,7 +54,7 @@ const DEFAULT_HEAD_PARALLELISM = 64;
 export async function* actionStream(
   source: ObjectStore,
   target: ObjectStore,
-  options: OptionValues & { ranges?: KeyRange[]; workList?: readonly string[] },
+  options: OptionValues & { ranges?: KeyRange[]; workList?: readonly string[]; inventory?: readonly ObjectInfo[] },
   withDeletes: boolean,
   onSourceObject: () => void = () => undefined,
 ): AsyncGenerator<Action> {
@@ -78,6 +78,19 @@ export async function* actionStream(
       planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject),
       parallel,
     );
+    return;
+  }
+  if (options.inventory) {
+    // The source's keys from an inventory, never listed: the target's live listing in ranges split
+    // at the inventory's keys, and every change confirmed by a HEAD of the live source.
+    const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
+    const inventory = options.inventory;
+    const listSource = arrayLister(inventory);
+    const points = evenly(inventory, splitPointsFor(parallel)).map((o) => o.key);
+    const planned = hasKeySpaceListing(target)
+      ? planInRanges(rangesFromSplitPoints(points), listSource, (r) => target.list(r), planOptions, parallel)
+      : plan(listSource(), target.list(), planOptions);
+    yield* confirmedBySource(planned, source, planOptions, options.concurrency ?? DEFAULT_HEAD_PARALLELISM);
     return;
   }
   if (workList && hasKeySpaceListing(source) && hasKeySpaceListing(target)) {

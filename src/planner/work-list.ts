@@ -7,7 +7,7 @@
  * deletes ("only listed keys the source lacks") are the same as in any other run.
  */
 import { withRetry, type RetryPolicy } from "../core/retry.js";
-import { compareKeys } from "../core/keys.js";
+import { compareKeys, positionInRange } from "../core/keys.js";
 import type { KeyRange, ObjectInfo, ObjectStore } from "../core/types.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
 import { mergeConcurrently } from "./ranges.js";
@@ -129,4 +129,83 @@ export function planListedRanges(
     ),
     parallel,
   );
+}
+
+/** A sorted array as a store's listing of `range` (binary search to its start). */
+export function arrayLister(sorted: readonly ObjectInfo[]): (range?: KeyRange) => AsyncIterable<ObjectInfo> {
+  return async function* (range: KeyRange = {}) {
+    let lo = 0;
+    let hi = sorted.length;
+    const after = range.startAfter;
+    if (after !== undefined)
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareKeys(sorted[mid]!.key, after) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+    for (let i = lo; i < sorted.length; i++) {
+      const where = positionInRange(sorted[i]!.key, range);
+      if (where > 0) return;
+      if (where === 0) yield sorted[i]!;
+    }
+  };
+}
+
+/**
+ * The actions of a plan made from a listing that may be stale (an S3 Inventory, a day old by
+ * design), each confirmed against the live source before it is yielded: every copy, update and
+ * delete is planned again from a HEAD of the source key (`parallel` at once), so a key the
+ * source no longer has is neither copied nor (when the target has it and the source has it
+ * again) deleted, and a copy carries the object as it is now. Skips pass as they are.
+ */
+export async function* confirmedBySource(
+  actions: AsyncIterable<Action>,
+  source: ObjectStore,
+  options: PlanOptions,
+  parallel: number,
+  retry?: RetryPolicy,
+): AsyncGenerator<Action> {
+  type Settled = { id: number; out?: Action[]; error?: unknown };
+  const inFlight = new Map<number, Promise<Settled>>();
+  let next = 0;
+  const replan = async (action: Exclude<Action, { type: "skip" }>): Promise<Action[]> => {
+    const target = action.type === "copy" ? undefined : action.target;
+    const out: Action[] = [];
+    const live = single(() => headRetried(source, action.key, retry));
+    // The confirmation's source read is not a listed entry: the empty-source guard counted the inventory's.
+    for await (const a of plan(
+      live,
+      single(async () => target),
+      { ...options, onSourceEntry: undefined },
+    ))
+      out.push(a);
+    return out;
+  };
+  const settle = async function* (): AsyncGenerator<Action> {
+    const done = await Promise.race(inFlight.values());
+    inFlight.delete(done.id);
+    if (done.error !== undefined) throw done.error;
+    yield* done.out!;
+  };
+  try {
+    for await (const action of actions) {
+      if (action.type === "skip") {
+        yield action;
+        continue;
+      }
+      const id = next++;
+      inFlight.set(
+        id,
+        replan(action).then(
+          (out) => ({ id, out }),
+          (error: unknown) => ({ id, error: error ?? new Error("confirmation failed") }),
+        ),
+      );
+      if (inFlight.size >= parallel) yield* settle();
+    }
+    while (inFlight.size > 0) yield* settle();
+  } finally {
+    // Nothing is left running unobserved: every confirmation settles (they never reject).
+    await Promise.all(inFlight.values());
+  }
 }
