@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { classifyError, classifyListingFailure } from "./core/errors.js";
+import { ListingError, classifyError, classifyListingFailure } from "./core/errors.js";
 import { parseLocation, refuseOverlap, type Location } from "./core/location.js";
 import { UsageError, type KeyRange, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import { validateWith } from "./options/define.js";
@@ -8,11 +8,13 @@ import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { TransferOptions } from "./executor/transfer.js";
 import type { RetryPolicy } from "./core/retry.js";
-import { hasMultipartUploads, isLocalFolder } from "./core/capabilities.js";
+import { hasKeySpaceListing, hasMultipartUploads, isLocalFolder } from "./core/capabilities.js";
 import type { CompareMode } from "./planner/compare.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from "./planner/filters.js";
 import type { Action } from "./planner/planner.js";
-import { actionStream } from "./planner/strategy.js";
+import { actionStream, DEFAULT_LIST_PARALLELISM } from "./planner/strategy.js";
+import { rangesFromSplitPoints, splitPointsFor } from "./planner/ranges.js";
+import { CheckpointedRun } from "./checkpoint.js";
 import { requireVersions, syncAllVersions } from "./versions.js";
 import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
@@ -171,6 +173,23 @@ export function validateSyncOptions(options: SyncOptions): void {
     throw new UsageError("--files-from cannot be used with --at, --all-versions or key ranges");
   if (options.sourceInventory !== undefined && (listed || options.at !== undefined || options.allVersions))
     throw new UsageError("--source-inventory cannot be used with --files-from, --at or --all-versions");
+  if (options.checkpoint !== undefined) {
+    const s3 = (loc: unknown) => typeof loc === "string" && parseLocation(loc).kind === "s3";
+    if (!s3(options.source) || !s3(options.target))
+      throw new UsageError("--checkpoint works between two s3:// locations");
+    if (
+      options.dryRun ||
+      listed ||
+      options.sourceInventory !== undefined ||
+      options.at !== undefined ||
+      options.allVersions ||
+      options.ranges ||
+      options.only
+    )
+      throw new UsageError(
+        "--checkpoint cannot be used with --dry-run, --files-from, --source-inventory, --at or --all-versions",
+      );
+  }
   if (options.failedKeys !== undefined && options.allVersions)
     throw new UsageError("--failed-keys cannot be used with --all-versions");
 }
@@ -236,6 +255,13 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const useless = includesThatSelectNothing(options.filters ?? []);
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
   const workList = await readWorkList(options);
+  const checkpoint =
+    options.checkpoint !== undefined
+      ? new CheckpointedRun(options.checkpoint, options, {
+          source: String(options.source),
+          target: String(options.target),
+        })
+      : undefined;
   const failedKeys = options.failedKeys !== undefined ? new FailedKeyLog(options.failedKeys) : undefined;
   const opener = new StoreOpener(options.signal);
   try {
@@ -267,16 +293,19 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         changedNothing: run.summary.copied === 0 || (options.dryRun ?? false),
       };
     }
-    let sourceObjects = 0;
+    let sourceObjects = checkpoint?.earlierSourceObjects ?? 0;
     let plannedDeletes = 0;
     const inventory = options.sourceInventory !== undefined ? await loadInventory(options, opener) : undefined;
-    const all = actionStream(
-      source,
-      target,
-      { ...options, workList, inventory },
-      options.delete ?? false,
-      () => sourceObjects++,
-    );
+    const onEvent = options.onEvent ?? (() => undefined);
+    const all = checkpoint
+      ? resumable(checkpoint, source, target, options, () => sourceObjects++)
+      : actionStream(
+          source,
+          target,
+          { ...options, workList, inventory },
+          options.delete ?? false,
+          () => sourceObjects++,
+        );
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
     const executed = await execute(actions, {
       source,
@@ -287,7 +316,12 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       write: writeOptions(options),
       maxDelete: options.maxDelete,
       retry: options.retry,
-      onEvent: options.onEvent ?? (() => undefined),
+      onEvent: checkpoint
+        ? (event) => {
+            checkpoint.onEvent(event);
+            onEvent(event);
+          }
+        : onEvent,
       signal: options.signal,
       failedKeys,
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
@@ -297,14 +331,40 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
           : undefined,
     });
     const result = explainRefusedWrite(executed, options);
+    checkpoint?.finish(!result.fatal && result.summary.failed === 0);
     // A missing target folder is created by the first write, or here once the run succeeded (an
     // empty source still leaves the folder); a run that failed (no such bucket) leaves none.
     if (isLocalFolder(target) && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
     return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
+    checkpoint?.finish(false);
     failedKeys?.close();
     await opener.close();
   }
+}
+
+/**
+ * A resumable run's actions: the deletes earlier runs planned (to the spool first), then the
+ * ranges left, from the checkpoint's ranges or new ones cut at the source's split points.
+ * Cutting happens inside the stream, so a source that cannot be read fails as a listing does.
+ */
+async function* resumable(
+  checkpoint: CheckpointedRun,
+  source: ObjectStore,
+  target: ObjectStore,
+  options: SyncOptions,
+  onSourceObject: () => void,
+): AsyncGenerator<Action> {
+  const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  const progress = await checkpoint.start(async () => {
+    try {
+      return hasKeySpaceListing(source) ? await source.splitPoints(splitPointsFor(parallel)) : [];
+    } catch (err) {
+      throw new ListingError("source", err);
+    }
+  }, rangesFromSplitPoints);
+  if (options.delete) yield* checkpoint.earlierDeletes();
+  yield* actionStream(source, target, { ...options, progress }, options.delete ?? false, onSourceObject);
 }
 
 /**

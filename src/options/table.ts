@@ -185,6 +185,11 @@ export const RUN_OPTIONS = {
         ? undefined
         : `invalid ${name} '${v}'; expected s3://bucket/path/manifest.json`,
   }),
+  checkpoint: text({
+    arg: "<file>",
+    help: "record the run's progress in FILE; after a crash the same command with the same FILE does only what is left",
+    distributed: "unsupported",
+  }),
   listParallelism: number({
     flag: false,
     config: false,

@@ -15,7 +15,8 @@ import { compileFilters } from "./filters.js";
 import { planFolderSplit, splitByFolders } from "./folders.js";
 import { pairListings } from "./pairing.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
-import { evenly, planInRanges, rangesFromSplitPoints, splitPointsFor } from "./ranges.js";
+import { evenly, mergeConcurrently, planInRanges, rangesFromSplitPoints, splitPointsFor } from "./ranges.js";
+import type { CheckpointProgress } from "./checkpoint.js";
 import { contentRule, listingAt } from "./versions.js";
 import { HEAD_LIST_MAX, arrayLister, confirmedBySource, planByHead, planListedRanges } from "./work-list.js";
 
@@ -54,7 +55,12 @@ const DEFAULT_HEAD_PARALLELISM = 64;
 export async function* actionStream(
   source: ObjectStore,
   target: ObjectStore,
-  options: OptionValues & { ranges?: KeyRange[]; workList?: readonly string[]; inventory?: readonly ObjectInfo[] },
+  options: OptionValues & {
+    ranges?: KeyRange[];
+    workList?: readonly string[];
+    inventory?: readonly ObjectInfo[];
+    progress?: CheckpointProgress;
+  },
   withDeletes: boolean,
   onSourceObject: () => void = () => undefined,
 ): AsyncGenerator<Action> {
@@ -76,6 +82,29 @@ export async function* actionStream(
       (r) => source.list(r),
       (r) => target.list(r),
       planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject),
+      parallel,
+    );
+    return;
+  }
+  if (options.progress) {
+    // A resumable run: its fixed ranges, each from after its watermark, done ones not at all.
+    const progress = options.progress;
+    const planOptions = planOptionsFor(source, target, options, withDeletes, undefined, onSourceObject);
+    yield* mergeConcurrently(
+      progress.pending().map(
+        ({ index, range }) =>
+          () =>
+            progress.track(
+              index,
+              plan(source.list(range), target.list(range), {
+                ...planOptions,
+                onSourceEntry: () => {
+                  onSourceObject();
+                  progress.sourceEntry(index);
+                },
+              }),
+            ),
+      ),
       parallel,
     );
     return;
