@@ -178,7 +178,7 @@ export const RUN_OPTIONS = {
   }),
   sourceInventory: text({
     arg: "<manifest>",
-    help: "read the source's keys from an S3 Inventory (s3://bucket/.../manifest.json, CSV) instead of listing it",
+    help: "read the source's keys from an S3 Inventory (s3://bucket/.../manifest.json, CSV or Parquet) instead of listing it",
     distributed: "unsupported",
     validate: (v, name) =>
       /^s3:\/\/[^/]+\/.*manifest\.json$/.test(v)

@@ -6,10 +6,9 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { gzipSync } from "node:zlib";
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { startFaultProxy, type FaultProxy } from "../helpers/fault-proxy.js";
+import { takeInventory } from "../helpers/inventory.js";
 import {
   getText,
   keys,
@@ -34,44 +33,6 @@ after(async () => {
 const show = (r: CliResult) =>
   `exit ${r.code}\n--- stderr\n${r.stderr.slice(0, 3000)}\n--- stdout\n${r.stdout.slice(-2000)}`;
 
-/** Writes an inventory of `srcBucket` as it is now into `inv`; returns the manifest's URL. */
-async function takeInventory(srcBucket: string, inv: string, files = 2): Promise<string> {
-  const listed = await listAll(client, srcBucket);
-  const csv = (o: (typeof listed)[number]) =>
-    [
-      srcBucket,
-      encodeURIComponent(o.key).replace(/%20/g, "+"),
-      String(o.size),
-      new Date(o.lastModified).toISOString(),
-      o.etag,
-      "STANDARD",
-    ]
-      .map((v) => `"${v}"`)
-      .join(",");
-  const base = `inventories/${srcBucket}/daily`;
-  const entries: { key: string; size: number; MD5checksum: string }[] = [];
-  for (let f = 0; f < files; f++) {
-    // Files hold keys in no particular order, as AWS's may.
-    const rows = listed.filter((_, i) => i % files === f).reverse();
-    const body = gzipSync(rows.map(csv).join("\n") + "\n");
-    const key = `${base}/data/part-${f}.csv.gz`;
-    await put(client, inv, key, body);
-    entries.push({ key, size: body.length, MD5checksum: createHash("md5").update(body).digest("hex") });
-  }
-  const manifest = {
-    sourceBucket: srcBucket,
-    destinationBucket: `arn:aws:s3:::${inv}`,
-    version: "2016-11-30",
-    creationTimestamp: String(Date.now()),
-    fileFormat: "CSV",
-    fileSchema: "Bucket, Key, Size, LastModifiedDate, ETag, StorageClass",
-    files: entries,
-  };
-  const manifestKey = `${base}/2026-12-01T01-00Z/manifest.json`;
-  await put(client, inv, manifestKey, JSON.stringify(manifest));
-  return `s3://${inv}/${manifestKey}`;
-}
-
 let src: string;
 let inv: string;
 let manifest: string;
@@ -86,7 +47,7 @@ before(async () => {
     src,
     [...base, ...odd, "gone/copy-me-not", "gone/in-target"].map((k) => [k, `v1 ${k}`]),
   );
-  manifest = await takeInventory(src, inv);
+  manifest = await takeInventory(client, src, inv);
   // The day after the inventory: keys removed, added and changed on the live source.
   await client.send(new DeleteObjectCommand({ Bucket: src, Key: "gone/copy-me-not" }));
   await client.send(new DeleteObjectCommand({ Bucket: src, Key: "gone/in-target" }));
@@ -140,6 +101,18 @@ describe("--source-inventory", () => {
     );
   });
 
+  test("a Parquet inventory drives the same sync", async () => {
+    const parquet = await takeInventory(client, src, inv, 2, "Parquet");
+    const dst = await bucket("inv-parquet");
+    const r = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--source-inventory", parquet]);
+    assert.equal(r.code, 0, show(r));
+    const live = (await listAll(client, src)).map((o) => `${o.key} ${o.etag}`);
+    assert.deepEqual(
+      (await listAll(client, dst)).map((o) => `${o.key} ${o.etag}`),
+      live,
+    );
+  });
+
   test("bad inventories: one line, exit 2, nothing changed", async () => {
     const dst = await bucket("inv-bad");
     const missing = await runCli([
@@ -154,18 +127,21 @@ describe("--source-inventory", () => {
     await put(
       client,
       inv,
-      "parquet/manifest.json",
-      JSON.stringify({ sourceBucket: src, fileFormat: "Parquet", fileSchema: "message s3.inventory {}", files: [] }),
+      "orc/manifest.json",
+      JSON.stringify({ sourceBucket: src, fileFormat: "ORC", fileSchema: "struct<bucket:string>", files: [] }),
     );
-    const parquet = await runCli([
+    const orc = await runCli([
       "sync",
       `s3://${src}`,
       `s3://${dst}`,
       "--source-inventory",
-      `s3://${inv}/parquet/manifest.json`,
+      `s3://${inv}/orc/manifest.json`,
     ]);
-    assert.equal(parquet.code, 2, show(parquet));
-    assert.match(parquet.stderr, /is a Parquet inventory; bucketsync reads CSV inventories/);
+    assert.equal(orc.code, 2, show(orc));
+    assert.match(
+      orc.stderr,
+      /manifest\.json: ORC inventories are not read; bucketsync reads CSV and Parquet inventories/,
+    );
     const other = await bucket("inv-other");
     const wrong = await runCli(["sync", `s3://${other}`, `s3://${dst}`, "--source-inventory", manifest]);
     assert.equal(wrong.code, 2, show(wrong));
