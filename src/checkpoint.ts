@@ -177,7 +177,9 @@ export class CheckpointedRun {
         writeFileSync(`${path}.${process.pid}.tmp`, "");
         rmSync(`${path}.${process.pid}.tmp`);
       } catch (err) {
-        throw new UsageError(`cannot write --checkpoint ${path}: ${(err as Error).message}`);
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === "ENOENT" ? "its folder does not exist" : code === "EACCES" ? "permission denied" : code;
+        throw new UsageError(`cannot write --checkpoint ${path}: ${why ?? (err as Error).message}`);
       }
     }
   }
