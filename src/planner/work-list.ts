@@ -7,13 +7,15 @@
  * deletes ("only listed keys the source lacks") are the same as in any other run.
  */
 import { withRetry, type RetryPolicy } from "../core/retry.js";
-import { compareKeys, positionInRange } from "../core/keys.js";
+import { compareKeys, keyByteLength, positionInRange } from "../core/keys.js";
 import type { KeyRange, ObjectInfo, ObjectStore } from "../core/types.js";
 import { plan, type Action, type PlanOptions } from "./planner.js";
 import { mergeConcurrently } from "./ranges.js";
 
 /** Lists up to this many keys are read with HEAD requests (two per key) instead of listings. */
 export const HEAD_LIST_MAX = 1000;
+/** S3's limit on a key's length in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
 /** Keys per listed range of a long work list. */
 export const KEYS_PER_RANGE = 1000;
 
@@ -73,7 +75,8 @@ export function planByHead(
   parallel: number,
   retry?: RetryPolicy,
 ): AsyncGenerator<Action> {
-  const wanted = keys.filter((k) => options.filter(k));
+  // A key longer than S3 allows cannot be there: asking for it would be a client error.
+  const wanted = keys.filter((k) => keyByteLength(k) <= MAX_KEY_BYTES && options.filter(k));
   return mergeConcurrently(
     wanted.map(
       (key) => () =>

@@ -82,8 +82,9 @@ describe("--files-from", () => {
     const dst = await bucket("wl-short");
     const wanted = Array.from({ length: 50 }, (_, i) => name(i * 97 + 3));
     const file = join(dir, "short.txt");
-    // A key the source does not have is simply not there to copy; CRLF line ends are read too.
-    writeFileSync(file, [...wanted, "k/missing"].join("\r\n") + "\r\n");
+    // A key the source does not have is simply not there to copy (one longer than S3 allows
+    // too); CRLF line ends are read too.
+    writeFileSync(file, [...wanted, "k/missing", "k/" + "x".repeat(1100)].join("\r\n") + "\r\n");
     const p = await proxy();
     const r = await viaProxy(p, ["sync", `s3://${src}`, `s3://${dst}`, "--files-from", file]);
     assert.equal(r.code, 0, show(r));
