@@ -39,7 +39,9 @@ Examples:
   bucketsync sync s3://photos/2024 s3://archive/photos/2024 --exclude "*.tmp" --dry-run
   bucketsync sync s3://prod s3://backup --source-profile prod --target-profile backup
   bucketsync sync s3://a s3://b --endpoint-url http://127.0.0.1:9000 --checksum
-  bucketsync sync ./public s3://site/www --acl public-read --delete`,
+  bucketsync sync ./public s3://site/www --acl public-read --delete
+  bucketsync sync s3://prod s3://backup --files-from keys.txt --failed-keys failed.txt
+  bucketsync sync s3://prod s3://backup --delete --checkpoint prod.ckpt`,
   );
   command.action(async (src: string, dst: string, flags: Record<string, unknown>) => {
     ctx.setExit(await runSync(ctx, { source: src, target: dst, flags, filters, config: await ctx.config() }));
