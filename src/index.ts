@@ -24,6 +24,8 @@ export { Transferer } from "./executor/transfer.js";
 export type { TransferOptions } from "./executor/transfer.js";
 export type { Verification, VerifyMode } from "./integrity/verify.js";
 export { applyAcl } from "./acl.js";
+export { cleanup } from "./cleanup.js";
+export type { CleanupOptions, CleanupResult } from "./cleanup.js";
 export type { AclApplyOptions, AclApplyResult } from "./acl.js";
 export { loadConfig } from "./config/config.js";
 export { resolveLocation } from "./config/resolve.js";

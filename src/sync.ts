@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { classifyError, classifyListingFailure } from "./core/errors.js";
+import { ListingError, classifyError, classifyListingFailure } from "./core/errors.js";
 import { parseLocation, refuseOverlap, refuseSameObject, type Location } from "./core/location.js";
 import { UsageError, type KeyRange, type ObjectDetails, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import { validateWith } from "./options/define.js";
@@ -8,17 +8,22 @@ import type { EventSink, SyncEvent, SyncSummary } from "./executor/events.js";
 import { execute, type ExecuteResult } from "./executor/executor.js";
 import type { TransferOptions } from "./executor/transfer.js";
 import type { RetryPolicy } from "./core/retry.js";
-import { hasObjectLock, isLocalFolder } from "./core/capabilities.js";
+import { hasKeySpaceListing, hasMultipartUploads, hasObjectLock, isLocalFolder } from "./core/capabilities.js";
 import type { CompareMode } from "./planner/compare.js";
 import { compileFilters, includeOnlyMessage, includesThatSelectNothing } from "./planner/filters.js";
 import type { Action } from "./planner/planner.js";
-import { actionStream } from "./planner/strategy.js";
+import { actionStream, DEFAULT_LIST_PARALLELISM } from "./planner/strategy.js";
+import { rangesFromSplitPoints, splitPointsFor } from "./planner/ranges.js";
+import { CheckpointedRun } from "./checkpoint.js";
 import { requireVersions, syncAllVersions } from "./versions.js";
 import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
 import { checkLocalLocations, refuseSameFile } from "./stores/local/locations.js";
 import { refuseBackupOverlap } from "./backup.js";
 import { Backup } from "./executor/backup.js";
+import { FailedKeyLog } from "./executor/failed-keys.js";
+import { readWorkList } from "./work-list.js";
+import { readInventory } from "./stores/inventory.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -217,6 +222,30 @@ export function validateSyncOptions(options: SyncOptions): void {
     throw new UsageError("--backup-dir and --all-versions cannot be used together");
   if (options.only !== undefined && options.only !== "copies" && options.only !== "deletes")
     throw new UsageError(`invalid only '${options.only}'`);
+  const listed = options.filesFrom !== undefined || options.filesFromRaw !== undefined;
+  if (listed && (options.at !== undefined || options.allVersions || options.ranges))
+    throw new UsageError("--files-from cannot be used with --at, --all-versions or key ranges");
+  if (options.sourceInventory !== undefined && (listed || options.at !== undefined || options.allVersions))
+    throw new UsageError("--source-inventory cannot be used with --files-from, --at or --all-versions");
+  if (options.checkpoint !== undefined) {
+    const s3 = (loc: unknown) => typeof loc === "string" && parseLocation(loc).kind === "s3";
+    if (!s3(options.source) || !s3(options.target))
+      throw new UsageError("--checkpoint works between two s3:// locations");
+    if (
+      options.dryRun ||
+      listed ||
+      options.sourceInventory !== undefined ||
+      options.at !== undefined ||
+      options.allVersions ||
+      options.ranges ||
+      options.only
+    )
+      throw new UsageError(
+        "--checkpoint cannot be used with --dry-run, --files-from, --source-inventory, --at or --all-versions",
+      );
+  }
+  if (options.failedKeys !== undefined && options.allVersions)
+    throw new UsageError("--failed-keys cannot be used with --all-versions");
 }
 
 /** Opens both sides and refuses pairs that would copy onto themselves. */
@@ -301,10 +330,28 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   compileFilters(options.filters ?? []); // bad globs fail before any request
   const useless = includesThatSelectNothing(options.filters ?? []);
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
+  const workList = await readWorkList(options);
+  const checkpoint =
+    options.checkpoint !== undefined
+      ? new CheckpointedRun(options.checkpoint, options, {
+          source: String(options.source),
+          target: String(options.target),
+        })
+      : undefined;
+  const failedKeys = options.failedKeys !== undefined ? new FailedKeyLog(options.failedKeys) : undefined;
   const opener = new StoreOpener(options.signal);
   try {
     const { source, target, backup, targetEndpoint } = await openPair(options, opener);
     await checkObjectLock(target, options);
+    // Multipart uploads an earlier run started here and could not abort (it was killed).
+    if (!options.dryRun && hasMultipartUploads(target)) {
+      const orphans = await target.abortOrphanedUploads();
+      if (orphans > 0)
+        options.onEvent?.({
+          type: "warning",
+          message: `aborted ${orphans} incomplete multipart upload(s) that an earlier run left in ${target.description} when it was stopped`,
+        });
+    }
     if (options.allVersions) {
       if (options.delete) throw new UsageError("--all-versions copies version histories; it does not take --delete");
       const run = await syncAllVersions({
@@ -323,11 +370,20 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         changedNothing: run.summary.copied === 0 || (options.dryRun ?? false),
       };
     }
-    let sourceObjects = 0;
+    let sourceObjects = checkpoint?.earlierSourceObjects ?? 0;
     let plannedDeletes = 0;
+    const inventory = options.sourceInventory !== undefined ? await loadInventory(options, opener) : undefined;
     const all = options.object
       ? oneObject(await headSource(source, options.object.sourceKey), target, options.object, () => sourceObjects++)
-      : actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
+      : checkpoint
+        ? resumable(checkpoint, source, target, options, () => sourceObjects++)
+        : actionStream(
+            source,
+            target,
+            { ...options, workList, inventory },
+            options.delete ?? false,
+            () => sourceObjects++,
+          );
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
     const onEvent = options.onEvent ?? (() => undefined);
     const hooks = backup
@@ -357,8 +413,14 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       write: writeOptions(options),
       maxDelete: options.maxDelete,
       retry: options.retry,
-      onEvent,
+      onEvent: checkpoint
+        ? (event) => {
+            checkpoint.onEvent(event);
+            onEvent(event);
+          }
+        : onEvent,
       signal: options.signal,
+      failedKeys,
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
       refuseDeletes: (planned) =>
         sourceObjects === 0 && !options.force
@@ -366,11 +428,14 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
           : undefined,
     });
     const result = explainRefusedWrite(executed, options);
+    checkpoint?.finish(!result.fatal && result.summary.failed === 0);
     // A missing target folder is created by the first write, or here once the run succeeded (an
     // empty source still leaves the folder); a run that failed (no such bucket) leaves none.
     if (isLocalFolder(target) && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
     return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
+    checkpoint?.finish(false);
+    failedKeys?.close();
     await opener.close();
   }
 }
@@ -400,6 +465,52 @@ async function* oneObject(
   const info: ObjectInfo = { key: object.sourceKey, size: from.size, lastModified: from.lastModified, etag: from.etag };
   if (to) yield { type: "update", key: object.targetKey, source: info, target: to, reason: "cp replaces it" };
   else yield { type: "copy", key: object.targetKey, source: info, reason: "new" };
+}
+
+/**
+ * A resumable run's actions: the deletes earlier runs planned (to the spool first), then the
+ * ranges left, from the checkpoint's ranges or new ones cut at the source's split points.
+ * Cutting happens inside the stream, so a source that cannot be read fails as a listing does.
+ */
+async function* resumable(
+  checkpoint: CheckpointedRun,
+  source: ObjectStore,
+  target: ObjectStore,
+  options: SyncOptions,
+  onSourceObject: () => void,
+): AsyncGenerator<Action> {
+  const parallel = options.listParallelism ?? DEFAULT_LIST_PARALLELISM;
+  const progress = await checkpoint.start(async () => {
+    try {
+      return hasKeySpaceListing(source) ? await source.splitPoints(splitPointsFor(parallel)) : [];
+    } catch (err) {
+      throw new ListingError("source", err);
+    }
+  }, rangesFromSplitPoints);
+  if (options.delete) yield* checkpoint.earlierDeletes();
+  yield* actionStream(source, target, { ...options, progress }, options.delete ?? false, onSourceObject);
+}
+
+/**
+ * The source's keys from the S3 Inventory `--source-inventory` names (read with the source's
+ * connection): its bucket must be the source's, and only keys under the source's prefix count.
+ */
+async function loadInventory(options: SyncOptions, opener: StoreOpener): Promise<ObjectInfo[]> {
+  const manifest = parseLocation(options.sourceInventory!);
+  const src = typeof options.source === "string" ? parseLocation(options.source) : undefined;
+  if (manifest.kind !== "s3" || src?.kind !== "s3")
+    throw new UsageError("--source-inventory needs an s3:// source and an s3://bucket/.../manifest.json");
+  const store = await opener.open(`s3://${manifest.bucket}/`, {
+    connection: { ...options.connection, ...options.sourceConnection },
+  });
+  const key = manifest.prefix.replace(/\/$/, "");
+  try {
+    return (await readInventory(store, key, src.bucket, src.prefix)).objects;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // Read before anything is planned: a failure changed nothing, like any other bad input.
+    throw new UsageError(`cannot read the source inventory ${options.sourceInventory}: ${classifyError(err).message}`);
+  }
 }
 
 /** Keeps one phase's actions (distributed runs: workers copy, the coordinator deletes); counts the deletes seen. */
@@ -460,7 +571,7 @@ export async function check(
   let compared = 0;
   let undecidable = 0;
   const mode = options.compare ?? CHECK_DEFAULT_COMPARE;
-  const checkOptions = { ...options, compare: mode };
+  const checkOptions = { ...options, compare: mode, workList: await readWorkList(options) };
   try {
     const { source, target } = await openPair(checkOptions, opener);
     const side = (o: ObjectInfo | undefined) =>

@@ -10,6 +10,7 @@ import { UsageError } from "../core/types.js";
 import { createContext, EXIT, EXIT_CODES_HELP, type RunIO } from "./context.js";
 import { registerAcl } from "./commands/acl.js";
 import { registerCheck } from "./commands/check.js";
+import { registerCleanup } from "./commands/cleanup.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerCp } from "./commands/cp.js";
 import { registerJobs } from "./commands/jobs.js";
@@ -68,6 +69,7 @@ Run 'bucketsync help <command>' for a command's flags.`,
     registerLs,
     registerCp,
     registerRm,
+    registerCleanup,
     registerCompletion,
     registerWorker,
     registerStatus,

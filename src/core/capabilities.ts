@@ -50,6 +50,16 @@ export interface ObjectLocking {
   objectLockEnabled(): Promise<boolean>;
 }
 
+/** Incomplete multipart uploads (issue 17): listed and aborted by `cleanup`, orphans of killed runs aborted by the next. */
+export interface MultipartUploads {
+  /** Every incomplete multipart upload under this store's root, keys relative to it, in key order. */
+  listUploads(): AsyncIterable<{ key: string; uploadId: string; initiated: number }>;
+  /** Aborts one upload; one that is gone already counts as aborted. */
+  abortUpload(key: string, uploadId: string): Promise<void>;
+  /** Aborts the uploads that earlier runs of this tool on this machine started here and left behind when killed; returns how many. */
+  abortOrphanedUploads(): Promise<number>;
+}
+
 const has = (store: ObjectStore, feature: StoreFeature) => store.features?.includes(feature) === true;
 
 export function hasKeySpaceListing(store: ObjectStore): store is ObjectStore & KeySpaceListing {
@@ -66,4 +76,8 @@ export function hasObjectLock(store: ObjectStore): store is ObjectStore & Object
 
 export function isLocalFolder(store: ObjectStore): store is ObjectStore & LocalFolder {
   return has(store, "local-folder");
+}
+
+export function hasMultipartUploads(store: ObjectStore): store is ObjectStore & MultipartUploads {
+  return has(store, "multipart-uploads");
 }

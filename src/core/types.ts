@@ -201,7 +201,7 @@ export interface ObjectStore {
 }
 
 /** Optional capabilities a store declares (core/capabilities.ts). */
-export type StoreFeature = "key-space" | "versions" | "local-folder" | "object-lock";
+export type StoreFeature = "key-space" | "versions" | "local-folder" | "object-lock" | "multipart-uploads";
 
 /** A user error: bad input or a refused operation. Shown as one line; exit code 2; nothing changed. */
 export class UsageError extends Error {

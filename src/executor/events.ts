@@ -40,6 +40,8 @@ export interface SyncSummary {
   bytes: number;
   durationMs: number;
   dryRun: boolean;
+  /** --failed-keys: the file and how many keys were written to it. */
+  failedKeys?: { file: string; written: number };
   /** Why deletes did not run, when they were planned and withheld for safety. */
   deletesWithheld?: string;
   /** Target objects backed up before being overwritten or deleted (--backup-dir); set when any were. */

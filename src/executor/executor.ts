@@ -6,6 +6,7 @@ import type { EventSink, SyncSummary } from "./events.js";
 import type { RetryPolicy } from "../core/retry.js";
 import type { MaxDelete, OptionValues } from "../options/table.js";
 import type { Verification } from "../integrity/verify.js";
+import type { FailedKeyLog } from "./failed-keys.js";
 import { Recorder } from "./recorder.js";
 import { TaskRunner } from "./tasks.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
@@ -32,6 +33,8 @@ export interface ExecuteOptions {
   hooks?: ExecuteHooks;
   /** Every option of the run (options/table.ts), for code here that an option changes. */
   settings?: OptionValues;
+  /** --failed-keys: the file every failed key is written to (opened by the caller, closed here). */
+  failedKeys?: FailedKeyLog;
 }
 
 /** What a hook may use: the run's recorder (its events), and whether this is a dry run (then it changes nothing). */
@@ -82,7 +85,7 @@ const DELETE_CONCURRENCY = 4;
  */
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
   const runner = new TaskRunner({ concurrency: opts.concurrency, retry: opts.retry, signal: opts.signal });
-  const record = new Recorder(opts.onEvent, opts.dryRun);
+  const record = new Recorder(opts.onEvent, opts.dryRun, opts.failedKeys);
   const summary = record.summary;
   const spool = new DeleteSpool();
   let refused: string | undefined;
@@ -310,7 +313,7 @@ export async function runDeletes(
       );
       if (!ready.ok) {
         record.failed(
-          { action: "delete" },
+          { action: "delete", keys: all.map((d) => d.key) },
           { code: ready.info.code, message: `deleting ${all.length} objects failed: ${ready.info.message}` },
           all.length,
         );
@@ -328,7 +331,7 @@ export async function runDeletes(
       const done = await deletes.attempt("delete", () => opts.target.deleteMany(batch.map((d) => d.key)), false);
       if (!done.ok) {
         record.failed(
-          { action: "delete" },
+          { action: "delete", keys: batch.map((d) => d.key) },
           { code: done.info.code, message: `deleting ${batch.length} objects failed: ${done.info.message}` },
           batch.length,
         );

@@ -7,6 +7,7 @@ import type { ErrorInfo } from "../core/errors.js";
 import type { Verification } from "../integrity/verify.js";
 import type { Action } from "../planner/planner.js";
 import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
+import type { FailedKeyLog } from "./failed-keys.js";
 
 type Copy = Extract<Action, { type: "copy" | "update" }>;
 
@@ -17,6 +18,8 @@ export class Recorder {
   constructor(
     private readonly onEvent: EventSink,
     private readonly dryRun: boolean,
+    /** --failed-keys: every key that fails is written there too. */
+    private readonly failedKeys?: FailedKeyLog,
   ) {
     this.summary = emptySummary(dryRun);
   }
@@ -59,9 +62,15 @@ export class Recorder {
     });
   }
 
-  /** One object (or a batch, without a key) that failed. */
-  failed(what: { key?: string; action: string }, info: Pick<ErrorInfo, "code" | "message">, count = 1): void {
+  /** One object (or a batch, without a key: `keys` names its objects) that failed. */
+  failed(
+    what: { key?: string; keys?: readonly string[]; action: string },
+    info: Pick<ErrorInfo, "code" | "message">,
+    count = 1,
+  ): void {
     this.summary.failed += count;
+    for (const key of what.key !== undefined ? [what.key] : (what.keys ?? []))
+      this.failedKeys?.add(key, `${what.action}: ${info.message}`);
     this.onEvent({
       type: "error",
       ...(what.key !== undefined && { key: what.key }),
@@ -130,6 +139,14 @@ export class Recorder {
   /** The summary with the run's duration, once it is over. */
   finish(): SyncSummary {
     this.summary.durationMs = Date.now() - this.started;
+    if (this.failedKeys) {
+      this.failedKeys.close();
+      this.summary.failedKeys = { file: this.failedKeys.path, written: this.failedKeys.written };
+      if (this.failedKeys.unwritable > 0)
+        this.warning(
+          `${this.failedKeys.unwritable} failed key(s) hold a tab or a line break and are not in ${this.failedKeys.path}; the error lines name them`,
+        );
+    }
     return this.summary;
   }
 }

@@ -236,6 +236,39 @@ export const RUN_OPTIONS = {
     arg: "<on|off>",
     help: "Object Lock legal hold on every object written",
   }),
+  // Issue 17: work lists, re-drives and S3 Inventory as the source listing. Each names a file or
+  // a manifest read by this machine, so none of them runs per range on distributed workers.
+  filesFrom: text({
+    arg: "<file>",
+    help: "only the keys this file lists, one per line, relative to the source and target (- for stdin); a short list is read with a HEAD per key instead of listing",
+    distributed: "unsupported",
+    commands: ALL_COMMANDS,
+  }),
+  filesFromRaw: text({
+    arg: "<file>",
+    help: "like --files-from, with keys separated by NUL bytes (keys holding tabs or line breaks)",
+    distributed: "unsupported",
+    commands: ALL_COMMANDS,
+  }),
+  failedKeys: text({
+    arg: "<file>",
+    help: "write every key that failed to this file, a tab and the reason after it (--files-from reads it back)",
+    distributed: "unsupported",
+  }),
+  sourceInventory: text({
+    arg: "<manifest>",
+    help: "read the source's keys from an S3 Inventory (s3://bucket/.../manifest.json, CSV or Parquet) instead of listing it",
+    distributed: "unsupported",
+    validate: (v, name) =>
+      /^s3:\/\/[^/]+\/.*manifest\.json$/.test(v)
+        ? undefined
+        : `invalid ${name} '${v}'; expected s3://bucket/path/manifest.json`,
+  }),
+  checkpoint: text({
+    arg: "<file>",
+    help: "record the run's progress in FILE; after a crash the same command with the same FILE does only what is left",
+    distributed: "unsupported",
+  }),
   listParallelism: number({
     commands: WRITES,
     flag: false,

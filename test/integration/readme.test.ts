@@ -113,6 +113,7 @@ before(async () => {
   chmodSync(join(work, "bin", "bucketsync"), 0o755);
   mkdirSync(join(work, "public"));
   writeFileSync(join(work, "public", "index.html"), "<p>site</p>");
+  writeFileSync(join(work, "keys.txt"), "index.html\nimages/logo.png\n"); // the work list of --files-from keys.txt
   // The README's own config file, and the AWS profiles its remotes name, on the test server.
   const yaml = /```yaml\n([\s\S]*?)```/.exec(readme);
   assert.ok(yaml, "the README has a bucketsync.yaml example");

@@ -40,11 +40,19 @@ Examples:
   bucketsync sync s3://photos/2024 s3://archive/photos/2024 --exclude "*.tmp" --dry-run
   bucketsync sync s3://prod s3://backup --source-profile prod --target-profile backup
   bucketsync sync s3://a s3://b --endpoint-url http://127.0.0.1:9000 --checksum
-  bucketsync sync ./public s3://site/www --acl public-read --delete`,
+  bucketsync sync ./public s3://site/www --acl public-read --delete
+  bucketsync sync s3://prod s3://backup --files-from keys.txt --failed-keys failed.txt
+  bucketsync sync s3://prod s3://backup --delete --checkpoint prod.ckpt`,
   );
   command.action(async (src: string, dst: string, flags: Record<string, unknown>) => {
     ctx.setExit(await runSync(ctx, { source: src, target: dst, flags, filters, config: await ctx.config() }));
   });
+}
+
+/** The run's own files (--report, --failed-keys), absolute: a local folder never lists them or writes over them. */
+function ownFilesOf(flags: Record<string, unknown>): string[] | undefined {
+  const files = [flags.report, flags.failedKeys].filter((f): f is string => typeof f === "string" && f !== "-");
+  return files.length > 0 ? files.map((f) => resolve(f)) : undefined;
 }
 
 /** Everything `sync` and `run` share once the source, target and flags are known. */
@@ -79,7 +87,7 @@ export async function runSync(
     ...(args.copy && { delete: false }),
     notices: !!flags.verbose,
     // The report is being written while the run lists: never data, never overwritten.
-    ownFiles: flags.report ? [resolve(flags.report as string)] : undefined,
+    ownFiles: ownFilesOf(flags),
   };
 
   const ineffective = ineffectiveFlags(flags, options, name);

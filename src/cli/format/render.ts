@@ -101,7 +101,8 @@ export function formatSummary(s: SyncSummary): string {
   if (s.replanned) parts.push(`re-read ${s.replanned} (source changed)`);
   if (s.verified + s.unverifiable + s.mismatched > 0)
     parts.push(`verified ${s.verified}, unverifiable ${s.unverifiable}, mismatched ${s.mismatched}`);
-  return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s`;
+  const failedKeys = s.failedKeys ? `; ${s.failedKeys.written} failed key(s) written to ${s.failedKeys.file}` : "";
+  return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s${failedKeys}`;
 }
 
 export function humanBytes(n: number): string {

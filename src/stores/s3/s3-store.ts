@@ -24,7 +24,8 @@ import type {
   ObjectStore,
   WriteOptions,
 } from "../../core/types.js";
-import type { KeySpaceListing, VersionListing } from "../../core/capabilities.js";
+import type { KeySpaceListing, MultipartUploads, VersionListing } from "../../core/capabilities.js";
+import { uploadRecord } from "./upload-record.js";
 import { sdkModule, type S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
 import { candidatePartSizes, multipartParts, unquoteEtag } from "../../integrity/etag.js";
@@ -54,9 +55,9 @@ export const DEFAULT_S3_STORE_OPTIONS: S3StoreOptions = {
 };
 
 /** An S3 bucket prefix as an ObjectStore. Keys it lists and takes are relative to the prefix. */
-export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
+export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, MultipartUploads {
   readonly description: string;
-  readonly features = ["key-space", "versions", "object-lock"] as const;
+  readonly features = ["key-space", "versions", "object-lock", "multipart-uploads"] as const;
 
   constructor(
     readonly connection: S3Connection,
@@ -489,6 +490,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       // abortable: its answer is the id an abort needs.
       const created = await client.send(new sdk.CreateMultipartUploadCommand({ ...params, Tagging: undefined }));
       uploadId = created.UploadId!;
+      this.recordStarted(params.Key, uploadId);
       const parts: CompletedPart[] = new Array(partCount);
       const uploadPart = async ({ index, data }: { index: number; data: Buffer }) => {
         stop.signal.throwIfAborted();
@@ -529,6 +531,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
           ...conditionParams(opts),
         }),
       );
+      uploadRecord().ended(uploadId);
       uploadId = undefined;
       await this.putTags(params.Key, tags);
       // radosgw answers CompleteMultipartUpload with an empty ETag; HEAD has the right one.
@@ -540,7 +543,10 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
         // Retried on its own (the run's signal is aborted by now), and awaited.
         await withRetry(() =>
           client.send(new sdk.AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id })),
-        ).catch(() => undefined);
+        ).then(
+          () => uploadRecord().ended(id),
+          () => undefined,
+        );
       }
       throw err;
     } finally {
@@ -556,6 +562,68 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       keys.map((key) => this.prefix + key),
     );
     return failures.map((f) => ({ ...f, key: f.key.slice(this.prefix.length) }));
+  }
+
+  /** Where this store's uploads are recorded: the endpoint as the connection names it ("aws" for AWS). */
+  private recordStarted(fullKey: string, uploadId: string): void {
+    uploadRecord().started({
+      endpoint: this.connection.endpointUrl ?? "aws",
+      bucket: this.bucket,
+      key: fullKey,
+      uploadId,
+    });
+  }
+
+  async *listUploads(): AsyncGenerator<{ key: string; uploadId: string; initiated: number }> {
+    const sdk = await sdkModule();
+    const client = await this.connection.sdkClient();
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await withRetry(() =>
+        client.send(
+          new sdk.ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix || undefined,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+            EncodingType: "url",
+          }),
+        ),
+      );
+      for (const u of page.Uploads ?? []) {
+        const key = decodeListedKey(u.Key ?? "");
+        if (!key.startsWith(this.prefix) || !u.UploadId) continue;
+        yield { key: key.slice(this.prefix.length), uploadId: u.UploadId, initiated: u.Initiated?.getTime() ?? 0 };
+      }
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker && decodeListedKey(page.NextKeyMarker);
+      uploadIdMarker = page.NextUploadIdMarker;
+      if (!keyMarker && !uploadIdMarker)
+        throw invalidListing("ListMultipartUploads was truncated without a marker to go on from");
+    }
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.abortFullKey(this.prefix + key, uploadId);
+  }
+
+  private async abortFullKey(fullKey: string, uploadId: string): Promise<void> {
+    const sdk = await sdkModule();
+    const client = await this.connection.sdkClient();
+    try {
+      await withRetry(() =>
+        client.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: uploadId })),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name !== "NoSuchUpload") throw err;
+    }
+  }
+
+  abortOrphanedUploads(): Promise<number> {
+    return uploadRecord().abortOrphans(this.connection.endpointUrl ?? "aws", this.bucket, (u) =>
+      this.abortFullKey(u.key, u.uploadId),
+    );
   }
 
   canCopyFrom(source: ObjectStore): boolean | "maybe" {
@@ -651,6 +719,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       }),
     );
     const uploadId = created.UploadId!;
+    this.recordStarted(key, uploadId);
     const size = details.size;
     // Copying a multipart source with its own part layout keeps its ETag, which proves the copy.
     const sourceLayout = await from.partLayout(sourceObject.key, details);
@@ -698,6 +767,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
           ...conditionParams(opts),
         }),
       );
+      uploadRecord().ended(uploadId);
     } catch (err) {
       await (
         await this.connection.sdkClient()
@@ -705,7 +775,10 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
         .send(
           new (await sdkModule()).AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
         )
-        .catch(() => undefined);
+        .then(
+          () => uploadRecord().ended(uploadId),
+          () => undefined,
+        );
       throw err;
     }
     await this.putTags(key, tags);
