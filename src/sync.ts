@@ -17,6 +17,11 @@ import { requireVersions, syncAllVersions } from "./versions.js";
 import { resolveEndpointUrl, type S3ConnectionOptions } from "./stores/s3/client.js";
 import { StoreOpener } from "./stores/open.js";
 import { checkLocalLocations } from "./stores/local/locations.js";
+import { RequestMeter, type MeterLimits } from "./core/meter.js";
+import { AWS_S3_STANDARD_US_EAST_1, type PriceTable } from "./core/prices.js";
+import { parseBandwidth } from "./options/parse.js";
+import { Estimate, type Usage } from "./executor/estimate.js";
+import { Transferer } from "./executor/transfer.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -41,6 +46,11 @@ export interface RunPlumbing {
   only?: "copies" | "deletes";
   /** Files of the run itself (its --report file), absolute paths: a local folder never lists them and never writes over them. */
   ownFiles?: string[];
+  /**
+   * The meter of stores given as objects (their connections count and limit requests there);
+   * the run measures what it adds to it. Default: a meter of the run's own, from its limits.
+   */
+  meter?: RequestMeter;
 }
 
 /** The options of `check()`: the same table, of which check reads the comparison, filters and listing settings. */
@@ -62,9 +72,35 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   retry: true,
   only: true,
   ownFiles: true,
+  meter: true,
 };
 
 export const DEFAULT_CONCURRENCY = 64;
+
+/** The request and bandwidth limits of a run's options (--tpslimit, --tpslimit-burst, --bwlimit). */
+export function meterLimits(options: OptionValues): MeterLimits {
+  return {
+    tps: options.tpslimit,
+    tpsBurst: options.tpslimitBurst,
+    bandwidth: options.bwlimit !== undefined ? parseBandwidth("--bwlimit")(options.bwlimit) : undefined,
+  };
+}
+
+/** --price-table, or AWS S3 Standard us-east-1. */
+async function priceTableOf(options: OptionValues): Promise<PriceTable> {
+  if (options.priceTable === undefined) return AWS_S3_STANDARD_US_EAST_1;
+  return (await import("./config/prices.js")).loadPriceTable(options.priceTable);
+}
+
+/** --metrics-addr: serves the run's metrics until it ends (executor/metrics.ts). */
+async function metricsFor(options: OptionValues, meter: RequestMeter, listed: () => number) {
+  if (options.metricsAddr === undefined) return undefined;
+  return (await import("./executor/metrics.js")).serveMetrics(options.metricsAddr, {
+    meter,
+    listed,
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+  });
+}
 
 export interface SyncResult extends ExecuteResult {
   /** With `only`: deletes planned (with "copies", none of them run) and objects the source listed. */
@@ -225,7 +261,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   compileFilters(options.filters ?? []); // bad globs fail before any request
   const useless = includesThatSelectNothing(options.filters ?? []);
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
-  const opener = new StoreOpener(options.signal);
+  const meter = options.meter ?? new RequestMeter(meterLimits(options));
+  const priceTable = await priceTableOf(options);
+  const opener = new StoreOpener(options.signal, meter);
+  let sourceObjects = 0;
+  const metrics = await metricsFor(options, meter, () => sourceObjects);
   try {
     const { source, target } = await openPair(options, opener);
     if (options.allVersions) {
@@ -246,7 +286,6 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         changedNothing: run.summary.copied === 0 || (options.dryRun ?? false),
       };
     }
-    let sourceObjects = 0;
     let plannedDeletes = 0;
     const all = actionStream(source, target, options, options.delete ?? false, () => sourceObjects++);
     const actions = options.only ? onlyPhase(all, options.only, () => plannedDeletes++) : all;
@@ -261,6 +300,9 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       retry: options.retry,
       onEvent: options.onEvent ?? (() => undefined),
       signal: options.signal,
+      meter,
+      priceTable,
+      onStart: metrics?.watch,
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
       refuseDeletes: (planned) =>
         sourceObjects === 0 && !options.force
@@ -273,6 +315,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     if (isLocalFolder(target) && !options.dryRun && !result.fatal && !result.refused) await target.ensureRoot();
     return options.only ? { ...result, plannedDeletes, sourceObjects } : result;
   } finally {
+    await metrics?.close();
     await opener.close();
   }
 }
@@ -298,6 +341,11 @@ export interface CheckResult {
   /** Objects on both sides whose content could not be compared (ETags cannot decide): compared by size and time only. */
   undecidable: number;
   fatal?: { code: string; message: string; context: string };
+  /**
+   * What a sync making the target match (with --delete) would send and cost: check's own listing
+   * as measured, plus the copies, updates and delete batches the differences need.
+   */
+  estimate?: Usage;
 }
 
 /** Compares source and target without changing anything; reports each difference through `onDifference`. */
@@ -330,14 +378,20 @@ export async function check(
 ): Promise<CheckResult> {
   validateSyncOptions(options);
   compileFilters(options.filters ?? []);
-  const opener = new StoreOpener(options.signal);
+  const meter = options.meter ?? new RequestMeter(meterLimits(options));
+  const opener = new StoreOpener(options.signal, meter);
   let differences = 0;
   let compared = 0;
   let undecidable = 0;
   const mode = options.compare ?? CHECK_DEFAULT_COMPARE;
   const checkOptions = { ...options, compare: mode };
+  const priceTable = await priceTableOf(options);
+  let estimate: Estimate | undefined;
+  let deletes = 0;
   try {
     const { source, target } = await openPair(checkOptions, opener);
+    estimate = new Estimate(source, target);
+    const route = new Transferer(source, target).route;
     const side = (o: ObjectInfo | undefined) =>
       o && { size: o.size, etag: o.etag, lastModified: new Date(o.lastModified).toISOString() };
     for await (const action of actionStream(source, target, checkOptions, true)) {
@@ -364,10 +418,19 @@ export async function check(
         });
       }
       if (kind === "same") continue;
+      if (action.type === "copy" || action.type === "update") estimate.copy(action.source, route);
+      else if (action.type === "delete") deletes++;
       differences++;
       options.onDifference?.({ key: action.key, kind, reason: action.reason });
     }
-    return { inSync: differences === 0, differences, compared, undecidable };
+    estimate.deletes(deletes);
+    return {
+      inSync: differences === 0,
+      differences,
+      compared,
+      undecidable,
+      estimate: estimate.usage(meter.snapshot(), priceTable),
+    };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const info = classifyListingFailure(err);

@@ -9,6 +9,7 @@ import { classifyListingFailure, type ErrorInfo } from "../core/errors.js";
 import { parseLocation, refuseOverlap } from "../core/location.js";
 import { UsageError, type KeyRange } from "../core/types.js";
 import { emptySummary, type SyncSummary } from "../executor/events.js";
+import { addCounts } from "../core/meter.js";
 import { compileFilters } from "../planner/filters.js";
 import { ListingError } from "../core/errors.js";
 import { StoreOpener } from "../stores/open.js";
@@ -448,6 +449,9 @@ function add(into: SyncSummary, s: SyncSummary): void {
     if (key === "durationMs" || typeof value !== "number") continue;
     target[key] = ((target[key] as number | undefined) ?? 0) + value;
   }
+  // Requests by kind and their cost (issue 16), summed over the ranges.
+  if (s.requests) addCounts(into.requests, s.requests);
+  if (s.cost) into.cost = { usd: Math.round((into.cost.usd + s.cost.usd) * 1e6) / 1e6, priceTable: s.cost.priceTable };
 }
 
 /** Removes the jobs of a finished generation before the next one starts (they are no longer needed to resume). */

@@ -1,3 +1,7 @@
+import { emptyCounts, type RequestCounts } from "../core/meter.js";
+import { AWS_S3_STANDARD_US_EAST_1, type Cost } from "../core/prices.js";
+import type { CutoffReport } from "./cutoff.js";
+
 /** Events a run emits, in the order things happen. The CLI renders them; library users subscribe. */
 export type SyncEvent =
   | {
@@ -34,6 +38,19 @@ export interface SyncSummary {
   dryRun: boolean;
   /** Why deletes did not run, when they were planned and withheld for safety. */
   deletesWithheld?: string;
+  /**
+   * S3 requests by kind (LIST, HEAD, GET, PUT, COPY, UploadPartCopy, DELETE), as sent; in a dry
+   * run, what the real run would send (its listing measured, the planned work foreseen).
+   */
+  requests: RequestCounts;
+  /** Bytes streamed through this machine (each byte once); in a dry run, foreseen. */
+  bytesThrough: number;
+  /** What `requests` and the bytes read out of S3 cost under the run's price table. */
+  cost: Cost;
+  /** True in a dry run: requests, bytesThrough and cost are the estimate of the real run. */
+  estimated?: boolean;
+  /** Set when --max-transfer or --max-duration cut the run off (no deletes ran; exit code 8). */
+  cutoff?: CutoffReport;
 }
 
 export type EventSink = (event: SyncEvent) => void;
@@ -52,5 +69,8 @@ export function emptySummary(dryRun: boolean): SyncSummary {
     bytes: 0,
     durationMs: 0,
     dryRun,
+    requests: emptyCounts(),
+    bytesThrough: 0,
+    cost: { usd: 0, priceTable: AWS_S3_STANDARD_US_EAST_1.name },
   };
 }

@@ -8,6 +8,11 @@ import type { OptionValues } from "../options/table.js";
 import { Recorder } from "./recorder.js";
 import { TaskRunner } from "./tasks.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
+import type { RequestMeter } from "../core/meter.js";
+import type { PriceTable } from "../core/prices.js";
+import { Cutoff } from "./cutoff.js";
+import { Estimate, measuredUsage } from "./estimate.js";
+import { orderWithin } from "./order.js";
 
 export interface ExecuteOptions {
   source: ObjectStore;
@@ -31,6 +36,12 @@ export interface ExecuteOptions {
   hooks?: ExecuteHooks;
   /** Every option of the run (options/table.ts), for code here that an option changes. */
   settings?: OptionValues;
+  /** Counts the run's requests and streamed bytes, and holds them to --tpslimit and --bwlimit. */
+  meter?: RequestMeter;
+  /** Prices for the summary's cost (default AWS S3 Standard, us-east-1). */
+  priceTable?: PriceTable;
+  /** Learns of the run's task runner and cut-off as the run starts (the metrics endpoint reads them). */
+  onStart?: (run: { runner: TaskRunner; summary: SyncSummary }) => void;
 }
 
 export interface ExecuteHooks {
@@ -70,11 +81,20 @@ const DELETE_CONCURRENCY = 4;
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
   const runner = new TaskRunner({ concurrency: opts.concurrency, retry: opts.retry, signal: opts.signal });
   const record = new Recorder(opts.onEvent, opts.dryRun);
+  opts.onStart?.({ runner, summary: record.summary });
+  const start = opts.meter?.snapshot();
   const summary = record.summary;
   const spool = new DeleteSpool();
   let refused: string | undefined;
   let changed = false;
-  const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message));
+  const cutoff = new Cutoff(opts.settings ?? {});
+  // A hard cut-off stops multipart work in flight as an interrupt does.
+  const writeSignal = opts.signal ? AbortSignal.any([opts.signal, cutoff.signal]) : cutoff.signal;
+  const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message), {
+    meter: opts.meter,
+    cutSignal: cutoff.signal,
+  });
+  const estimate = opts.dryRun ? new Estimate(opts.source, opts.target, opts.write) : undefined;
 
   const handle = async (action: Action): Promise<void> => {
     if (action.type === "skip") {
@@ -95,7 +115,14 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       );
       return;
     }
-    if (opts.dryRun) {
+    // --max-transfer / --max-duration: a copy the cut-off leaves undone is counted as left.
+    if (!cutoff.admit(action.source.size)) {
+      cutoff.leftBehind(action.source.size);
+      if (cutoff.stopsPlanning) runner.halt();
+      return;
+    }
+    if (estimate) {
+      estimate.copy(action.source, transferer.route);
       record.copied(action);
       return;
     }
@@ -107,8 +134,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       }
     }
     const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
-      transferer.transfer(action.source, { ...opts.write, signal: opts.signal }),
+      transferer.transfer(action.source, { ...opts.write, signal: writeSignal }),
     );
+    if (!moved.ok && cutoff.signal.aborted && !opts.signal?.aborted) {
+      // Stopped by a hard cut-off: nothing was written, and the next run copies it.
+      cutoff.leftBehind(action.source.size);
+      return;
+    }
     if (!moved.ok) {
       // A failure every object would repeat stops the run (reported once by the caller).
       if (!moved.stopsRun) record.failed({ key: action.key, action: action.type }, moved.info);
@@ -129,27 +161,42 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   };
 
   try {
-    await runner.run(actions, handle);
+    // At --max-duration the plan is no longer read.
+    cutoff.start(() => runner.halt());
+    const ordered = opts.settings?.orderBy ? orderWithin(actions, opts.settings.orderBy) : actions;
+    await runner.run(ordered, handle);
     runner.settleInterrupt();
     const fatal = runner.fatal;
+    const cut = cutoff.report();
+    if (cut) record.cutOff(cut);
     if (spool.count > 0) {
       const withheld = fatal
         ? `the run stopped early (${fatal.context}: ${fatal.message})`
-        : summary.failed > 0
-          ? `${summary.failed} object(s) failed to copy`
-          : opts.maxDelete !== undefined && spool.count > opts.maxDelete
-            ? `${spool.count} deletions planned, more than --max-delete ${opts.maxDelete}`
-            : undefined;
+        : cut
+          ? `the run was cut off (${cut.reason})`
+          : summary.failed > 0
+            ? `${summary.failed} object(s) failed to copy`
+            : opts.maxDelete !== undefined && spool.count > opts.maxDelete
+              ? `${spool.count} deletions planned, more than --max-delete ${opts.maxDelete}`
+              : undefined;
       refused = withheld ? undefined : opts.refuseDeletes?.(spool.count);
       if (refused) record.withheld(`${spool.count} delete(s) refused: ${refused}`, false);
       // A fatal stop is reported by the caller in one line; the warning is for the other cases.
       else if (withheld) record.withheld(`${spool.count} delete(s) not run: ${withheld}`, !fatal);
-      else changed = (await runDeletes(spool, { ...opts, retry: runner.retry }, record)) || changed;
+      else {
+        changed = (await runDeletes(spool, { ...opts, retry: runner.retry }, record)) || changed;
+        estimate?.deletes(spool.count);
+      }
     }
   } finally {
+    cutoff.dispose();
     spool.dispose();
   }
-  return { summary: record.finish(), fatal: runner.fatal, changedNothing: !changed, refused };
+  const reading = opts.meter?.since(start);
+  const usage = estimate
+    ? { ...estimate.usage(reading, opts.priceTable), estimated: true }
+    : measuredUsage(reading, opts.priceTable);
+  return { summary: record.finish(usage), fatal: runner.fatal, changedNothing: !changed, refused };
 }
 
 /** Deletes in batches of 1000, DELETE_CONCURRENCY at a time, each batch's per-key errors read and reported. */

@@ -6,6 +6,14 @@ import { EncryptionNotAppliedError, StoreError, classifyError } from "../core/er
 import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
 import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
 import { verifyServerCopy, verifyStreamed, type Verification, type VerifyMode } from "../integrity/verify.js";
+import type { RequestMeter } from "../core/meter.js";
+
+/** What every streamed transfer passes through: the run's meter (counts, --bwlimit) and a hard cut-off. */
+export interface StreamControls {
+  meter?: RequestMeter;
+  /** Aborted by a hard cut-off: streams in flight are cut (nothing half-written is kept). */
+  cutSignal?: AbortSignal;
+}
 
 export interface TransferOptions extends WriteOptions {
   /** off: no checks; on (default): prove what the ETags allow; strict: the same, and unverifiable is an error (decided by the caller). */
@@ -29,6 +37,7 @@ export class Transferer {
     private readonly source: ObjectStore,
     private readonly target: ObjectStore,
     private readonly onWarning: (message: string) => void = () => undefined,
+    private readonly controls: StreamControls = {},
   ) {
     const can = target.copyFrom ? (target.canCopyFrom?.(source) ?? false) : false;
     this.serverSide = can !== false;
@@ -78,7 +87,7 @@ export class Transferer {
         }
       }
     }
-    return streamObject(this.source, this.target, object, opts);
+    return streamObject(this.source, this.target, object, opts, this.controls);
   }
 }
 
@@ -88,8 +97,11 @@ async function streamObject(
   target: ObjectStore,
   object: ObjectInfo,
   opts: TransferOptions,
+  controls: StreamControls,
 ): Promise<Verification | undefined> {
-  const { body, details } = await source.get(object.key, object.versionId);
+  const { body: raw, details } = await source.get(object.key, object.versionId);
+  // Counted as bytes through this machine and held to --bwlimit; cut by a hard cut-off.
+  const body = controls.meter ? controls.meter.throttle(raw, !isLocalFolder(source), controls.cutSignal) : raw;
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.
   if (opts.guessContentType === false && isLocalFolder(source)) delete props.contentType;
@@ -128,6 +140,7 @@ async function streamObject(
     );
   } finally {
     body.destroy();
+    if (body !== raw) raw.destroy();
   }
   if (!hasher) return undefined;
   await drained(hasher);
