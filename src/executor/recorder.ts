@@ -3,6 +3,7 @@
  * events the CLI renders and library users subscribe to. Each outcome is one method, so a count
  * and its event can never disagree.
  */
+import formatBytes from "bytes";
 import type { ErrorInfo } from "../core/errors.js";
 import type { Verification } from "../integrity/verify.js";
 import type { Action } from "../planner/planner.js";
@@ -118,7 +119,7 @@ export class Recorder {
     const { objects, bytes } = report.left;
     const left =
       objects > 0
-        ? `${report.listingComplete ? "" : "at least "}${objects} object(s) (${bytes} bytes) left to copy`
+        ? `${report.listingComplete ? "" : "at least "}${objects} object(s) (${formatBytes(bytes, { unitSeparator: " " })}) left to copy`
         : report.listingComplete
           ? "nothing left to copy"
           : "the rest of the source was not read";

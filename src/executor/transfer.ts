@@ -131,13 +131,15 @@ async function streamObject(
   let result: WriteResult | void;
   try {
     // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
-    result = await target.put(
-      object.key,
-      stream,
-      size,
-      { ...props, lastModified },
-      { ...onlyMultipart(target, size, opts), contentMd5 },
-    );
+    const writeOpts: TransferOptions = { ...onlyMultipart(target, size, opts), contentMd5 };
+    // A hard cut-off stops single writes too (an interrupt leaves them to finish).
+    if (controls.cutSignal)
+      writeOpts.signal = writeOpts.signal
+        ? AbortSignal.any([writeOpts.signal, controls.cutSignal])
+        : controls.cutSignal;
+    // A stream cut by the cut-off fails the write through its signal; its own error event must not go unheard.
+    if (body !== raw) stream.on("error", () => undefined);
+    result = await target.put(object.key, stream, size, { ...props, lastModified }, writeOpts);
   } finally {
     body.destroy();
     if (body !== raw) raw.destroy();

@@ -101,6 +101,8 @@ export interface LoggedRequest {
   cause?: string;
   /** Upstream status, or the status the proxy answered with; undefined for resets before headers. */
   status?: number;
+  /** When the request arrived (epoch ms). */
+  at: number;
 }
 
 export interface FaultStats {
@@ -344,6 +346,7 @@ export class FaultProxy {
       operation: info.operation,
       bucket: info.bucket,
       key: info.key,
+      at: Date.now(),
     };
     if (fault) {
       entry.fault = fault.kind;

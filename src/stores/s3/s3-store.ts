@@ -377,7 +377,8 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
       ...encryptionParams(opts),
     };
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
-      // One request: left to finish on interrupt, so it is given no signal.
+      // One request: left to finish on interrupt (the executor gives it no signal then); a hard
+      // cut-off's signal aborts it.
       const out = await (
         await this.connection.sdkClient()
       ).send(
@@ -387,6 +388,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing {
           ContentLength: size,
           ContentMD5: opts.contentMd5,
         }),
+        { abortSignal: opts.signal },
       );
       return { etag: unquoteEtag(out.ETag) };
     }
