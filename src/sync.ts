@@ -21,6 +21,7 @@ import { RequestMeter, type MeterLimits } from "./core/meter.js";
 import { AWS_S3_STANDARD_US_EAST_1, type PriceTable } from "./core/prices.js";
 import { parseBandwidth } from "./options/parse.js";
 import { Estimate, type Usage } from "./executor/estimate.js";
+import type { WatchedRun } from "./executor/metrics.js";
 import { Transferer } from "./executor/transfer.js";
 
 /**
@@ -46,6 +47,8 @@ export interface RunPlumbing {
   only?: "copies" | "deletes";
   /** Files of the run itself (its --report file), absolute paths: a local folder never lists them and never writes over them. */
   ownFiles?: string[];
+  /** Hears of the run as it starts (a worker's metrics endpoint watches each range). */
+  onRun?: (run: WatchedRun) => void;
   /**
    * The meter of stores given as objects (their connections count and limit requests there);
    * the run measures what it adds to it. Default: a meter of the run's own, from its limits.
@@ -73,6 +76,7 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   only: true,
   ownFiles: true,
   meter: true,
+  onRun: true,
 };
 
 export const DEFAULT_CONCURRENCY = 64;
@@ -93,13 +97,13 @@ async function priceTableOf(options: OptionValues): Promise<PriceTable> {
 }
 
 /** --metrics-addr: serves the run's metrics until it ends (executor/metrics.ts). */
-async function metricsFor(options: OptionValues, meter: RequestMeter, listed: () => number) {
+async function metricsFor(options: OptionValues, meter: RequestMeter) {
   if (options.metricsAddr === undefined) return undefined;
-  return (await import("./executor/metrics.js")).serveMetrics(options.metricsAddr, {
-    meter,
-    listed,
-    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-  });
+  const server = await (
+    await import("./executor/metrics.js")
+  ).serveMetrics(options.metricsAddr, { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });
+  server.addMeter(meter);
+  return server;
 }
 
 export interface SyncResult extends ExecuteResult {
@@ -265,7 +269,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const priceTable = await priceTableOf(options);
   const opener = new StoreOpener(options.signal, meter);
   let sourceObjects = 0;
-  const metrics = await metricsFor(options, meter, () => sourceObjects);
+  const metrics = await metricsFor(options, meter);
   try {
     const { source, target } = await openPair(options, opener);
     if (options.allVersions) {
@@ -302,7 +306,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       signal: options.signal,
       meter,
       priceTable,
-      onStart: metrics?.watch,
+      onStart: ({ runner, summary }) => {
+        const run = { runner, summary, listed: () => sourceObjects };
+        metrics?.watch(run);
+        options.onRun?.(run);
+      },
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
       refuseDeletes: (planned) =>
         sourceObjects === 0 && !options.force

@@ -40,6 +40,8 @@ export interface WorkerOptions extends QueueOptions {
   lockDurationMs?: number;
   /** Key ranges listed at once inside one range (default 1: a range is listed as one chain of pages). */
   listParallelism?: number;
+  /** Serves this worker's Prometheus metrics (all its ranges) at http://HOST:PORT/metrics. */
+  metricsAddr?: string;
   onLog?: (event: WorkerLogEvent) => void;
 }
 
@@ -108,12 +110,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
   // --tpslimit and --bwlimit apply per worker: one meter (and opener) per set of limits, shared by
   // the ranges this worker runs.
   const openers = new Map<string, { opener: StoreOpener; meter: RequestMeter }>();
+  const metrics =
+    options.metricsAddr === undefined
+      ? undefined
+      : await (await import("../executor/metrics.js")).serveMetrics(options.metricsAddr, { concurrency });
   const openerFor = (data: RangeJob) => {
     const key = JSON.stringify([data.options.tpslimit, data.options.tpslimitBurst, data.options.bwlimit]);
     let entry = openers.get(key);
     if (!entry) {
       const meter = new RequestMeter(meterLimits(data.options));
       entry = { opener: new StoreOpener(undefined, meter), meter };
+      metrics?.addMeter(meter);
       openers.set(key, entry);
     }
     return entry;
@@ -186,6 +193,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         source,
         target,
         meter,
+        onRun: metrics?.watch,
         ranges: [data.range],
         only: "copies",
         concurrency,
@@ -273,6 +281,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         for (const c of active.values()) c.abort(new Error("worker stopping"));
         await worker.close();
         for (const { opener } of openers.values()) await opener.close();
+        await metrics?.close();
       })();
       return closed;
     },

@@ -10,6 +10,7 @@
  * Bytes are counted as each transfer starts (its whole size), server-side copies and streamed
  * ones alike, so a limit holds whatever the concurrency. A run that was cut off runs no deletes.
  */
+import { setMaxListeners } from "node:events";
 import bytes from "bytes";
 import { StoreError } from "../core/errors.js";
 
@@ -43,6 +44,8 @@ export class Cutoff {
 
   constructor(private readonly settings: CutoffSettings) {
     this.mode = settings.cutoffMode ?? "hard";
+    // Every streamed transfer in flight listens to it: many listeners by design, not a leak.
+    setMaxListeners(0, this.hardStop.signal);
   }
 
   /** Starts the --max-duration clock; `onDuration` hears when it runs out. */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { ErrorInfo } from "../core/errors.js";
 import type { ObjectStore } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
@@ -90,6 +91,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   const cutoff = new Cutoff(opts.settings ?? {});
   // A hard cut-off stops multipart work in flight as an interrupt does.
   const writeSignal = opts.signal ? AbortSignal.any([opts.signal, cutoff.signal]) : cutoff.signal;
+  setMaxListeners(0, writeSignal);
   const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message), {
     meter: opts.meter,
     cutSignal: cutoff.signal,

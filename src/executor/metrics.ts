@@ -1,5 +1,5 @@
 /**
- * --metrics-addr HOST:PORT (issue 16): Prometheus metrics of a run at http://HOST:PORT/metrics,
+ * --metrics-addr HOST:PORT (issue 16): Prometheus metrics of a run (or of a worker's ranges) at http://HOST:PORT/metrics,
  * with prom-client (loaded only when asked for). Every name starts with `bucketsync_`; README
  * "Protect production" lists them with a scrape config. Values are read from the run's meter and
  * recorder at each scrape, so they always agree with what the summary will say.
@@ -13,17 +13,25 @@ import type { SyncSummary } from "./events.js";
 import type { TaskRunner } from "./tasks.js";
 
 export interface MetricsSources {
-  meter: RequestMeter;
-  /** Objects the source listed so far (listing progress). */
-  listed: () => number;
   /** The configured concurrency (the adaptive limit's ceiling). */
   concurrency: number;
 }
 
+/** One run the endpoint reports on: a sync, or one range of a distributed worker. */
+export interface WatchedRun {
+  runner: TaskRunner;
+  /** The run's live summary (the recorder's). */
+  summary: SyncSummary;
+  /** Objects the source listed so far (listing progress). */
+  listed: () => number;
+}
+
 export interface MetricsServer {
   url: string;
-  /** Hands the endpoint the run's task runner and live summary (ExecuteOptions.onStart). */
-  watch: (run: { runner: TaskRunner; summary: SyncSummary }) => void;
+  /** Adds a run (its counters are summed with the runs before it). */
+  watch: (run: WatchedRun) => void;
+  /** Adds a meter (a worker has one per set of limits). */
+  addMeter: (meter: RequestMeter) => void;
   close(): Promise<void>;
 }
 
@@ -32,8 +40,10 @@ const OUTCOMES = ["copied", "updated", "deleted", "skipped", "failed", "left"] a
 export async function serveMetrics(addr: string, sources: MetricsSources): Promise<MetricsServer> {
   const { host, port } = parseListenAddress("--metrics-addr", addr);
   const registry = new Registry();
-  let run: { runner: TaskRunner; summary: SyncSummary } | undefined;
-  const { meter } = sources;
+  const runs: WatchedRun[] = [];
+  const meters: RequestMeter[] = [];
+  const sumRuns = (value: (r: WatchedRun) => number) => runs.reduce((n, r) => n + value(r), 0);
+  const sumMeters = (value: (m: RequestMeter) => number) => meters.reduce((n, m) => n + value(m), 0);
 
   new Counter({
     name: "bucketsync_objects_total",
@@ -41,12 +51,12 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     labelNames: ["outcome"],
     registers: [registry],
     collect() {
-      const s = run?.summary;
       this.reset();
-      for (const outcome of OUTCOMES) {
-        const value = outcome === "left" ? (s?.cutoff?.left.objects ?? 0) : ((s?.[outcome] as number | undefined) ?? 0);
-        this.inc({ outcome }, value);
-      }
+      for (const outcome of OUTCOMES)
+        this.inc(
+          { outcome },
+          sumRuns((r) => (outcome === "left" ? (r.summary.cutoff?.left.objects ?? 0) : r.summary[outcome])),
+        );
     },
   });
   new Counter({
@@ -56,8 +66,14 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     registers: [registry],
     collect() {
       this.reset();
-      this.inc({ outcome: "copied" }, run?.summary.bytes ?? 0);
-      this.inc({ outcome: "left" }, run?.summary.cutoff?.left.bytes ?? 0);
+      this.inc(
+        { outcome: "copied" },
+        sumRuns((r) => r.summary.bytes),
+      );
+      this.inc(
+        { outcome: "left" },
+        sumRuns((r) => r.summary.cutoff?.left.bytes ?? 0),
+      );
     },
   });
   const requests = new Counter({
@@ -67,14 +83,13 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     registers: [registry],
   });
   for (const kind of REQUEST_KINDS) requests.inc({ kind, status: "200" }, 0);
-  meter.onRequest((kind, status) => requests.inc({ kind, status: String(status) }));
   new Counter({
     name: "bucketsync_bytes_through_total",
     help: "Bytes streamed through this machine (uploads, downloads, streamed copies)",
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(meter.bytesThrough);
+      this.inc(sumMeters((m) => m.bytesThrough));
     },
   });
   new Counter({
@@ -83,7 +98,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(meter.retryable);
+      this.inc(sumMeters((m) => m.retryable));
     },
   });
   new Counter({
@@ -92,7 +107,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(meter.throttled);
+      this.inc(sumMeters((m) => m.throttled));
     },
   });
   new Gauge({
@@ -100,7 +115,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     help: "S3 requests in flight now",
     registers: [registry],
     collect() {
-      this.set(meter.inFlight);
+      this.set(sumMeters((m) => m.inFlight));
     },
   });
   new Counter({
@@ -109,7 +124,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     registers: [registry],
     collect() {
       this.reset();
-      this.inc(sources.listed());
+      this.inc(sumRuns((r) => r.listed()));
     },
   });
   new Gauge({
@@ -117,7 +132,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     help: "Requests the adaptive limit lets go at once now (lowered on throttling, up to --concurrency)",
     registers: [registry],
     collect() {
-      this.set(run?.runner.currentLimit ?? sources.concurrency);
+      this.set(runs.at(-1)?.runner.currentLimit ?? sources.concurrency);
     },
   });
   new Gauge({
@@ -125,7 +140,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     help: "--tpslimit: requests per second (0: none)",
     registers: [registry],
     collect() {
-      this.set(meter.limits.tps ?? 0);
+      this.set(meters.at(-1)?.limits.tps ?? 0);
     },
   });
   new Gauge({
@@ -133,7 +148,7 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
     help: "--bwlimit in force now, bytes per second (0: none)",
     registers: [registry],
     collect() {
-      this.set(meter.currentBandwidth() ?? 0);
+      this.set(meters.at(-1)?.currentBandwidth() ?? 0);
     },
   });
 
@@ -158,8 +173,13 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
   const shownHost = bound.address.includes(":") ? `[${bound.address}]` : bound.address;
   return {
     url: `http://${shownHost}:${bound.port}/metrics`,
-    watch: (r) => {
-      run = r;
+    watch: (run) => {
+      runs.push(run);
+    },
+    addMeter: (meter) => {
+      if (meters.includes(meter)) return;
+      meters.push(meter);
+      meter.onRequest((kind, status) => requests.inc({ kind, status: String(status) }));
     },
     close: () =>
       new Promise<void>((resolve) => {

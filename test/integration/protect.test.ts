@@ -146,7 +146,7 @@ describe("the cost estimate", () => {
     assert.equal(dry.code, 0, show(dry));
     assert.match(
       dry.stdout,
-      /estimated requests: \d+ \(LIST \d+, COPY 10\); 0 B through this machine; estimated cost \$[0-9.]+ at aws-s3-standard-us-east-1 2026-11 prices/,
+      /estimated requests \d+ \(LIST \d+, COPY 10\), 0 B through this machine, estimated cost \$[0-9.]+ at aws-s3-standard-us-east-1 2026-11 prices/,
     );
 
     const table = join(work, "prices.yaml");
