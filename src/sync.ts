@@ -283,6 +283,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         write: writeOptions(options),
         onEvent: options.onEvent ?? (() => undefined),
         signal: options.signal,
+        meter,
+        priceTable,
       });
       return {
         summary: run.summary,

@@ -310,6 +310,12 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
         force: options.force || sourceObjects > 0,
       });
       summary.deleted += deletePass.summary.deleted;
+      if (deletePass.summary.requests) addCounts(summary.requests, deletePass.summary.requests);
+      if (deletePass.summary.cost)
+        summary.cost = {
+          usd: Math.round((summary.cost.usd + deletePass.summary.cost.usd) * 1e6) / 1e6,
+          priceTable: deletePass.summary.cost.priceTable,
+        };
       summary.failed += deletePass.summary.failed;
       if (deletePass.summary.deletesWithheld) summary.deletesWithheld = deletePass.summary.deletesWithheld;
       changed ||= !deletePass.changedNothing;

@@ -10,8 +10,23 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { Queue } from "bullmq";
+import { redisConnection } from "../../src/distributed/job.js";
+import { redisUrl } from "../helpers/redis.js";
 import { startCountingProxy, type CountingProxy } from "../helpers/counting-proxy.js";
-import { listAll, put, putMany, runCli, s3Client, s3TestEnv, testBuckets, type CliResult } from "../helpers/s3.js";
+import {
+  CLI,
+  listAll,
+  put,
+  putMany,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  testBuckets,
+  userEnv,
+  type CliResult,
+} from "../helpers/s3.js";
 
 const client = s3Client("a");
 const { bucket, removeAll: removeBuckets } = testBuckets(client);
@@ -363,6 +378,91 @@ describe("metrics", () => {
     assert.equal(value(last, "bucketsync_listed_objects_total"), 4);
     assert.equal(value(last, "bucketsync_limit_tps"), 2);
     assert.equal(s.deleted, 1);
+  });
+});
+
+describe("distributed", () => {
+  test("limits travel to the workers and apply per worker; a range cut off by --max-transfer runs no deletes; the worker serves its metrics", async () => {
+    const redis = redisUrl();
+    const queueName = `bs-protect-${process.pid}-${Date.now().toString(36)}`;
+    const src = await bucket("dq-src");
+    const dst = await bucket("dq-dst");
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 8 }, (_, i): [string, Buffer] => [`d/${i}`, Buffer.alloc(MiB, i)]),
+      4,
+    );
+    await put(client, dst, "stale", "x");
+    const port = await freePort();
+    const worker = spawn(
+      process.execPath,
+      [
+        CLI,
+        "worker",
+        "--queue",
+        redis,
+        "--queue-name",
+        queueName,
+        "--lock-duration",
+        "3",
+        "--metrics-addr",
+        `127.0.0.1:${port}`,
+        "--endpoint-url",
+        s3TestEnv().endpoint,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let workerOut = "";
+    worker.stdout!.on("data", (d) => (workerOut += d));
+    worker.stderr!.on("data", (d) => (workerOut += d));
+    try {
+      const args = [
+        "sync",
+        `s3://${src}`,
+        `s3://${dst}`,
+        "--queue",
+        redis,
+        "--queue-name",
+        queueName,
+        "--delete",
+        "--json",
+      ];
+      const cut = await runCli([...args, "--max-transfer", "3M"]);
+      assert.notEqual(cut.code, 0, show(cut));
+      const s = summaryOf(cut);
+      assert.equal(s.copied, 3, show(cut));
+      assert.equal(s.deleted, 0);
+      assert.ok((await contents(dst)).has("stale"), "no deletes after a cut-off range");
+      assert.match(workerOut, /cut off: --max-transfer 3 MB reached/);
+      const scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(scraped, /^bucketsync_objects_total\{outcome="copied"\} 3$/m, scraped);
+      assert.match(scraped, /^bucketsync_requests_total\{kind="COPY",status="200"\} 3$/m);
+
+      const again = await runCli(args);
+      assert.equal(again.code, 0, show(again) + workerOut);
+      const s2 = summaryOf(again);
+      assert.equal(s2.copied, 5, "only what was left");
+      assert.equal(s2.deleted, 1);
+      assert.equal(s2.requests.COPY, 5);
+      assert.deepEqual(await contents(dst), await contents(src));
+    } finally {
+      worker.kill("SIGTERM");
+      await new Promise((r) => worker.once("exit", r));
+      const queue = new Queue(queueName, { connection: redisConnection(redis) });
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      const r = await queue.client;
+      let cursor = "0";
+      do {
+        const [next, found] = await r.scan(cursor, { MATCH: `bucketsync:${queueName}:*`, COUNT: 1000 });
+        if (found.length > 0) await r.del(...found);
+        cursor = next;
+      } while (cursor !== "0");
+      await queue.close();
+    }
   });
 });
 
