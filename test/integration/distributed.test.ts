@@ -10,17 +10,7 @@ import { compareKeys } from "../../src/core/keys.js";
 import { redisConnection } from "../../src/distributed/job.js";
 import { redisUrl } from "../helpers/redis.js";
 import { startDelayProxy } from "../helpers/delay-proxy.js";
-import {
-  CLI,
-  getText,
-  listAll,
-  putMany,
-  runCli,
-  s3Client,
-  s3TestEnv,
-  userEnv,
-  testBuckets,
-} from "../helpers/s3.js";
+import { CLI, getText, listAll, putMany, runCli, s3Client, s3TestEnv, userEnv, testBuckets } from "../helpers/s3.js";
 
 const REDIS = redisUrl();
 const env = s3TestEnv();
