@@ -58,6 +58,9 @@ export function rateAt(schedule: BandwidthSchedule, now = new Date()): number | 
   return current?.rate;
 }
 
+/** How much slower than --tpslimit the token bucket fills (see RequestMeter). */
+export const TPS_HEADROOM = 1.05;
+
 export interface MeterLimits {
   /** Requests per second, all kinds (listing included). */
   tps?: number;
@@ -92,11 +95,14 @@ export class RequestMeter {
   private bwRate?: number;
 
   constructor(readonly limits: MeterLimits = {}) {
+    // The bucket fills 5% slower than N per second: a request sent at exactly 1/N s intervals
+    // can arrive a few ms early or late, and at exactly N per second any jitter puts N+1 into
+    // some second; 5% of headroom absorbs 50 ms of it.
     if (limits.tps)
       this.tpsBucket = new TokenBucket({
         bucketSize: Math.max(1, limits.tpsBurst ?? 1),
         tokensPerInterval: limits.tps,
-        interval: 1000,
+        interval: 1000 * TPS_HEADROOM,
       });
   }
 

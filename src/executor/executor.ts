@@ -41,7 +41,7 @@ export interface ExecuteOptions {
   meter?: RequestMeter;
   /** Prices for the summary's cost (default AWS S3 Standard, us-east-1). */
   priceTable?: PriceTable;
-  /** Learns of the run's task runner and cut-off as the run starts (the metrics endpoint reads them). */
+  /** Learns of the run's task runner and live summary as the run starts (the metrics endpoint reads them). */
   onStart?: (run: { runner: TaskRunner; summary: SyncSummary }) => void;
 }
 
@@ -120,7 +120,6 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
     // --max-transfer / --max-duration: a copy the cut-off leaves undone is counted as left.
     if (!cutoff.admit(action.source.size)) {
       cutoff.leftBehind(action.source.size);
-      if (cutoff.stopsPlanning) runner.halt();
       return;
     }
     if (estimate) {
