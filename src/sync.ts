@@ -24,6 +24,12 @@ import { Backup } from "./executor/backup.js";
 import { FailedKeyLog } from "./executor/failed-keys.js";
 import { readWorkList } from "./work-list.js";
 import { readInventory } from "./stores/inventory.js";
+import { RequestMeter, type MeterLimits } from "./core/meter.js";
+import { AWS_S3_STANDARD_US_EAST_1, type PriceTable } from "./core/prices.js";
+import { parseBandwidth } from "./options/parse.js";
+import { Estimate, type Usage } from "./executor/estimate.js";
+import type { WatchedRun } from "./executor/metrics.js";
+import { Transferer } from "./executor/transfer.js";
 
 /**
  * What a run needs besides its options: the two locations, connections, hooks. The options
@@ -55,6 +61,13 @@ export interface RunPlumbing {
   object?: { sourceKey: string; targetKey: string };
   /** Emit `notice` events: what the run has in force (conditional writes, the backup location). The CLI asks for them with -v. */
   notices?: boolean;
+  /** Hears of the run as it starts (a worker's metrics endpoint watches each range). */
+  onRun?: (run: WatchedRun) => void;
+  /**
+   * The meter of stores given as objects (their connections count and limit requests there);
+   * the run measures what it adds to it. Default: a meter of the run's own, from its limits.
+   */
+  meter?: RequestMeter;
 }
 
 /** The options of `check()`: the same table, of which check reads the comparison, filters and listing settings. */
@@ -78,9 +91,36 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   ownFiles: true,
   object: true,
   notices: true,
+  meter: true,
+  onRun: true,
 };
 
 export const DEFAULT_CONCURRENCY = 64;
+
+/** The request and bandwidth limits of a run's options (--tpslimit, --tpslimit-burst, --bwlimit). */
+export function meterLimits(options: OptionValues): MeterLimits {
+  return {
+    tps: options.tpslimit,
+    tpsBurst: options.tpslimitBurst,
+    bandwidth: options.bwlimit !== undefined ? parseBandwidth("--bwlimit")(options.bwlimit) : undefined,
+  };
+}
+
+/** --price-table, or AWS S3 Standard us-east-1. */
+async function priceTableOf(options: OptionValues): Promise<PriceTable> {
+  if (options.priceTable === undefined) return AWS_S3_STANDARD_US_EAST_1;
+  return (await import("./config/prices.js")).loadPriceTable(options.priceTable);
+}
+
+/** --metrics-addr: serves the run's metrics until it ends (executor/metrics.ts). */
+async function metricsFor(options: OptionValues, meter: RequestMeter) {
+  if (options.metricsAddr === undefined) return undefined;
+  const server = await (
+    await import("./executor/metrics.js")
+  ).serveMetrics(options.metricsAddr, { concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });
+  server.addMeter(meter);
+  return server;
+}
 
 export interface SyncResult extends ExecuteResult {
   /** With `only`: deletes planned (with "copies", none of them run) and objects the source listed. */
@@ -339,7 +379,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         })
       : undefined;
   const failedKeys = options.failedKeys !== undefined ? new FailedKeyLog(options.failedKeys) : undefined;
-  const opener = new StoreOpener(options.signal);
+  const meter = options.meter ?? new RequestMeter(meterLimits(options));
+  const priceTable = await priceTableOf(options);
+  const opener = new StoreOpener(options.signal, meter);
+  let sourceObjects = checkpoint?.earlierSourceObjects ?? 0;
+  const metrics = await metricsFor(options, meter);
   try {
     const { source, target, backup, targetEndpoint } = await openPair(options, opener);
     await checkObjectLock(target, options);
@@ -363,6 +407,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         write: writeOptions(options),
         onEvent: options.onEvent ?? (() => undefined),
         signal: options.signal,
+        meter,
+        priceTable,
       });
       return {
         summary: run.summary,
@@ -370,7 +416,6 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         changedNothing: run.summary.copied === 0 || (options.dryRun ?? false),
       };
     }
-    let sourceObjects = checkpoint?.earlierSourceObjects ?? 0;
     let plannedDeletes = 0;
     const inventory = options.sourceInventory !== undefined ? await loadInventory(options, opener) : undefined;
     const all = options.object
@@ -421,6 +466,13 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         : onEvent,
       signal: options.signal,
       failedKeys,
+      meter,
+      priceTable,
+      onStart: ({ runner, summary }) => {
+        const run = { runner, summary, listed: () => sourceObjects };
+        metrics?.watch(run);
+        options.onRun?.(run);
+      },
       // An empty source with --delete would wipe the target: the classic "sync deleted everything" bug.
       refuseDeletes: (planned) =>
         sourceObjects === 0 && !options.force
@@ -436,6 +488,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   } finally {
     checkpoint?.finish(false);
     failedKeys?.close();
+    await metrics?.close();
     await opener.close();
   }
 }
@@ -534,6 +587,11 @@ export interface CheckResult {
   /** Objects on both sides whose content could not be compared (ETags cannot decide): compared by size and time only. */
   undecidable: number;
   fatal?: { code: string; message: string; context: string };
+  /**
+   * What a sync making the target match (with --delete) would send and cost: check's own listing
+   * as measured, plus the copies, updates and delete batches the differences need.
+   */
+  estimate?: Usage;
 }
 
 /** Compares source and target without changing anything; reports each difference through `onDifference`. */
@@ -566,14 +624,20 @@ export async function check(
 ): Promise<CheckResult> {
   validateSyncOptions(options);
   compileFilters(options.filters ?? []);
-  const opener = new StoreOpener(options.signal);
+  const meter = options.meter ?? new RequestMeter(meterLimits(options));
+  const opener = new StoreOpener(options.signal, meter);
   let differences = 0;
   let compared = 0;
   let undecidable = 0;
   const mode = options.compare ?? CHECK_DEFAULT_COMPARE;
   const checkOptions = { ...options, compare: mode, workList: await readWorkList(options) };
+  const priceTable = await priceTableOf(options);
+  let estimate: Estimate | undefined;
+  let deletes = 0;
   try {
     const { source, target } = await openPair(checkOptions, opener);
+    estimate = new Estimate(source, target);
+    const route = new Transferer(source, target).route;
     const side = (o: ObjectInfo | undefined) =>
       o && { size: o.size, etag: o.etag, lastModified: new Date(o.lastModified).toISOString() };
     for await (const action of actionStream(source, target, checkOptions, true)) {
@@ -600,10 +664,19 @@ export async function check(
         });
       }
       if (kind === "same") continue;
+      if (action.type === "copy" || action.type === "update") estimate.copy(action.source, route);
+      else if (action.type === "delete") deletes++;
       differences++;
       options.onDifference?.({ key: action.key, kind, reason: action.reason });
     }
-    return { inSync: differences === 0, differences, compared, undecidable };
+    estimate.deletes(deletes);
+    return {
+      inSync: differences === 0,
+      differences,
+      compared,
+      undecidable,
+      estimate: estimate.usage(meter.snapshot(), priceTable),
+    };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     const info = classifyListingFailure(err);

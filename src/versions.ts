@@ -3,6 +3,9 @@ import { hasVersions, type VersionListing } from "./core/capabilities.js";
 import { UsageError, type ObjectStore } from "./core/types.js";
 import type { EventSink, SyncSummary } from "./executor/events.js";
 import { Recorder } from "./executor/recorder.js";
+import { measuredUsage } from "./executor/estimate.js";
+import type { RequestMeter } from "./core/meter.js";
+import type { PriceTable } from "./core/prices.js";
 import { TaskRunner } from "./executor/tasks.js";
 import { Transferer, type TransferOptions } from "./executor/transfer.js";
 import type { KeyFilter } from "./planner/filters.js";
@@ -17,6 +20,9 @@ export interface AllVersionsOptions {
   write: TransferOptions;
   onEvent: EventSink;
   signal?: AbortSignal;
+  /** The run's meter: its requests and bytes go into the summary (issue 16). */
+  meter?: RequestMeter;
+  priceTable?: PriceTable;
 }
 
 /**
@@ -60,7 +66,7 @@ export async function syncAllVersions(
       record.copied(copy, done.value);
     }
   });
-  return { summary: record.finish(), fatal: runner.fatal };
+  return { summary: record.finish(measuredUsage(o.meter?.snapshot(), o.priceTable)), fatal: runner.fatal };
 }
 
 /** The store as a versioned one, or a usage error naming the option that needs versions. */

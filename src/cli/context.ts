@@ -10,10 +10,11 @@ import { DEFAULT_CONFIG_FILE } from "../config/resolve.js";
 import type { ExecuteResult } from "../executor/executor.js";
 
 /** Exit codes: the contract scripts rely on. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, warnings: 3, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, warnings: 3, cutoff: 8, interrupted: 130 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes: 0 success, 1 some objects failed or differ, 2 invalid input (nothing changed),
-  3 completed with warnings (only with --fail-on-warnings), 130 interrupted.`;
+  3 completed with warnings (only with --fail-on-warnings), 8 cut off by --max-transfer or
+  --max-duration (no deletes ran; run again to continue), 130 interrupted.`;
 
 export interface RunIO {
   out: NodeJS.WritableStream;
@@ -68,7 +69,10 @@ export function syncExitCode(result: ExecuteResult, failOnWarnings: boolean): nu
   const { summary, fatal, refused } = result;
   if (fatal?.code === "Interrupted") return EXIT.interrupted;
   if (fatal || refused) return result.changedNothing ? EXIT.usage : EXIT.failed;
-  if (summary.failed > 0 || summary.deletesWithheld) return EXIT.failed;
+  if (summary.failed > 0) return EXIT.failed;
+  // Cut off on purpose (--max-transfer, --max-duration): its own code, as rclone's 8.
+  if (summary.cutoff) return EXIT.cutoff;
+  if (summary.deletesWithheld) return EXIT.failed;
   if (summary.unverifiable > 0 && failOnWarnings) return EXIT.warnings;
   return EXIT.ok;
 }

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { RequestCounts } from "./meter.js";
 
 /** One object as a listing reports it. `key` is relative to the store's root (bucket prefix or folder). */
 export interface ObjectInfo {
@@ -198,7 +199,19 @@ export interface ObjectStore {
    * refuses `../x`), so the key can be reported as failed without fetching it, dry runs included.
    */
   refusal?(object: ObjectInfo): { code: string; message: string } | undefined;
+  /**
+   * Optional: the requests this store sends for one operation, by kind (the cost estimate of a
+   * dry run). A store without it (a local folder) sends none.
+   */
+  plannedRequests?(op: PlannedOperation): Partial<RequestCounts>;
 }
+
+/** An operation whose requests a store can foretell (see ObjectStore.plannedRequests). */
+export type PlannedOperation =
+  | { op: "copyFrom"; object: ObjectInfo; write: WriteOptions }
+  | { op: "get"; object: ObjectInfo }
+  | { op: "put"; size: number }
+  | { op: "deleteMany"; keys: number };
 
 /** Optional capabilities a store declares (core/capabilities.ts). */
 export type StoreFeature = "key-space" | "versions" | "local-folder" | "object-lock" | "multipart-uploads";

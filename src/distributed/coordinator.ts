@@ -10,6 +10,7 @@ import { parseLocation, refuseOverlap } from "../core/location.js";
 import { UsageError, type KeyRange } from "../core/types.js";
 import { emptySummary, type SyncSummary } from "../executor/events.js";
 import { tooManyDeletes } from "../executor/executor.js";
+import { addCounts } from "../core/meter.js";
 import { compileFilters } from "../planner/filters.js";
 import { ListingError } from "../core/errors.js";
 import { StoreOpener } from "../stores/open.js";
@@ -319,6 +320,12 @@ export async function distributedSync(options: DistributedSyncOptions): Promise<
         force: options.force || sourceObjects > 0,
       });
       summary.deleted += deletePass.summary.deleted;
+      if (deletePass.summary.requests) addCounts(summary.requests, deletePass.summary.requests);
+      if (deletePass.summary.cost)
+        summary.cost = {
+          usd: Math.round((summary.cost.usd + deletePass.summary.cost.usd) * 1e6) / 1e6,
+          priceTable: deletePass.summary.cost.priceTable,
+        };
       summary.failed += deletePass.summary.failed;
       if (deletePass.summary.deletesWithheld) summary.deletesWithheld = deletePass.summary.deletesWithheld;
       changed ||= !deletePass.changedNothing;
@@ -458,6 +465,9 @@ function add(into: SyncSummary, s: SyncSummary): void {
     if (key === "durationMs" || typeof value !== "number") continue;
     target[key] = ((target[key] as number | undefined) ?? 0) + value;
   }
+  // Requests by kind and their cost (issue 16), summed over the ranges.
+  if (s.requests) addCounts(into.requests, s.requests);
+  if (s.cost) into.cost = { usd: Math.round((into.cost.usd + s.cost.usd) * 1e6) / 1e6, priceTable: s.cost.priceTable };
 }
 
 /** Removes the jobs of a finished generation before the next one starts (they are no longer needed to resume). */

@@ -10,7 +10,8 @@ import { UsageError, type ObjectStore } from "../core/types.js";
 import type { SyncSummary } from "../executor/events.js";
 import { StoreOpener } from "../stores/open.js";
 import type { S3ConnectionOptions } from "../stores/s3/client.js";
-import { DEFAULT_CONCURRENCY, sync } from "../sync.js";
+import { DEFAULT_CONCURRENCY, meterLimits, sync } from "../sync.js";
+import { RequestMeter } from "../core/meter.js";
 import type { QueueOptions } from "./queue.js";
 import {
   DEFAULT_QUEUE_NAME,
@@ -39,6 +40,8 @@ export interface WorkerOptions extends QueueOptions {
   lockDurationMs?: number;
   /** Key ranges listed at once inside one range (default 1: a range is listed as one chain of pages). */
   listParallelism?: number;
+  /** Serves this worker's Prometheus metrics (all its ranges) at http://HOST:PORT/metrics. */
+  metricsAddr?: string;
   onLog?: (event: WorkerLogEvent) => void;
 }
 
@@ -104,10 +107,35 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
 
   // One pair of stores per source/target/part settings, kept across ranges: connections stay warm
   // between ranges instead of being set up again for each (a TLS handshake and more per range).
-  const opener = new StoreOpener();
-  const pairs = new Map<string, Promise<{ source: ObjectStore; target: ObjectStore }>>();
+  // --tpslimit and --bwlimit apply per worker: one meter (and opener) per set of limits, shared by
+  // the ranges this worker runs.
+  const openers = new Map<string, { opener: StoreOpener; meter: RequestMeter }>();
+  const metrics =
+    options.metricsAddr === undefined
+      ? undefined
+      : await (await import("../executor/metrics.js")).serveMetrics(options.metricsAddr, { concurrency });
+  const openerFor = (data: RangeJob) => {
+    const key = JSON.stringify([data.options.tpslimit, data.options.tpslimitBurst, data.options.bwlimit]);
+    let entry = openers.get(key);
+    if (!entry) {
+      const meter = new RequestMeter(meterLimits(data.options));
+      entry = { opener: new StoreOpener(undefined, meter), meter };
+      metrics?.addMeter(meter);
+      openers.set(key, entry);
+    }
+    return entry;
+  };
+  const pairs = new Map<string, Promise<{ source: ObjectStore; target: ObjectStore; meter: RequestMeter }>>();
   const storesFor = (data: RangeJob) => {
-    const key = JSON.stringify([data.source, data.target, data.options.multipartThreshold, data.options.partSize]);
+    const key = JSON.stringify([
+      data.source,
+      data.target,
+      data.options.multipartThreshold,
+      data.options.partSize,
+      data.options.tpslimit,
+      data.options.tpslimitBurst,
+      data.options.bwlimit,
+    ]);
     let pair = pairs.get(key);
     if (!pair) {
       const s3 = {
@@ -119,9 +147,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         ...options.connection,
         ...side,
       });
+      const { opener, meter } = openerFor(data);
       pair = (async () => ({
         source: await opener.open(data.source, { s3, connection: connection(options.sourceConnection) }),
         target: await opener.open(data.target, { s3, connection: connection(options.targetConnection) }),
+        meter,
       }))();
       pair.catch(() => pairs.delete(key));
       pairs.set(key, pair);
@@ -157,11 +187,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
       return job.updateProgress({ ...progress }).catch(() => undefined);
     };
     try {
-      const { source, target } = await storesFor(data);
+      const { source, target, meter } = await storesFor(data);
       const result = await sync({
         ...data.options,
         source,
         target,
+        meter,
+        onRun: metrics?.watch,
         ranges: [data.range],
         only: "copies",
         concurrency,
@@ -190,6 +222,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
       if (result.fatal) throw new Error(`${result.fatal.context}: ${result.fatal.message}`);
       if (result.summary.failed > 0)
         throw new Error(`${result.summary.failed} object(s) failed: ${firstErrors.join("; ")}`);
+      // A range cut off by --max-transfer/--max-duration (limits apply per worker) is not done:
+      // the coordinator runs no deletes, and running the sync again continues it.
+      if (result.summary.cutoff)
+        throw new UnrecoverableError(
+          `cut off: ${result.summary.cutoff.reason}; ${result.summary.cutoff.left.objects} object(s) left`,
+        );
       const done: RangeResult = {
         summary: result.summary,
         plannedDeletes: result.plannedDeletes ?? 0,
@@ -242,7 +280,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
         closing = true;
         for (const c of active.values()) c.abort(new Error("worker stopping"));
         await worker.close();
-        await opener.close();
+        for (const { opener } of openers.values()) await opener.close();
+        await metrics?.close();
       })();
       return closed;
     },

@@ -1,3 +1,7 @@
+import { emptyCounts, type RequestCounts } from "../core/meter.js";
+import { AWS_S3_STANDARD_US_EAST_1, type Cost } from "../core/prices.js";
+import type { CutoffReport } from "./cutoff.js";
+
 /** Events a run emits, in the order things happen. The CLI renders them; library users subscribe. */
 export type SyncEvent =
   | {
@@ -48,6 +52,19 @@ export interface SyncSummary {
   backedUp?: number;
   /** Keys read again because the source changed after it was listed; set when any were. */
   replanned?: number;
+  /**
+   * S3 requests by kind (LIST, HEAD, GET, PUT, COPY, UploadPartCopy, DELETE), as sent; in a dry
+   * run, what the real run would send (its listing measured, the planned work foreseen).
+   */
+  requests: RequestCounts;
+  /** Bytes streamed through this machine (each byte once); in a dry run, foreseen. */
+  bytesThrough: number;
+  /** What `requests` and the bytes read out of S3 cost under the run's price table. */
+  cost: Cost;
+  /** True in a dry run: requests, bytesThrough and cost are the estimate of the real run. */
+  estimated?: boolean;
+  /** Set when --max-transfer or --max-duration cut the run off (no deletes ran; exit code 8). */
+  cutoff?: CutoffReport;
 }
 
 export type EventSink = (event: SyncEvent) => void;
@@ -66,5 +83,8 @@ export function emptySummary(dryRun: boolean): SyncSummary {
     bytes: 0,
     durationMs: 0,
     dryRun,
+    requests: emptyCounts(),
+    bytesThrough: 0,
+    cost: { usd: 0, priceTable: AWS_S3_STANDARD_US_EAST_1.name },
   };
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { ErrorInfo } from "../core/errors.js";
 import type { DeleteFailure, ObjectInfo, ObjectStore, WriteOptions } from "../core/types.js";
 import type { Action } from "../planner/planner.js";
@@ -10,6 +11,11 @@ import type { FailedKeyLog } from "./failed-keys.js";
 import { Recorder } from "./recorder.js";
 import { TaskRunner } from "./tasks.js";
 import { Transferer, type TransferOptions } from "./transfer.js";
+import type { RequestMeter } from "../core/meter.js";
+import type { PriceTable } from "../core/prices.js";
+import { Cutoff } from "./cutoff.js";
+import { Estimate, measuredUsage } from "./estimate.js";
+import { orderWithin } from "./order.js";
 
 export interface ExecuteOptions {
   source: ObjectStore;
@@ -33,6 +39,12 @@ export interface ExecuteOptions {
   hooks?: ExecuteHooks;
   /** Every option of the run (options/table.ts), for code here that an option changes. */
   settings?: OptionValues;
+  /** Counts the run's requests and streamed bytes, and holds them to --tpslimit and --bwlimit. */
+  meter?: RequestMeter;
+  /** Prices for the summary's cost (default AWS S3 Standard, us-east-1). */
+  priceTable?: PriceTable;
+  /** Learns of the run's task runner and live summary as the run starts (the metrics endpoint reads them). */
+  onStart?: (run: { runner: TaskRunner; summary: SyncSummary }) => void;
   /** --failed-keys: the file every failed key is written to (opened by the caller, closed here). */
   failedKeys?: FailedKeyLog;
 }
@@ -86,11 +98,21 @@ const DELETE_CONCURRENCY = 4;
 export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptions): Promise<ExecuteResult> {
   const runner = new TaskRunner({ concurrency: opts.concurrency, retry: opts.retry, signal: opts.signal });
   const record = new Recorder(opts.onEvent, opts.dryRun, opts.failedKeys);
+  opts.onStart?.({ runner, summary: record.summary });
+  const start = opts.meter?.snapshot();
   const summary = record.summary;
   const spool = new DeleteSpool();
   let refused: string | undefined;
   let changed = false;
-  const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message));
+  const cutoff = new Cutoff(opts.settings ?? {});
+  // A hard cut-off stops multipart work in flight as an interrupt does.
+  const writeSignal = opts.signal ? AbortSignal.any([opts.signal, cutoff.signal]) : cutoff.signal;
+  setMaxListeners(0, writeSignal);
+  const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message), {
+    meter: opts.meter,
+    cutSignal: cutoff.signal,
+  });
+  const estimate = opts.dryRun ? new Estimate(opts.source, opts.target, opts.write) : undefined;
 
   const settings = opts.settings ?? {};
   const conditional = settings.conditionalWrites !== false;
@@ -139,6 +161,11 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       );
       return;
     }
+    // --max-transfer / --max-duration: a copy the cut-off leaves undone is counted as left.
+    if (!cutoff.admit(action.source.size)) {
+      cutoff.leftBehind(action.source.size);
+      return;
+    }
     if (action.type === "update" && opts.hooks?.beforeReplace) {
       const ready = await runner.attempt(`${action.type} ${action.key}`, () =>
         opts.hooks!.beforeReplace!(action, hookContext),
@@ -148,7 +175,8 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         return;
       }
     }
-    if (opts.dryRun) {
+    if (estimate) {
+      estimate.copy(action.source, transferer.route);
       record.copied(action);
       return;
     }
@@ -190,8 +218,13 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
           : undefined;
     for (let round = 0; ; round++) {
       const moved = await runner.attempt(`${action.type} ${action.key}`, () =>
-        transferer.transfer(source, { ...opts.write, signal: opts.signal, onlyIf }, action.key),
+        transferer.transfer(source, { ...opts.write, signal: writeSignal, onlyIf }, action.key),
       );
+      if (!moved.ok && cutoff.signal.aborted && !opts.signal?.aborted) {
+        // Stopped by a hard cut-off: nothing was written, and the next run copies it.
+        cutoff.leftBehind(source.size);
+        return undefined;
+      }
       const preconditionFailed = !moved.ok && moved.info.code === "PreconditionFailed";
       const mismatch = moved.ok && moved.value?.status === "mismatch";
       if (moved.ok && !mismatch) return { verification: moved.value, source };
@@ -260,25 +293,40 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   };
 
   try {
-    await runner.run(actions, handle);
+    // At --max-duration the plan is no longer read.
+    cutoff.start(() => runner.halt());
+    const ordered = opts.settings?.orderBy ? orderWithin(actions, opts.settings.orderBy) : actions;
+    await runner.run(ordered, handle);
     runner.settleInterrupt();
     const fatal = runner.fatal;
+    const cut = cutoff.report();
+    if (cut) record.cutOff(cut);
     if (spool.count > 0) {
       const withheld = fatal
         ? `the run stopped early (${fatal.context}: ${fatal.message})`
-        : summary.failed > 0
-          ? `${summary.failed} object(s) failed to copy`
-          : tooManyDeletes(spool.count, targetObjects, opts.maxDelete);
+        : cut
+          ? `the run was cut off (${cut.reason})`
+          : summary.failed > 0
+            ? `${summary.failed} object(s) failed to copy`
+            : tooManyDeletes(spool.count, targetObjects, opts.maxDelete);
       refused = withheld ? undefined : opts.refuseDeletes?.(spool.count);
       if (refused) record.withheld(`${spool.count} delete(s) refused: ${refused}`, false);
       // A fatal stop is reported by the caller in one line; the warning is for the other cases.
       else if (withheld) record.withheld(`${spool.count} delete(s) not run: ${withheld}`, !fatal);
-      else changed = (await runDeletes(spool, { ...opts, retry: runner.retry }, record)) || changed;
+      else {
+        changed = (await runDeletes(spool, { ...opts, retry: runner.retry }, record)) || changed;
+        estimate?.deletes(spool.count);
+      }
     }
   } finally {
+    cutoff.dispose();
     spool.dispose();
   }
-  return { summary: record.finish(), fatal: runner.fatal, changedNothing: !changed, refused };
+  const reading = opts.meter?.since(start);
+  const usage = estimate
+    ? { ...estimate.usage(reading, opts.priceTable), estimated: true }
+    : measuredUsage(reading, opts.priceTable);
+  return { summary: record.finish(usage), fatal: runner.fatal, changedNothing: !changed, refused };
 }
 
 /** Why --max-delete withholds `planned` deletes of `inScope` target objects, or undefined. */

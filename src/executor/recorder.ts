@@ -3,11 +3,14 @@
  * events the CLI renders and library users subscribe to. Each outcome is one method, so a count
  * and its event can never disagree.
  */
+import formatBytes from "bytes";
 import type { ErrorInfo } from "../core/errors.js";
 import type { Verification } from "../integrity/verify.js";
 import type { Action } from "../planner/planner.js";
 import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
 import type { FailedKeyLog } from "./failed-keys.js";
+import type { CutoffReport } from "./cutoff.js";
+import type { Usage } from "./estimate.js";
 
 type Copy = Extract<Action, { type: "copy" | "update" }>;
 
@@ -136,9 +139,30 @@ export class Recorder {
     if (warn) this.warning(message);
   }
 
-  /** The summary with the run's duration, once it is over. */
-  finish(): SyncSummary {
+  /** A run that --max-transfer or --max-duration cut off: says what was left, once. */
+  cutOff(report: CutoffReport): void {
+    this.summary.cutoff = report;
+    const { objects, bytes } = report.left;
+    const left =
+      objects > 0
+        ? `${report.listingComplete ? "" : "at least "}${objects} object(s) (${formatBytes(bytes, { unitSeparator: " " })}) left to copy`
+        : report.listingComplete
+          ? "nothing left to copy"
+          : "the rest of the source was not read";
+    this.warning(
+      `cut off: ${report.reason} (--cutoff-mode ${report.mode}); ${left}${report.listingComplete ? "" : ", the listing stopped"}; no deletes ran; run again to continue`,
+    );
+  }
+
+  /** The summary with the run's duration (and what it sent, or would send), once it is over. */
+  finish(usage?: Usage & { estimated?: boolean }): SyncSummary {
     this.summary.durationMs = Date.now() - this.started;
+    if (usage) {
+      this.summary.requests = usage.requests;
+      this.summary.bytesThrough = usage.bytesThrough;
+      this.summary.cost = usage.cost;
+      if (usage.estimated) this.summary.estimated = true;
+    }
     if (this.failedKeys) {
       this.failedKeys.close();
       this.summary.failedKeys = { file: this.failedKeys.path, written: this.failedKeys.written };

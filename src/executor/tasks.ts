@@ -38,6 +38,7 @@ export class TaskRunner {
   fatal?: ErrorInfo & { context: string };
   private readonly limit: AdaptiveLimit;
   private succeeded = 0;
+  private halted = false;
 
   constructor(private readonly options: TaskRunnerOptions) {
     this.retry = options.retry ?? DEFAULT_RETRY;
@@ -46,7 +47,17 @@ export class TaskRunner {
 
   /** True once the run stops taking new work (fatal error or interrupt). */
   get stopped(): boolean {
-    return this.fatal !== undefined || this.options.signal?.aborted === true;
+    return this.halted || this.fatal !== undefined || this.options.signal?.aborted === true;
+  }
+
+  /** Stops taking new tasks without a failure (a --max-duration cut-off); work in flight goes on. */
+  halt(): void {
+    this.halted = true;
+  }
+
+  /** Requests the adaptive limit lets go at once now (for metrics). */
+  get currentLimit(): number {
+    return this.limit.current;
   }
 
   /**

@@ -6,6 +6,14 @@ import { EncryptionNotAppliedError, StoreError, classifyError } from "../core/er
 import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
 import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
 import { verifyServerCopy, verifyStreamed, type Verification, type VerifyMode } from "../integrity/verify.js";
+import type { RequestMeter } from "../core/meter.js";
+
+/** What every streamed transfer passes through: the run's meter (counts, --bwlimit) and a hard cut-off. */
+export interface StreamControls {
+  meter?: RequestMeter;
+  /** Aborted by a hard cut-off: streams in flight are cut (nothing half-written is kept). */
+  cutSignal?: AbortSignal;
+}
 
 export interface TransferOptions extends WriteOptions {
   /** off: no checks; on (default): prove what the ETags allow; strict: the same, and unverifiable is an error (decided by the caller). */
@@ -29,6 +37,7 @@ export class Transferer {
     private readonly source: ObjectStore,
     private readonly target: ObjectStore,
     private readonly onWarning: (message: string) => void = () => undefined,
+    private readonly controls: StreamControls = {},
   ) {
     const can = target.copyFrom ? (target.canCopyFrom?.(source) ?? false) : false;
     this.serverSide = can !== false;
@@ -87,7 +96,14 @@ export class Transferer {
       }
     }
     // After a copy the server took and ignored --sse on, the key holds this run's own write.
-    return streamObject(this.source, this.target, object, landed ? { ...opts, onlyIf: undefined } : opts, targetKey);
+    return streamObject(
+      this.source,
+      this.target,
+      object,
+      landed ? { ...opts, onlyIf: undefined } : opts,
+      targetKey,
+      this.controls,
+    );
   }
 }
 
@@ -98,14 +114,17 @@ async function streamObject(
   object: ObjectInfo,
   opts: TransferOptions,
   targetKey: string,
+  controls: StreamControls,
 ): Promise<Verification | undefined> {
   // Pinned to what the listing saw (If-Match): a source rewritten since is a 412, then re-planned.
-  const { body, details } = await source.get(
+  const { body: raw, details } = await source.get(
     object.key,
     object.versionId,
     object.versionId === undefined ? object.etag : undefined,
     object.size,
   );
+  // Counted as bytes through this machine and held to --bwlimit; cut by a hard cut-off.
+  const body = controls.meter ? controls.meter.throttle(raw, !isLocalFolder(source), controls.cutSignal) : raw;
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.
   if (opts.guessContentType === false && isLocalFolder(source)) delete props.contentType;
@@ -135,15 +154,18 @@ async function streamObject(
   let result: WriteResult | void;
   try {
     // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
-    result = await target.put(
-      targetKey,
-      stream,
-      size,
-      { ...props, lastModified },
-      { ...onlyMultipart(target, size, opts), contentMd5 },
-    );
+    const writeOpts: TransferOptions = { ...onlyMultipart(target, size, opts), contentMd5 };
+    // A hard cut-off stops single writes too (an interrupt leaves them to finish).
+    if (controls.cutSignal)
+      writeOpts.signal = writeOpts.signal
+        ? AbortSignal.any([writeOpts.signal, controls.cutSignal])
+        : controls.cutSignal;
+    // A stream cut by the cut-off fails the write through its signal; its own error event must not go unheard.
+    if (body !== raw) stream.on("error", () => undefined);
+    result = await target.put(targetKey, stream, size, { ...props, lastModified }, writeOpts);
   } finally {
     body.destroy();
+    if (body !== raw) raw.destroy();
   }
   if (!hasher) return undefined;
   await drained(hasher);

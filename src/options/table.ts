@@ -17,11 +17,35 @@ import {
   type OptionDef,
   type ValueOf,
 } from "./define.js";
-import { parsePercent, parseSize, parseTimeAhead, parseTimeBound, parseWholeNumber } from "./parse.js";
+import {
+  parseBandwidth,
+  parseDuration,
+  parseListenAddress,
+  parsePercent,
+  parsePositiveNumber,
+  parseSize,
+  parseTimeAhead,
+  parseTimeBound,
+  parseWholeNumber,
+} from "./parse.js";
 
 export const COMPARE_MODES = ["size-and-time", "size-only", "checksum"] as const;
 export type CompareMode = (typeof COMPARE_MODES)[number];
 export const VERIFY_MODES = ["off", "on", "strict"] as const;
+export const CUTOFF_MODES = ["hard", "soft", "cautious"] as const;
+export type CutoffMode = (typeof CUTOFF_MODES)[number];
+export const ORDER_BY = ["size", "size,desc", "key"] as const;
+export type OrderBy = (typeof ORDER_BY)[number];
+
+/** A problem of `value` under a flag's parser, worded with `name` (for options given as text). */
+function problemOf(parse: (text: string) => unknown, value: string, name: string): string | undefined {
+  try {
+    parse(value);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.replace(/^invalid value/, `invalid ${name}`);
+  }
+}
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 
 const MiB = 1024 * 1024;
@@ -268,6 +292,59 @@ export const RUN_OPTIONS = {
     arg: "<file>",
     help: "record the run's progress in FILE; after a crash the same command with the same FILE does only what is left",
     distributed: "unsupported",
+  }),
+  // Issue 16: protect production and budget a run. Limits travel to distributed workers and
+  // apply per range a worker runs (one at a time by default), not across the cluster.
+  bwlimit: text({
+    arg: "<rate>",
+    help: 'bandwidth of bytes streamed through this machine (uploads, downloads, streamed copies), e.g. 10M, or a timetable "08:00,10M 19:00,off" (weekdays optional: "Mon-08:00,10M"); a bare number is KiB/s; server-side copies are not throttled by it',
+    validate: (v, name) => problemOf(parseBandwidth(name), v, name),
+  }),
+  tpslimit: number({
+    arg: "<n>",
+    help: "at most N requests per second, of every kind (listing included); adaptive throttling on SlowDown stays underneath",
+    parse: (t, f) => parsePositiveNumber(f)(t),
+    validate: (v, name) =>
+      Number.isFinite(v) && v > 0 ? undefined : `invalid ${name} '${v}'; expected a number above 0`,
+  }),
+  tpslimitBurst: number({
+    arg: "<n>",
+    help: "requests --tpslimit lets go at once after a quiet spell (default 1)",
+    parse: (t, f) => parseWholeNumber(f, { min: 1, max: 100_000 })(t),
+    validate: (v, name) =>
+      Number.isInteger(v) && v >= 1 ? undefined : `invalid ${name} '${v}'; expected a whole number from 1`,
+  }),
+  maxTransfer: number({
+    arg: "<size>",
+    help: "stop after this many bytes are copied (server-side or streamed), e.g. 5G; see --cutoff-mode",
+    parse: (t, f) => parseSize(f)(t),
+    validate: (v, name) => (Number.isFinite(v) && v >= 0 ? undefined : `invalid ${name} '${v}'; expected a size`),
+  }),
+  maxDuration: number({
+    arg: "<duration>",
+    help: "stop starting copies after this long, e.g. 90s, 30m, 2h; see --cutoff-mode",
+    parse: (t, f) => parseDuration(f)(t),
+    validate: (v, name) => (Number.isFinite(v) && v > 0 ? undefined : `invalid ${name} '${v}'; expected a duration`),
+  }),
+  cutoffMode: oneOf(CUTOFF_MODES, {
+    arg: "<mode>",
+    help: "at --max-transfer/--max-duration: hard (default: stop at once, copies in flight cut), soft (let copies in flight finish), cautious (never start a copy that would pass --max-transfer); a cut-off run runs no deletes and exits 8",
+  }),
+  orderBy: oneOf(ORDER_BY, {
+    arg: "<order>",
+    help: "copy in this order within the executor's window of planned copies (not a sort of the whole bucket): size (smallest first), size,desc, key",
+  }),
+  priceTable: text({
+    arg: "<file>",
+    help: "YAML or JSON price table for the cost estimate (default: AWS S3 Standard, us-east-1)",
+    commands: ALL_COMMANDS,
+    distributed: "local",
+  }),
+  metricsAddr: text({
+    arg: "<host:port>",
+    help: "serve Prometheus metrics at http://HOST:PORT/metrics during the run (names start with bucketsync_)",
+    distributed: "local",
+    validate: (v, name) => problemOf((t) => parseListenAddress(name, t), v, name),
   }),
   listParallelism: number({
     commands: WRITES,

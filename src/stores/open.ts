@@ -1,6 +1,7 @@
 import { canonicalEndpoint } from "../core/endpoint.js";
 import { parseLocation, type Location } from "../core/location.js";
 import type { ObjectStore } from "../core/types.js";
+import type { RequestMeter } from "../core/meter.js";
 import { LocalStore, type LocalStoreOptions } from "./local/local-store.js";
 import { connectS3, resolveEndpointUrl, type S3Connection, type S3ConnectionOptions } from "./s3/client.js";
 import { DEFAULT_S3_STORE_OPTIONS, S3Store, type S3StoreOptions } from "./s3/s3-store.js";
@@ -18,8 +19,14 @@ export interface StoreOptions {
 export class StoreOpener {
   private connections = new Map<string, Promise<S3Connection>>();
 
-  /** `signal`: the run's; aborting it stops listing requests in flight (writes finish). */
-  constructor(private readonly signal?: AbortSignal) {}
+  /**
+   * `signal`: the run's; aborting it stops listing requests in flight (writes finish). `meter`:
+   * counts (and limits) every request of the run's connections.
+   */
+  constructor(
+    private readonly signal?: AbortSignal,
+    readonly meter?: RequestMeter,
+  ) {}
 
   async open(location: string | Location, options: StoreOptions = {}): Promise<ObjectStore> {
     const loc = typeof location === "string" ? parseLocation(location) : location;
@@ -41,7 +48,7 @@ export class StoreOpener {
     ]);
     let conn = this.connections.get(key);
     if (!conn) {
-      conn = connectS3(options, { signal: this.signal });
+      conn = connectS3(options, { signal: this.signal, meter: this.meter });
       this.connections.set(key, conn);
     }
     return conn;

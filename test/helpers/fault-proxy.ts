@@ -103,6 +103,8 @@ export interface LoggedRequest {
   cause?: string;
   /** Upstream status, or the status the proxy answered with; undefined for resets before headers. */
   status?: number;
+  /** When the request arrived (epoch ms). */
+  at: number;
 }
 
 export interface FaultStats {
@@ -346,6 +348,7 @@ export class FaultProxy {
       operation: info.operation,
       bucket: info.bucket,
       key: info.key,
+      at: Date.now(),
     };
     if (fault) {
       entry.fault = fault.kind;

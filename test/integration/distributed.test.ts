@@ -4,44 +4,13 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
 import { Queue } from "bullmq";
 import { compareKeys } from "../../src/core/keys.js";
 import { redisConnection } from "../../src/distributed/job.js";
+import { redisUrl } from "../helpers/redis.js";
 import { startDelayProxy } from "../helpers/delay-proxy.js";
-import {
-  CLI,
-  REPO,
-  getText,
-  listAll,
-  putMany,
-  runCli,
-  s3Client,
-  s3TestEnv,
-  userEnv,
-  testBuckets,
-} from "../helpers/s3.js";
-
-/** The Redis of the tests: BUCKETSYNC_REDIS_URL, or the private one scripts/redis-server.sh starts (it fails loudly when it cannot). */
-function redisUrl(): string {
-  if (process.env.BUCKETSYNC_REDIS_URL) return process.env.BUCKETSYNC_REDIS_URL;
-  let out: string;
-  try {
-    out = execFileSync("bash", [join(REPO, "scripts", "redis-server.sh"), "start"], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(
-      `no Redis for the distributed tests: scripts/redis-server.sh start failed: ${e.stderr || e.message}`,
-    );
-  }
-  const m = /BUCKETSYNC_REDIS_URL=(\S+)/.exec(out);
-  if (!m) throw new Error(`scripts/redis-server.sh start printed no BUCKETSYNC_REDIS_URL:\n${out}`);
-  return m[1]!;
-}
+import { CLI, getText, listAll, putMany, runCli, s3Client, s3TestEnv, userEnv, testBuckets } from "../helpers/s3.js";
 
 const REDIS = redisUrl();
 const env = s3TestEnv();

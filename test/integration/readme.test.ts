@@ -115,7 +115,7 @@ before(async () => {
   writeFileSync(join(work, "public", "index.html"), "<p>site</p>");
   writeFileSync(join(work, "keys.txt"), "index.html\nimages/logo.png\n"); // the work list of --files-from keys.txt
   // The README's own config file, and the AWS profiles its remotes name, on the test server.
-  const yaml = /```yaml\n([\s\S]*?)```/.exec(readme);
+  const yaml = /```yaml\n(remotes:[\s\S]*?)```/.exec(readme);
   assert.ok(yaml, "the README has a bucketsync.yaml example");
   writeFileSync(join(work, "bucketsync.yaml"), yaml[1]!);
   const profiles = ["prod", "staging"];

@@ -7,7 +7,7 @@ import { includeOnlyMessage, includesThatSelectNothing } from "../../planner/fil
 import { CHECK_DEFAULT_COMPARE, check } from "../../sync.js";
 import { checkExitCode, type CliContext } from "../context.js";
 import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
-import { formatCheckSummary, printableKey } from "../format/render.js";
+import { formatCheckSummary, formatUsage, printableKey } from "../format/render.js";
 import { JsonLines } from "../format/report.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
@@ -63,10 +63,13 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     if (result.fatal) {
       io.err.write(`bucketsync: error: ${result.fatal.context}: ${result.fatal.message}\n`);
     } else if (flags.json) {
-      const { inSync, differences, compared, undecidable } = result;
-      io.out.write(JSON.stringify({ type: "summary", inSync, differences, compared, undecidable }) + "\n");
+      const { inSync, differences, compared, undecidable, estimate } = result;
+      io.out.write(JSON.stringify({ type: "summary", inSync, differences, compared, undecidable, estimate }) + "\n");
     } else {
       io.out.write(formatCheckSummary(result) + "\n");
+      // What a sync (with --delete) that makes them match would send and cost.
+      if (result.estimate && !flags.quiet)
+        io.out.write(`a sync to match: ${formatUsage({ ...result.estimate, estimated: true })}\n`);
     }
     ctx.setExit(checkExitCode(result, !!flags.failOnWarnings));
   });

@@ -20,6 +20,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       `a dead worker's range goes to another worker after about twice this (default ${DEFAULT_LOCK_DURATION_MS / 1000})`,
       parseWholeNumber("--lock-duration"),
     )
+    .option("--metrics-addr <host:port>", "serve this worker's Prometheus metrics at http://HOST:PORT/metrics")
     .option("--json", "print JSON lines: one event per range started, done or failed")
     .option("-q, --quiet", "print only failures");
   addConnectionOptions(workerCmd);
@@ -81,6 +82,7 @@ Example:
       concurrency: flags.concurrency as number | undefined,
       parallelRanges: flags.parallelRanges as number | undefined,
       lockDurationMs: flags.lockDuration !== undefined ? (flags.lockDuration as number) * 1000 : undefined,
+      metricsAddr: flags.metricsAddr as string | undefined,
       onLog: print,
     });
     await new Promise<void>((resolve) => {

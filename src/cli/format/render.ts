@@ -102,7 +102,26 @@ export function formatSummary(s: SyncSummary): string {
   if (s.verified + s.unverifiable + s.mismatched > 0)
     parts.push(`verified ${s.verified}, unverifiable ${s.unverifiable}, mismatched ${s.mismatched}`);
   const failedKeys = s.failedKeys ? `; ${s.failedKeys.written} failed key(s) written to ${s.failedKeys.file}` : "";
-  return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${humanBytes(s.bytes)} in ${secs}s${failedKeys}`;
+  // One line, ending as it always did ("12.0 KiB in 0.1s"); the requests and their cost before that.
+  return `${s.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${formatUsage(s)}; ${humanBytes(s.bytes)} in ${secs}s${failedKeys}`;
+}
+
+/**
+ * The requests line under the summary: by kind, the bytes through this machine and their cost at
+ * the price table; in a dry run, what the real run would send.
+ */
+export function formatUsage(s: Pick<SyncSummary, "requests" | "bytesThrough" | "cost" | "estimated">): string {
+  const kinds = Object.entries(s.requests).filter(([, n]) => n > 0);
+  const total = kinds.reduce((sum, [, n]) => sum + n, 0);
+  const list = kinds.length > 0 ? kinds.map(([k, n]) => `${k} ${n}`).join(", ") : "none";
+  return `${s.estimated ? "estimated requests" : "requests"} ${total} (${list}), ${humanBytes(s.bytesThrough)} through this machine, ${s.estimated ? "estimated cost" : "cost"} ${formatUsd(s.cost.usd)} at ${s.cost.priceTable} prices`;
+}
+
+/** Dollars with enough digits to show small costs ($0.0051, $12.40). */
+export function formatUsd(usd: number): string {
+  if (usd === 0) return "$0";
+  if (usd >= 1) return `$${usd.toFixed(2)}`;
+  return `$${usd.toPrecision(2).replace(/0+$/, "")}`;
 }
 
 export function humanBytes(n: number): string {

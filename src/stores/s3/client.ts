@@ -6,6 +6,7 @@ import type { AwsCredentialIdentity } from "@aws-sdk/types";
 import { LeanS3Client, type Reachability } from "./lean-client.js";
 import { UsageError } from "../../core/types.js";
 import { canonicalEndpoint, checkEndpointUrl, maskEndpoint } from "../../core/endpoint.js";
+import { kindOfCommand, type RequestMeter } from "../../core/meter.js";
 
 // The SDK warns on Node 20 that future releases need Node 22; we pin the SDK, so the warning
 // would only pollute users' terminals and --json streams.
@@ -80,7 +81,10 @@ async function requireProfile(profile: string | undefined): Promise<void> {
   throw new UsageError(`the profile '${profile}' was not found in the AWS config or credentials file`);
 }
 
-export async function connectS3(given: S3ConnectionOptions, run: { signal?: AbortSignal } = {}): Promise<S3Connection> {
+export async function connectS3(
+  given: S3ConnectionOptions,
+  run: { signal?: AbortSignal; meter?: RequestMeter } = {},
+): Promise<S3Connection> {
   await requireProfile(given.profile);
   // One spelling per endpoint: `http://h:80/` and `http://h` are one server (and may copy server-side).
   const options = { ...given, endpointUrl: canonicalEndpoint(given.endpointUrl) };
@@ -139,6 +143,25 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
       // Outermost, so it sees the errors the deserializer and the retries throw.
       { step: "initialize", name: "bucketsyncReachability", priority: "high" },
     );
+    // Every request of the SDK client is counted and held to --tpslimit like the lean client's
+    // (one send is one request: the SDK does not retry, maxAttempts 1). Before signing ("build").
+    const meter = run.meter;
+    if (meter)
+      sdkClient.middlewareStack.add(
+        (next, context) => async (args) => {
+          const kind = kindOfCommand(context.commandName ?? "");
+          await meter.begin(kind);
+          try {
+            const out = await next(args);
+            meter.end(kind, (out.response as { statusCode?: number })?.statusCode ?? 200);
+            return out;
+          } catch (err) {
+            meter.end(kind, (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode ?? "error");
+            throw err;
+          }
+        },
+        { step: "build", name: "bucketsyncMeter", priority: "low" },
+      );
     return sdkClient;
   };
   const identity = JSON.stringify([
@@ -155,6 +178,7 @@ export async function connectS3(given: S3ConnectionOptions, run: { signal?: Abor
     requestTimeoutMs,
     reachability,
     signal: run.signal,
+    meter: run.meter,
   });
   return {
     sdkClient: () => (client ??= makeClient()),

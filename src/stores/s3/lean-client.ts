@@ -6,6 +6,7 @@ import { parseS3Xml, type S3Xml } from "./xml.js";
 import { unquoteEtag } from "../../integrity/etag.js";
 import { createRequire } from "node:module";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
+import type { RequestKind, RequestMeter } from "../../core/meter.js";
 
 // undici's entry point loads ~110 modules (fetch, WebSocket, caches): 75 ms of every start. The
 // agent alone loads in 25 ms. undici is pinned to an exact version in package.json because this
@@ -102,6 +103,8 @@ export interface LeanClientOptions {
   reachability?: Reachability;
   /** Aborts listing requests in flight (an interrupted run stops listing at once; writes finish). */
   signal?: AbortSignal;
+  /** Counts every request and holds it to --tpslimit (core/meter.ts). */
+  meter?: RequestMeter;
 }
 
 /** What a client tells about whether its endpoint answers (see client.ts). */
@@ -195,7 +198,7 @@ export class LeanS3Client {
     if (params.delimiter) query.delimiter = params.delimiter;
     if (params.continuationToken) query["continuation-token"] = params.continuationToken;
     else if (params.startAfter) query["start-after"] = params.startAfter;
-    const res = await this.send("GET", bucket, undefined, query, {}, undefined, this.listings);
+    const res = await this.send("LIST", "GET", bucket, undefined, query, {}, undefined, this.listings);
     const result = parseResult(res.body, "ListBucketResult", ["Contents", "CommonPrefixes"]);
     const objects: ListedObject[] = (result.records.get("Contents") ?? []).map((c) => ({
       key: c.Key ?? "",
@@ -220,7 +223,7 @@ export class LeanS3Client {
     copySource: string,
     headers: Record<string, string>,
   ): Promise<{ etag?: string; sse?: string; versionId?: string }> {
-    const res = await this.send("PUT", bucket, key, {}, { "x-amz-copy-source": copySource, ...headers });
+    const res = await this.send("COPY", "PUT", bucket, key, {}, { "x-amz-copy-source": copySource, ...headers });
     // CopyObject can answer 200 and still fail: the error is in the body.
     const result = parseResult(res.body, "CopyObjectResult", [], true);
     if (result.root === "Error") throw errorFromXml(result, 200);
@@ -244,14 +247,14 @@ export class LeanS3Client {
     body: Buffer,
     headers: Record<string, string>,
   ): Promise<{ etag?: string }> {
-    const res = await this.send("PUT", bucket, key, {}, headers, body);
+    const res = await this.send("PUT", "PUT", bucket, key, {}, headers, body);
     const etag = res.headers.etag;
     return { etag: typeof etag === "string" ? unquoteEtag(etag) : undefined };
   }
 
   /** HeadObject: the object's response headers. */
   async headObject(bucket: string, key: string): Promise<Record<string, string | string[] | undefined>> {
-    return (await this.send("HEAD", bucket, key, {}, {})).headers;
+    return (await this.send("HEAD", "HEAD", bucket, key, {}, {})).headers;
   }
 
   /** GetObject of a small object, read whole into memory: its headers and bytes. */
@@ -261,7 +264,7 @@ export class LeanS3Client {
     headers: Record<string, string>,
     versionId?: string,
   ): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-    const res = await this.send("GET", bucket, key, versionId ? { versionId } : {}, headers);
+    const res = await this.send("GET", "GET", bucket, key, versionId ? { versionId } : {}, headers);
     return { headers: res.headers, body: res.body };
   }
 
@@ -270,6 +273,7 @@ export class LeanS3Client {
     const xml = (await deleteBodyBuilder()).build({ Delete: { Quiet: true, Object: keys.map((Key) => ({ Key })) } });
     const body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>${xml}`);
     const res = await this.send(
+      "DELETE",
       "POST",
       bucket,
       undefined,
@@ -290,6 +294,7 @@ export class LeanS3Client {
   }
 
   private async send(
+    kind: RequestKind,
     method: string,
     bucket: string,
     key: string | undefined,
@@ -299,26 +304,34 @@ export class LeanS3Client {
     abortable?: Abortable,
   ): Promise<BufferedResponse> {
     for (let redirects = 0; ; redirects++) {
+      // Before signing: a request waiting for --tpslimit must not carry an old signature.
+      await this.options.meter?.begin(kind);
       const region = this.bucketRegions.get(bucket) ?? this.options.region;
       const { protocol, hostname, port, path } = this.address(bucket, key, region);
-      const signed = await this.signer(region).sign({
-        method,
-        protocol,
-        hostname,
-        port,
-        path,
-        query,
-        headers: {
-          ...headers,
-          host: port ? `${hostname}:${port}` : hostname,
-          "x-amz-content-sha256": body ? createHash("sha256").update(body).digest("hex") : EMPTY_SHA256,
-        },
-        body,
-      });
+      const signed = await this.signer(region)
+        .sign({
+          method,
+          protocol,
+          hostname,
+          port,
+          path,
+          query,
+          headers: {
+            ...headers,
+            host: port ? `${hostname}:${port}` : hostname,
+            "x-amz-content-sha256": body ? createHash("sha256").update(body).digest("hex") : EMPTY_SHA256,
+          },
+          body,
+        })
+        .catch((err: unknown) => {
+          this.options.meter?.end(kind, "error");
+          throw err;
+        });
       const qs = Object.entries(query)
         .map(([k, v]) => (v === "" ? encodeRfc3986(k) : `${encodeRfc3986(k)}=${encodeRfc3986(v)}`))
         .join("&");
       const reach = this.options.reachability;
+      const meter = this.options.meter;
       let res: BufferedResponse;
       try {
         res = await dispatchBuffered(
@@ -335,8 +348,10 @@ export class LeanS3Client {
           abortable,
         );
       } catch (err) {
+        meter?.end(kind, "error");
         throw reach ? reach.annotate(err) : err;
       }
+      meter?.end(kind, res.status);
       reach?.answered();
       if (res.status < 300) return res;
       const movedTo = res.headers["x-amz-bucket-region"];

@@ -22,10 +22,12 @@ import type {
   ObjectInfo,
   ObjectProperties,
   ObjectStore,
+  PlannedOperation,
   WriteOptions,
 } from "../../core/types.js";
 import type { KeySpaceListing, MultipartUploads, VersionListing } from "../../core/capabilities.js";
 import { uploadRecord } from "./upload-record.js";
+import type { RequestCounts } from "../../core/meter.js";
 import { sdkModule, type S3Connection } from "./client.js";
 import type { ListPage } from "./lean-client.js";
 import { candidatePartSizes, multipartParts, unquoteEtag } from "../../integrity/etag.js";
@@ -430,7 +432,8 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
       });
     }
     if (Buffer.isBuffer(body) || size <= this.options.multipartThreshold) {
-      // One request: left to finish on interrupt, so it is given no signal.
+      // One request: left to finish on interrupt (the executor gives it no signal then); a hard
+      // cut-off's signal aborts it.
       const out = await (
         await this.connection.sdkClient()
       ).send(
@@ -441,6 +444,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
           ContentMD5: opts.contentMd5,
           ...conditionParams(opts),
         }),
+        { abortSignal: opts.signal },
       );
       return { etag: unquoteEtag(out.ETag) };
     }
@@ -624,6 +628,46 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
     return uploadRecord().abortOrphans(this.connection.endpointUrl ?? "aws", this.bucket, (u) =>
       this.abortFullKey(u.key, u.uploadId),
     );
+  }
+
+  /**
+   * The requests copyFrom, get, put and deleteMany send (see their code): what a dry run's cost
+   * estimate adds up. Tags are unknown before a GET, so tag requests that depend on them are not
+   * foreseen (a streamed object with tags costs one more GET).
+   */
+  plannedRequests(op: PlannedOperation): Partial<RequestCounts> {
+    switch (op.op) {
+      case "deleteMany":
+        return { DELETE: Math.ceil(op.keys / 1000) };
+      case "get":
+        return { GET: 1 };
+      case "put": {
+        const partSize = this.uploadPartSize(op.size);
+        if (partSize === undefined) return { PUT: 1 };
+        // Create, the parts, Complete; radosgw's empty Complete ETag costs a HEAD (AWS answers with one).
+        return { PUT: 2 + Math.ceil(op.size / partSize), HEAD: 1 };
+      }
+      case "copyFrom": {
+        const { object, write } = op;
+        // REPLACE on a single copy re-reads the source's tags (GET) to set them again.
+        if (object.size <= this.options.multipartThreshold)
+          return write.metadataDirective === "REPLACE" ? { COPY: 1, GET: 1 } : { COPY: 1 };
+        // HEAD + tags of the source, Create, (HEAD of part 1 for a multipart source), the parts,
+        // Complete, and the HEAD that reads the new ETag.
+        const sourceParts = multipartParts(object.etag);
+        const guess =
+          sourceParts && sourceParts >= 2
+            ? candidatePartSizes(object.size, sourceParts).find((p) => p >= MIN_PART_SIZE && p <= MAX_PART_SIZE)
+            : undefined;
+        const partSize = guess ?? partSizeFor(object.size, this.options.partSize);
+        return {
+          HEAD: sourceParts && sourceParts >= 2 ? 3 : 2,
+          GET: 1,
+          PUT: 2,
+          UploadPartCopy: Math.max(1, Math.ceil(object.size / partSize)),
+        };
+      }
+    }
   }
 
   canCopyFrom(source: ObjectStore): boolean | "maybe" {
