@@ -23,7 +23,10 @@ const NOT_HERE: [RegExp, string][] = [
     "needs the Redis host of the example; distributed.test.ts runs these on the local Redis",
   ],
   [/^bucketsync worker\b/, "a worker runs until stopped; distributed.test.ts runs workers"],
-  [/--source-inventory/, "needs an S3 Inventory that AWS writes daily; inventory.test.ts writes one in AWS's format and syncs from it"],
+  [
+    /--source-inventory/,
+    "needs an S3 Inventory that AWS writes daily; inventory.test.ts writes one in AWS's format and syncs from it",
+  ],
 ];
 
 /** Examples whose documented exit code is not 0. */
