@@ -128,13 +128,26 @@ export interface SyncResult extends ExecuteResult {
   sourceObjects?: number;
 }
 
+/**
+ * A --backup-dir bucket that does not exist is bad input: refused before anything is written.
+ * Other answers (AccessDenied on a write-only backup bucket) are left to the backups themselves.
+ */
+async function requireBackupBucket(backup: ObjectStore, url: string): Promise<void> {
+  try {
+    for await (const _ of backup.list()) break;
+  } catch (err) {
+    const info = classifyError(err);
+    if (info.code === "NoSuchBucket") throw new UsageError(`--backup-dir ${url}: ${info.message}; nothing changed`);
+  }
+}
+
 /** Which conditional writes are in force, for -v. */
 function conditionalNotice(options: SyncOptions, endpoint: string | undefined): string {
   if (options.conditionalWrites === false) return "conditional writes: off (--no-conditional-writes)";
   const onAws = endpoint === undefined;
   return onAws
     ? "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); AWS S3 honours them on PutObject, CopyObject and multipart completion"
-    : "conditional writes: every write carries If-None-Match (new keys) or If-Match (updates); S3-compatible servers honour them on PutObject (radosgw 16 ignores them on CopyObject and multipart completion, and refuses If-Match even when it holds: detected on first use, then updates go without it)";
+    : "conditional writes: new keys carry If-None-Match (S3-compatible servers honour it on PutObject; radosgw 16 ignores it on CopyObject and multipart completion); updates go without If-Match, which S3-compatible servers are not assumed to honour (radosgw 16 refuses it even when it holds)";
 }
 
 /** --object-lock-*: the target must be a bucket with Object Lock enabled, checked before anything is written. */
@@ -246,7 +259,11 @@ export function validateSyncOptions(options: SyncOptions): void {
     );
   }
   if (options.storageClass !== undefined) {
-    const onAws = (options.targetConnection?.endpointUrl ?? options.connection?.endpointUrl) === undefined;
+    // An endpoint from the flags or the environment (as the connection resolves it) is not AWS.
+    const fromEnv =
+      process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS !== "true" &&
+      Boolean(process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    const onAws = (options.targetConnection?.endpointUrl ?? options.connection?.endpointUrl) === undefined && !fromEnv;
     // AWS has a fixed set; S3-compatible servers may define their own (Ceph placement classes).
     if (onAws && !STORAGE_CLASSES.includes(options.storageClass)) {
       throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
@@ -355,6 +372,7 @@ async function openPair(
       ? await opener.open(dstLoc!, { ...storeOptions, connection: targetConnection })
       : options.target;
   const backup = backupLoc && (await opener.open(backupLoc, { ...storeOptions, connection: targetConnection }));
+  if (backup) await requireBackupBucket(backup, backupLoc!.url);
   return { source, target, backup, targetEndpoint: await resolveEndpointUrl(targetConnection) };
 }
 

@@ -10,4 +10,9 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 // No top-level await: the single-executable build (scripts/sea.ts) bundles this file as CommonJS.
-void main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+  // The run is over: a timer nothing awaits any more (a --tpslimit wait given up after Ctrl-C or
+  // a cut-off) must not hold the process. Output has long been flushed 200 ms later.
+  setTimeout(() => process.exit(code), 200).unref();
+});

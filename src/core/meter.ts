@@ -93,8 +93,14 @@ export class RequestMeter {
   private readonly tpsBucket?: TokenBucket;
   private bwBucket?: TokenBucket;
   private bwRate?: number;
+  /** Rejected by stopWaiting(): requests still waiting for --tpslimit are not sent after a stop. */
+  private readonly stopped: Promise<never>;
+  private stop!: (reason: Error) => void;
+  private isStopped = false;
 
   constructor(readonly limits: MeterLimits = {}) {
+    this.stopped = new Promise<never>((_, reject) => (this.stop = reject));
+    this.stopped.catch(() => undefined);
     // The bucket fills 5% slower than N per second: a request sent at exactly 1/N s intervals
     // can arrive a few ms early or late, and at exactly N per second any jitter puts N+1 into
     // some second; 5% of headroom absorbs 50 ms of it.
@@ -129,9 +135,21 @@ export class RequestMeter {
 
   /** Waits for --tpslimit, then counts the request as sent. Call `end()` once it is answered. */
   async begin(kind: RequestKind): Promise<void> {
-    if (this.tpsBucket) await this.tpsBucket.removeTokens(1);
+    if (this.tpsBucket) {
+      // After an interrupt or a hard cut-off, new work waiting for a token is given up (aborts of
+      // multipart uploads, DELETEs, still go: they leave nothing behind).
+      const token = this.tpsBucket.removeTokens(1);
+      await (kind !== "DELETE" ? Promise.race([token, this.stopped]) : token);
+    }
     this.requests[kind]++;
     this.inFlight++;
+  }
+
+  /** The run stopped (interrupt, hard cut-off): requests waiting for --tpslimit fail instead of going out. */
+  stopWaiting(): void {
+    if (this.isStopped) return;
+    this.isStopped = true;
+    this.stop(Object.assign(new Error("stopped before it was sent"), { name: "AbortError", code: "AbortError" }));
   }
 
   end(kind: RequestKind, status: number | "error"): void {

@@ -145,6 +145,12 @@ export interface DeleteFailure {
 export interface ObjectStore {
   /** Shown to users, e.g. `s3://bucket/prefix/` or `/home/me/backup/`. Never contains credentials. */
   readonly description: string;
+  /**
+   * Whether a write here may carry If-Match (conditional updates): true where the server is known
+   * to honour it. S3-compatible servers are not assumed to (radosgw 16 answers 412 even when it
+   * holds); If-None-Match for new keys is sent everywhere.
+   */
+  readonly ifMatchWrites?: boolean;
   /** The optional capabilities this store implements (see core/capabilities.ts for each one's methods). */
   readonly features?: readonly StoreFeature[];
   list(range?: KeyRange): AsyncIterable<ObjectInfo>;

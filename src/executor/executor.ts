@@ -108,6 +108,12 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
   // A hard cut-off stops multipart work in flight as an interrupt does.
   const writeSignal = opts.signal ? AbortSignal.any([opts.signal, cutoff.signal]) : cutoff.signal;
   setMaxListeners(0, writeSignal);
+  // Stopped: copies still waiting for a --tpslimit token are not sent (Ctrl-C, --max-duration hard).
+  if (opts.meter) {
+    const meter = opts.meter;
+    if (writeSignal.aborted) meter.stopWaiting();
+    else writeSignal.addEventListener("abort", () => meter.stopWaiting(), { once: true });
+  }
   const transferer = new Transferer(opts.source, opts.target, (message) => record.warning(message), {
     meter: opts.meter,
     cutSignal: cutoff.signal,
@@ -213,7 +219,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         ? unsupported.has("If-None-Match")
           ? undefined
           : "absent"
-        : action.target.etag !== undefined && !unsupported.has("If-Match")
+        : action.target.etag !== undefined && opts.target.ifMatchWrites === true && !unsupported.has("If-Match")
           ? { etag: action.target.etag }
           : undefined;
     for (let round = 0; ; round++) {
@@ -225,6 +231,8 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
         cutoff.leftBehind(source.size);
         return undefined;
       }
+      // Interrupted before it was sent (waiting for --tpslimit): the run says it was interrupted.
+      if (!moved.ok && opts.signal?.aborted && moved.info.code === "AbortError") return undefined;
       const preconditionFailed = !moved.ok && moved.info.code === "PreconditionFailed";
       const mismatch = moved.ok && moved.value?.status === "mismatch";
       if (moved.ok && !mismatch) return { verification: moved.value, source };

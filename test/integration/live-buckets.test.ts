@@ -185,6 +185,9 @@ describe("--backup-dir", () => {
     const inside = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--backup-dir", `s3://${dst}/bak`]);
     assert.equal(inside.code, 2, show(inside));
     assert.match(inside.stderr, /is inside the target .*exclude it/);
+    const missing = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--backup-dir", `s3://${src}-none/b`]);
+    assert.equal(missing.code, 2, show(missing));
+    assert.match(missing.stderr, /^bucketsync: --backup-dir .*NoSuchBucket.*nothing changed$/m);
     const onSource = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--backup-dir", `s3://${src}`]);
     assert.equal(onSource.code, 2, show(onSource));
     assert.equal(await getText(client, dst, "a.txt"), "old", "a refused run changes nothing");

@@ -263,6 +263,43 @@ describe("cut-offs", () => {
   });
 });
 
+describe("stopping while --tpslimit holds requests back", () => {
+  test("--max-duration and Ctrl-C do not send the copies still waiting for a token (exit 8 / 130 at once)", async () => {
+    const src = await bucket("tps-stop-s");
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 100 }, (_, i) => [`k${String(i).padStart(3, "0")}`, "x"] as [string, string]),
+    );
+    const dst = await bucket("tps-stop-d");
+    const started = Date.now();
+    const cut = await runCli(["sync", `s3://${src}`, `s3://${dst}`, "--tpslimit", "10", "--max-duration", "2s"]);
+    const took = Date.now() - started;
+    assert.equal(cut.code, 8, cut.stderr);
+    // At 10 requests a second, 2 s allow about 20 copies; the 64 waiting for a token are not sent.
+    const copied = (await listAll(client, dst)).length;
+    assert.ok(copied <= 35, `copied ${copied} after the cut-off`);
+    assert.ok(took < 8_000, `the run ended ${took} ms after it started`);
+    const dst2 = await bucket("tps-stop-i");
+    const env = s3TestEnv();
+    const child = spawn(
+      process.execPath,
+      [CLI, "sync", `s3://${src}`, `s3://${dst2}`, "--tpslimit", "10", "--endpoint-url", env.endpoint],
+      {
+        env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
+        stdio: "ignore",
+      },
+    );
+    await new Promise((r) => setTimeout(r, 2500));
+    const interrupted = Date.now();
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    assert.equal(code, 130);
+    assert.ok(Date.now() - interrupted < 3_000, `exited ${Date.now() - interrupted} ms after Ctrl-C`);
+    assert.ok((await listAll(client, dst2)).length <= 40);
+  });
+});
+
 describe("limits", () => {
   test("--bwlimit 2M on a 20 MiB streamed upload takes 9-12 s, and the summary counts the bytes through", async () => {
     const folder = join(work, "bw");

@@ -23,6 +23,7 @@ interface StoredObject {
 export class MemoryStore implements ObjectStore {
   readonly description: string;
   readonly objects = new Map<string, StoredObject>();
+  readonly ifMatchWrites = true;
   /** Set to make every call to these keys fail, for tests of failure handling. */
   readonly failingKeys = new Set<string>();
   /** Called before each read of an object's bytes (get, or a copy from here): tests change the store there, as a live bucket changes. */

@@ -61,6 +61,11 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
   readonly description: string;
   readonly features = ["key-space", "versions", "object-lock", "multipart-uploads"] as const;
 
+  /** AWS S3 honours If-Match on writes; an S3-compatible endpoint is not assumed to (see ObjectStore.ifMatchWrites). */
+  get ifMatchWrites(): boolean {
+    return this.connection.endpointUrl === undefined;
+  }
+
   constructor(
     readonly connection: S3Connection,
     readonly bucket: string,
