@@ -285,6 +285,25 @@ describe("ls and rm", () => {
     const logs = await runCli(["rm", `s3://${b}/dir`, "--recursive", "--exclude", "*", "--include", "*.log"]);
     assert.equal(logs.code, 0, show(logs));
     assert.deepEqual(await keys(client, b), ["dir/a.txt", "dir/sub/c.txt"]);
+    // aws-cli habits: --dryrun, a prefix named without its slash, a bucket that does not exist.
+    const dryrun = await runCli(["rm", `s3://${b}/dir`, "--recursive", "--dryrun"]);
+    assert.equal(dryrun.code, 0, show(dryrun));
+    assert.deepEqual(await keys(client, b), ["dir/a.txt", "dir/sub/c.txt"], "--dryrun deletes nothing");
+    const noSlash = await runCli(["rm", `s3://${b}/dir`]);
+    assert.equal(noSlash.code, 2, show(noSlash));
+    assert.match(noSlash.stderr, /names a prefix, not an object; add --recursive/);
+    const noBucket = await runCli(["rm", `s3://${b}-none/key`]);
+    assert.equal(noBucket.code, 2, show(noBucket));
+    assert.match(noBucket.stderr, /NoSuchBucket/);
+    const ls = await runCli(["ls", `s3://${b}/dir/a.txt`]);
+    assert.equal(ls.code, 0, show(ls));
+    assert.deepEqual(
+      lines(ls.stdout).map((l) => l.trim().split(/\s+/)),
+      [["9", "a.txt"]],
+      "ls of an object shows it",
+    );
+    const lsMissing = await runCli(["ls", join(work, "no-such-folder")]);
+    assert.equal(lsMissing.code, 2, show(lsMissing));
     const all = await runCli(["rm", `s3://${b}/dir`, "--recursive"]);
     assert.equal(all.code, 0, show(all));
     assert.deepEqual(await keys(client, b), []);

@@ -3,7 +3,7 @@
  * (after --include/--exclude), listed completely before the first delete; --dry-run says what
  * would go. The deletes run as a sync's do: batches of 1000, per-key errors reported.
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { resolveLocation } from "../../config/resolve.js";
 import { classifyListingFailure } from "../../core/errors.js";
 import { parseLocation } from "../../core/location.js";
@@ -11,6 +11,8 @@ import { UsageError } from "../../core/types.js";
 import { DeleteSpool } from "../../executor/delete-spool.js";
 import { runDeletes } from "../../executor/executor.js";
 import { Recorder } from "../../executor/recorder.js";
+import { measuredUsage } from "../../executor/estimate.js";
+import { RequestMeter } from "../../core/meter.js";
 import type { FilterRule } from "../../options/table.js";
 import { compileFilters } from "../../planner/filters.js";
 import { StoreOpener } from "../../stores/open.js";
@@ -26,12 +28,14 @@ export function registerRm(program: Command, ctx: CliContext): void {
     .argument("<location>", "s3://bucket/key, or s3://bucket[/prefix] with --recursive, or remote:[path]")
     .option("--recursive", "delete every object under the prefix (after --include/--exclude)")
     .option("--dry-run", "print what would be deleted; delete nothing")
+    .addOption(new Option("--dryrun", "alias of --dry-run").hideHelp())
     .option("--json", "print JSON lines: one event per delete, then the summary")
     .option("-q, --quiet", "print only errors and the summary");
   addFilterOptions(command, filters);
   addConnectionOptions(command);
   command.action(async (locationArg: string, flags: Record<string, unknown>) => {
     const { io } = ctx;
+    if (flags.dryrun) flags.dryRun = true;
     const loc = resolveLocation(locationArg, await ctx.config());
     const parsed = parseLocation(loc.url);
     if (parsed.kind !== "s3") throw new UsageError("rm works on s3:// locations (delete local files with your shell)");
@@ -63,13 +67,21 @@ export function registerRm(program: Command, ctx: CliContext): void {
       }),
       !!flags.dryRun,
     );
-    const opener = new StoreOpener();
+    // Counted like a sync's requests, so the summary says what the deletes sent and cost.
+    const meter = new RequestMeter();
+    const opener = new StoreOpener(undefined, meter);
     const spool = new DeleteSpool();
     try {
       const store = await opener.open(root, { connection: { ...connectionFrom(flags), ...loc.connection } });
       if (only !== undefined) {
         const found = await store.head(only);
         if (!found) {
+          // A missing bucket answers a HEAD like a missing key: the listing says which it is.
+          for await (const _ of store.list({ prefix: `${only}/` })) {
+            throw new UsageError(
+              `${parsed.url.replace(/\/$/, "")} names a prefix, not an object; add --recursive to delete every object under it`,
+            );
+          }
           io.err.write(`bucketsync: error: no such object: ${parsed.url.replace(/\/$/, "")}\n`);
           ctx.setExit(EXIT.failed);
           return;
@@ -90,7 +102,7 @@ export function registerRm(program: Command, ctx: CliContext): void {
       spool.dispose();
       await opener.close();
     }
-    const summary = record.finish();
+    const summary = record.finish(measuredUsage(meter.snapshot()));
     eventRenderer({ json: !!flags.json, quiet: false, verbose: false, sourceUrl: root, targetUrl: root, ...io })({
       type: "summary",
       ...summary,
