@@ -258,17 +258,6 @@ export function validateSyncOptions(options: SyncOptions): void {
       "--content-type, --cache-control and --metadata replace the source's metadata; they cannot be used with --metadata-directive COPY",
     );
   }
-  if (options.storageClass !== undefined) {
-    // An endpoint from the flags or the environment (as the connection resolves it) is not AWS.
-    const fromEnv =
-      process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS !== "true" &&
-      Boolean(process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
-    const onAws = (options.targetConnection?.endpointUrl ?? options.connection?.endpointUrl) === undefined && !fromEnv;
-    // AWS has a fixed set; S3-compatible servers may define their own (Ceph placement classes).
-    if (onAws && !STORAGE_CLASSES.includes(options.storageClass)) {
-      throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
-    }
-  }
   if (options.suffix !== undefined && options.backupDir === undefined)
     throw new UsageError("--suffix needs --backup-dir (the place the suffixed backups go)");
   if (options.suffixKeepExtension && options.suffix === undefined)
@@ -325,6 +314,14 @@ async function openPair(
   // Endpoints as the stores will use them (flags, then AWS_ENDPOINT_URL and profiles).
   const endpoints = async () =>
     [await resolveEndpointUrl(sourceConnection), await resolveEndpointUrl(targetConnection)] as const;
+  // AWS has a fixed set of storage classes; S3-compatible servers may define their own (Ceph
+  // placement classes). The endpoint is the one the store will use (flags, environment, profile).
+  if (
+    options.storageClass !== undefined &&
+    !STORAGE_CLASSES.includes(options.storageClass) &&
+    (await resolveEndpointUrl(targetConnection)) === undefined
+  )
+    throw new UsageError(`invalid --storage-class '${options.storageClass}'; S3 knows ${STORAGE_CLASSES.join(", ")}`);
   if (options.object) {
     // One object may be copied within its own folder, under another name; never onto itself.
     await checkLocalLocations(srcLoc, undefined);
