@@ -21,7 +21,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 /** Repository root (this file runs from dist/bench/). */
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = join(REPO, "dist", "src", "cli", "bin.js");
-export const SERVER_DIR = join(REPO, ".s3-server");
+/** The server's folder (scripts/s3-server.sh's DIR): BENCH_SERVER_DIR, e.g. a server of its own on other ports. */
+export const SERVER_DIR = process.env.BENCH_SERVER_DIR ?? join(REPO, ".s3-server");
 export const RESULTS_DIR = join(REPO, "bench", "results");
 export const TMP_ROOT = join(RESULTS_DIR, "tmp");
 

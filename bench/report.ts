@@ -48,6 +48,35 @@ export interface ListingResult {
   runs: ListingRun[];
 }
 
+export interface TransferRun {
+  tool: string;
+  toolLabel: string;
+  settings: string;
+  network: Network;
+  /** small: the many-small-files folder; large: one large file; walk: the 100,000-file folder (memory). */
+  kind: "small" | "large" | "walk";
+  direction: "upload" | "download";
+  /** full: into an empty bucket or folder; noop: the same again, nothing to do. */
+  phase: Phase;
+  measurement: Measurement;
+  expected: number;
+  /** Objects in the bucket (uploads) or files in the folder (downloads) afterwards. */
+  found: number;
+  /** No-op runs: objects or files rewritten although nothing changed. */
+  rewritten: number | null;
+  notes: string[];
+}
+
+export interface TransferResult {
+  files: number;
+  fileSize: number;
+  folders: number;
+  largeMiB: number;
+  walkFiles: number;
+  walkFolders: number;
+  runs: TransferRun[];
+}
+
 export interface BenchMeta {
   date: string;
   objects: number;
@@ -67,6 +96,8 @@ export interface BenchResult {
   meta: BenchMeta;
   runs: RunRecord[];
   listing: ListingResult | null;
+  /** Uploads and downloads (absent in results written before they were measured). */
+  transfers?: TransferResult | null;
 }
 
 const NETWORK_TITLE: Record<Network, string> = { direct: "direct (loopback)", proxy: "through the 20 ms RTT proxy" };
@@ -218,6 +249,144 @@ function listingTable(listing: ListingResult): string {
   return lines.join("\n");
 }
 
+// ------------------------------------------------------------------ uploads and downloads
+
+const mib = (n: number) => (n >= 1024 ? `${n / 1024} GiB` : `${n} MiB`);
+
+/** `peer / bucketsync` as "2.10x": above 1, bucketsync is that many times faster (or cheaper). */
+function times(peer: number | null | undefined, base: number | null | undefined): string {
+  if (!(peer && base && peer > 0 && base > 0)) return "–";
+  return `${(peer / base).toFixed(2)}x`;
+}
+
+function transferRun(
+  t: TransferResult,
+  tool: string,
+  network: Network,
+  kind: TransferRun["kind"],
+  direction: TransferRun["direction"],
+  phase: Phase,
+): TransferRun | undefined {
+  return t.runs.find(
+    (r) =>
+      r.tool === tool && r.network === network && r.kind === kind && r.direction === direction && r.phase === phase,
+  );
+}
+
+/** What went wrong in a set of runs, or ✓. */
+function transferStatus(runs: (TransferRun | undefined)[]): string {
+  const problems: string[] = [];
+  for (const r of runs) {
+    if (!r) continue;
+    const m = r.measurement;
+    const what = `${r.phase === "noop" ? "re-" : ""}${r.direction}`;
+    if (m.timedOut) problems.push(`${what} **TIMED OUT**`);
+    else if (!m.ok) problems.push(`${what} **FAILED (exit ${m.exitCode})**`);
+    else if (r.found !== r.expected) problems.push(`${what} **${int(r.found)} of ${int(r.expected)}**`);
+    else if (r.rewritten) problems.push(`${what} **${int(r.rewritten)} rewritten**`);
+  }
+  return problems.length > 0 ? problems.join(", ") : "✓";
+}
+
+function transferTables(t: TransferResult): string {
+  const out: string[] = [];
+  const tools = [...new Map(t.runs.map((r) => [r.tool, r.toolLabel])).entries()];
+  const networks = SCENARIOS.map((s) => s.network).filter((n, i, a) => a.indexOf(n) === i);
+  const wall = (r: TransferRun | undefined) => (r?.measurement.ok ? fmt(r.measurement.wallS, 2) : "–");
+  const cpu = (r: TransferRun | undefined) => (r?.measurement.ok ? fmt(r.measurement.clientCpuS, 2) : "–");
+  const small = t.runs.filter((r) => r.kind === "small");
+  if (small.length > 0) {
+    out.push(
+      `### Uploads and downloads of ${int(t.files)} files of ${t.fileSize / 1024} KiB (${t.folders} folders)`,
+      "",
+      "Each tool uploads the folder into an empty bucket, uploads it again (nothing to do), downloads that bucket into an empty folder, and downloads it again.",
+      "",
+      "| Tool | Network | Upload (s) | Client CPU (s) | Re-upload (s) | Download (s) | Client CPU (s) | Re-download (s) | Peak RSS (MiB) | Result |",
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    );
+    for (const network of networks)
+      for (const [tool, label] of tools) {
+        const get = (d: TransferRun["direction"], p: Phase) => transferRun(t, tool, network, "small", d, p);
+        const runs = [get("upload", "full"), get("upload", "noop"), get("download", "full"), get("download", "noop")];
+        if (runs.every((r) => !r)) continue;
+        const rss = Math.max(...runs.map((r) => r?.measurement.peakRssMiB ?? 0));
+        const name = tool === "bucketsync" ? `**${label}**` : label;
+        out.push(
+          `| ${name} | ${network === "direct" ? "direct" : "20 ms RTT"} | ${wall(runs[0])} | ${cpu(runs[0])} | ${wall(runs[1])} | ${wall(runs[2])} | ${cpu(runs[2])} | ${wall(runs[3])} | ${fmt(rss, 0)} | ${transferStatus(runs)} |`,
+        );
+      }
+    out.push(
+      "",
+      "The same as ratios, peer ÷ bucketsync (above 1: bucketsync is that many times faster, or uses that many times less client CPU):",
+      "",
+      "| Peer | Network | Upload | Upload CPU | Re-upload | Download | Download CPU | Re-download |",
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const network of networks)
+      for (const [tool, label] of tools) {
+        if (tool === "bucketsync") continue;
+        const cell = (d: TransferRun["direction"], p: Phase, what: "wall" | "cpu") => {
+          const peer = transferRun(t, tool, network, "small", d, p)?.measurement;
+          const base = transferRun(t, "bucketsync", network, "small", d, p)?.measurement;
+          if (!peer?.ok || !base?.ok) return "–";
+          return what === "wall" ? times(peer.wallS, base.wallS) : times(peer.clientCpuS, base.clientCpuS);
+        };
+        if (!transferRun(t, tool, network, "small", "upload", "full")) continue;
+        out.push(
+          `| ${label} | ${network === "direct" ? "direct" : "20 ms RTT"} | ${cell("upload", "full", "wall")} | ${cell("upload", "full", "cpu")} | ${cell("upload", "noop", "wall")} | ${cell("download", "full", "wall")} | ${cell("download", "full", "cpu")} | ${cell("download", "noop", "wall")} |`,
+        );
+      }
+    out.push("");
+  }
+  const large = t.runs.filter((r) => r.kind === "large");
+  if (large.length > 0) {
+    const network = large[0]!.network;
+    out.push(
+      `### One file of ${mib(t.largeMiB)}, ${network === "direct" ? "direct" : "20 ms RTT"}`,
+      "",
+      "| Tool | Upload (s) | Client CPU (s) | Peak RSS (MiB) | Download (s) | Client CPU (s) | Peak RSS (MiB) | Result |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    );
+    for (const [tool, label] of tools) {
+      const up = transferRun(t, tool, network, "large", "upload", "full");
+      const down = transferRun(t, tool, network, "large", "download", "full");
+      if (!up && !down) continue;
+      const name = tool === "bucketsync" ? `**${label}**` : label;
+      out.push(
+        `| ${name} | ${wall(up)} | ${cpu(up)} | ${fmt(up?.measurement.peakRssMiB, 0)} | ${wall(down)} | ${cpu(down)} | ${fmt(down?.measurement.peakRssMiB, 0)} | ${transferStatus([up, down])} |`,
+      );
+    }
+    out.push("");
+  }
+  const walk = t.runs.find((r) => r.kind === "walk");
+  if (walk) {
+    const m = walk.measurement;
+    out.push(
+      `### Uploading a folder of ${int(t.walkFiles)} files (${t.walkFolders} folders), memory`,
+      "",
+      "| Tool | Upload (s) | Client CPU (s) | Peak RSS (MiB) | Requests | Result |",
+      "| --- | ---: | ---: | ---: | --- | --- |",
+      `| **${walk.toolLabel}** | ${fmt(m.wallS, 2)} | ${fmt(m.clientCpuS, 2)} | ${fmt(m.peakRssMiB, 0)} | ${requestsText(m)} | ${transferStatus([walk])} |`,
+      "",
+    );
+  }
+  const commands = new Map<string, string>();
+  for (const r of t.runs) {
+    const key = `${r.toolLabel} ${r.direction}`;
+    if (!commands.has(key) && r.kind === "small")
+      commands.set(
+        key,
+        shortCommand(r.measurement.command).replace(/\S*\/bench\/results\/tmp\/\S+?\/(small-src|down-\S+)/g, "DIR"),
+      );
+  }
+  if (commands.size > 0) {
+    out.push("Commands:", "");
+    for (const [k, c] of commands) out.push(`- ${k}: \`${c}\``);
+    out.push("");
+  }
+  return out.join("\n");
+}
+
 export function markdown(result: BenchResult): string {
   const { meta } = result;
   const out: string[] = [];
@@ -243,6 +412,7 @@ export function markdown(result: BenchResult): string {
     if (t) out.push(t, "");
   }
   if (result.listing) out.push(listingTable(result.listing), "");
+  if (result.transfers) out.push(transferTables(result.transfers));
   out.push("### Setup");
   out.push("");
   out.push("| Tool | Version | Settings | Command (direct) |");
@@ -278,6 +448,9 @@ export function markdown(result: BenchResult): string {
     for (const n of r.notes)
       out.push(`- ${r.toolLabel}, ${r.phase === "full" ? "full copy" : "no-op"}, ${r.network}: ${n}`);
   for (const r of listingNotes) for (const n of r.notes) out.push(`- ${r.toolLabel}, listing, ${r.network}: ${n}`);
+  for (const r of result.transfers?.runs ?? [])
+    for (const n of r.notes)
+      out.push(`- ${r.toolLabel}, ${r.kind} ${r.phase === "noop" ? "re-" : ""}${r.direction}, ${r.network}: ${n}`);
   out.push("");
   out.push(
     `Reproduce: \`npm run bench\` (\`BENCH_N=${meta.objects}\`; \`BENCH_QUICK=1\` for a 500-object smoke run; \`BENCH_SKIP_LISTING=1\` to skip the listing part).`,
@@ -372,6 +545,41 @@ export function svg(result: BenchResult): string {
       })),
     });
   }
+
+  const tr = result.transfers;
+  for (const kind of ["small", "large"] as const)
+    for (const direction of ["upload", "download"] as const)
+      for (const network of ["direct", "proxy"] as const) {
+        const runs = tr?.runs.filter(
+          (r) => r.kind === kind && r.direction === direction && r.network === network && r.phase === "full",
+        );
+        if (!tr || !runs || runs.length === 0) continue;
+        const base = runs.find((r) => r.tool === "bucketsync");
+        const what =
+          kind === "small" ? `${int(tr.files)} files of ${tr.fileSize / 1024} KiB` : `one file of ${mib(tr.largeMiB)}`;
+        panels.push({
+          title: `${direction === "upload" ? "Upload" : "Download"} of ${what}, ${NETWORK_TITLE[network]}: wall time, lower is better`,
+          unit: "s",
+          rows: runs.map((r) => {
+            const m = r.measurement;
+            const ratio =
+              r.tool !== "bucketsync" && base?.measurement.ok && m.ok
+                ? `  (${ratioText(m.wallS, base.measurement.wallS)})`
+                : "";
+            return {
+              label: r.toolLabel,
+              value: m.ok ? m.wallS : null,
+              color: COLORS[r.tool] ?? "#94a3b8",
+              bold: r.tool === "bucketsync",
+              text: m.timedOut
+                ? "timed out"
+                : !m.ok
+                  ? `failed (exit ${m.exitCode})`
+                  : `${m.wallS.toFixed(2)} s${ratio}${r.found !== r.expected ? "  MISMATCH" : ""}`,
+            };
+          }),
+        });
+      }
 
   const width = 1000;
   const labelW = 240;

@@ -7,6 +7,10 @@
  * Environment:
  *   BENCH_N=5000            objects of 1 KiB to sync (BENCH_QUICK=1: 500, and 10,000 keys to list)
  *   BENCH_SKIP_LISTING=1    skip the listing benchmark
+ *   BENCH_SKIP_TRANSFERS=1  skip the uploads and downloads (bench/transfers.ts, which lists its own settings)
+ *   BENCH_SKIP_SYNC=1       skip the bucket-to-bucket part
+ *   BENCH_SERVER_DIR=dir    the server's folder (default .s3-server); with BUCKETSYNC_S3_PORT and the other
+ *                           port variables of scripts/s3-server.sh, a server of the benchmark's own
  *   BENCH_LIST_KEYS=100000  keys in the listing bucket (bench-list-100k, kept between runs)
  *   BENCH_LIST_REPEATS=3    listing runs per tool and network; the median is reported
  *   BENCH_TOOLS=a,b         only these tools (ids in bench/tools.ts), e.g. bucketsync,bare-sdk
@@ -54,6 +58,7 @@ import {
   type ServerInfo,
 } from "./common.js";
 import { runListingBench } from "./listing.js";
+import { runTransferBench } from "./transfers.js";
 import {
   RgwAccessLog,
   ServerProbe,
@@ -79,6 +84,8 @@ import { TOOLS, ensurePeers, ownVersions, type Endpoint, type ToolContext } from
 const QUICK = process.env.BENCH_QUICK === "1";
 const N = Number(process.env.BENCH_N ?? (QUICK ? 500 : 5000));
 const SKIP_LISTING = process.env.BENCH_SKIP_LISTING === "1";
+const SKIP_TRANSFERS = process.env.BENCH_SKIP_TRANSFERS === "1";
+const SKIP_SYNC = process.env.BENCH_SKIP_SYNC === "1";
 const LIST_KEYS = Number(process.env.BENCH_LIST_KEYS ?? (QUICK ? 10_000 : 100_000));
 const LIST_BUCKET = `bench-list-${LIST_KEYS % 1000 === 0 ? `${LIST_KEYS / 1000}k` : LIST_KEYS}`;
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 900) * 1000;
@@ -314,7 +321,7 @@ async function main(): Promise<void> {
   const distDir = join(tmpDir, "dist");
   for (const part of ["src", "bench", "scripts"])
     cpSync(join(REPO, "dist", part), join(distDir, part), { recursive: true });
-  const start = await runQuiet("bash", [join(REPO, "scripts", "s3-server.sh"), "start"]);
+  const start = await runQuiet("bash", [join(REPO, "scripts", "s3-server.sh"), "start", SERVER_DIR]);
   if (start.code !== 0) throw new Error(`scripts/s3-server.sh start failed: ${start.stderr.slice(-800)}`);
   const server = loadServer();
   const probe = new ServerProbe(SERVER_DIR);
@@ -349,7 +356,7 @@ async function main(): Promise<void> {
   const seeded = await runQuiet(
     process.execPath,
     [join(distDir, "scripts", "seed.js"), src, String(N), "1k"],
-    { ...baseChildEnv(server) },
+    { ...baseChildEnv(server), BUCKETSYNC_S3_ENV_FILE: join(SERVER_DIR, "env.json") },
     TIMEOUT_MS,
   );
   const seedSeconds = (performance.now() - seedStart) / 1000;
@@ -358,7 +365,7 @@ async function main(): Promise<void> {
   if (srcCount !== N) throw new Error(`the source holds ${srcCount} objects after seeding, expected ${N}`);
   log(`seeded s3://${src} with ${N} objects in ${seedSeconds.toFixed(1)} s`);
 
-  const tools = TOOLS.filter((t) => !TOOL_FILTER || TOOL_FILTER.includes(t.id));
+  const tools = SKIP_SYNC ? [] : TOOLS.filter((t) => !TOOL_FILTER || TOOL_FILTER.includes(t.id));
   const runs: RunRecord[] = [];
   for (const endpoint of endpoints) {
     for (const tool of tools) {
@@ -368,7 +375,7 @@ async function main(): Promise<void> {
       await createBucket(client, dst);
       const measure = async (phase: string, prepareRepeat?: () => Promise<boolean>) => {
         log(`${tool.label}, ${endpoint.network}, ${phase}`);
-        return measureQuietly(tool.sync(src, dst, ctx), {
+        return measureQuietly(tool.sync({ bucket: src }, { bucket: dst }, ctx), {
           probe,
           proxyPid: endpoint.network === "proxy" ? proxy.pid : undefined,
           logBase: join(tmpDir, `${tool.id}-${endpoint.network}-${phase}`),
@@ -467,6 +474,24 @@ async function main(): Promise<void> {
   await deleteBucket(client, src);
   created.delete(src);
 
+  const transfers = SKIP_TRANSFERS
+    ? null
+    : await runTransferBench({
+        server,
+        probe,
+        client,
+        endpoints,
+        proxyPid: proxy.pid,
+        peers,
+        tmpDir,
+        distDir,
+        toolFilter: TOOL_FILTER,
+        runId,
+        created,
+        accessLog,
+        measure: measureQuietly,
+      });
+
   const notes: string[] = [];
   notes.push(`ListBuckets round trip: ${rttDirect} ms direct, ${rttProxy} ms through the proxy (median of 10).`);
   const others = otherClusters();
@@ -477,6 +502,10 @@ async function main(): Promise<void> {
   const all = [
     ...runs.map((r) => ({ name: `${r.toolLabel} ${r.phase} ${r.network}`, m: r.measurement })),
     ...(listing?.runs ?? []).map((r) => ({ name: `${r.toolLabel} ${r.network}`, m: r.measurement })),
+    ...(transfers?.runs ?? []).map((r) => ({
+      name: `${r.toolLabel} ${r.kind} ${r.phase === "noop" ? "re-" : ""}${r.direction} ${r.network}`,
+      m: r.measurement,
+    })),
   ];
   const noisy = all.filter(({ m }) => isNoisy(m));
   if (noisy.length > 0)
@@ -518,9 +547,17 @@ async function main(): Promise<void> {
     },
     runs,
     listing,
+    transfers,
   };
   // Only a complete run replaces the published results; quick and filtered runs stay with their logs.
-  const complete = !QUICK && !TOOL_FILTER && NETWORKS.includes("direct") && NETWORKS.includes("proxy") && !SKIP_LISTING;
+  const complete =
+    !QUICK &&
+    !TOOL_FILTER &&
+    NETWORKS.includes("direct") &&
+    NETWORKS.includes("proxy") &&
+    !SKIP_LISTING &&
+    !SKIP_TRANSFERS &&
+    !SKIP_SYNC;
   const outDir = process.env.BENCH_RESULTS_DIR ?? (complete ? RESULTS_DIR : join(tmpDir, "results"));
   const files = writeReports(result, outDir);
   log(

@@ -24,12 +24,32 @@ export interface ToolContext {
   peers: Peers;
 }
 
+/** One side of a sync: a bucket, or a local folder (uploads and downloads). */
+export type Side = { bucket: string } | { dir: string };
+
 export interface Tool {
   id: string;
   label: string;
   /** The settings it runs with, for the report. */
   settings: string;
-  sync(src: string, dst: string, ctx: ToolContext): CommandSpec;
+  /** Whether it syncs local folders too (the upload and download benchmarks). */
+  local: boolean;
+  sync(src: Side, dst: Side, ctx: ToolContext): CommandSpec;
+}
+
+/** `s3://bucket` or the folder's path, as aws-cli, bucketsync and (with a trailing slash) s3cmd spell them. */
+function s3Url(side: Side, slash = ""): string {
+  return "bucket" in side ? `s3://${side.bucket}${slash}` : side.dir + slash;
+}
+
+/** rclone's spelling: `remote:bucket` or the folder's path. */
+function rcloneSide(side: Side): string {
+  return "bucket" in side ? `${RCLONE_REMOTE}:${side.bucket}` : side.dir;
+}
+
+function bucketOf(side: Side): string {
+  if (!("bucket" in side)) throw new Error("this tool syncs buckets only");
+  return side.bucket;
 }
 
 export interface Peer {
@@ -119,14 +139,15 @@ export const TOOLS: Tool[] = [
     id: "bucketsync",
     label: "bucketsync",
     settings: "defaults (64 requests in flight)",
+    local: true,
     sync: (src, dst, ctx) => ({
       label: "bucketsync",
       cmd: process.execPath,
       args: [
         join(ctx.distDir, "src", "cli", "bin.js"),
         "sync",
-        `s3://${src}`,
-        `s3://${dst}`,
+        s3Url(src),
+        s3Url(dst),
         "--endpoint-url",
         ctx.endpoint.url,
       ],
@@ -137,10 +158,11 @@ export const TOOLS: Tool[] = [
     id: "aws-cli",
     label: "aws-cli",
     settings: "defaults (10 requests)",
+    local: true,
     sync: (src, dst, ctx) => ({
       label: "aws-cli",
       cmd: ctx.peers.aws.path,
-      args: ["s3", "sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", ctx.endpoint.url],
+      args: ["s3", "sync", s3Url(src), s3Url(dst), "--endpoint-url", ctx.endpoint.url],
       env: awsEnv(ctx),
     }),
   },
@@ -148,10 +170,11 @@ export const TOOLS: Tool[] = [
     id: "aws-cli-64",
     label: "aws-cli (64 requests)",
     settings: "max_concurrent_requests = 64",
+    local: true,
     sync: (src, dst, ctx) => ({
       label: "aws-cli (64 requests)",
       cmd: ctx.peers.aws.path,
-      args: ["s3", "sync", `s3://${src}`, `s3://${dst}`, "--endpoint-url", ctx.endpoint.url],
+      args: ["s3", "sync", s3Url(src), s3Url(dst), "--endpoint-url", ctx.endpoint.url],
       env: awsEnv(ctx, 64),
     }),
   },
@@ -159,10 +182,11 @@ export const TOOLS: Tool[] = [
     id: "rclone",
     label: "rclone",
     settings: "defaults (--transfers 4 --checkers 8)",
+    local: true,
     sync: (src, dst, ctx) => ({
       label: "rclone",
       cmd: ctx.peers.rclone.path,
-      args: ["--config", rcloneConfig(ctx), "sync", `${RCLONE_REMOTE}:${src}`, `${RCLONE_REMOTE}:${dst}`],
+      args: ["--config", rcloneConfig(ctx), "sync", rcloneSide(src), rcloneSide(dst)],
       env: rcloneEnv(ctx),
     }),
   },
@@ -170,6 +194,7 @@ export const TOOLS: Tool[] = [
     id: "rclone-64",
     label: "rclone (64 transfers)",
     settings: "--transfers 64 --checkers 64 --fast-list",
+    local: true,
     sync: (src, dst, ctx) => ({
       label: "rclone (64 transfers)",
       cmd: ctx.peers.rclone.path,
@@ -177,8 +202,8 @@ export const TOOLS: Tool[] = [
         "--config",
         rcloneConfig(ctx),
         "sync",
-        `${RCLONE_REMOTE}:${src}`,
-        `${RCLONE_REMOTE}:${dst}`,
+        rcloneSide(src),
+        rcloneSide(dst),
         "--transfers",
         "64",
         "--checkers",
@@ -192,10 +217,11 @@ export const TOOLS: Tool[] = [
     id: "s3cmd",
     label: "s3cmd",
     settings: "defaults (one request at a time)",
+    local: true,
     sync: (src, dst, ctx) => ({
       label: "s3cmd",
       cmd: ctx.peers.s3cmd.path,
-      args: ["-c", s3cmdConfig(ctx), "sync", `s3://${src}/`, `s3://${dst}/`],
+      args: ["-c", s3cmdConfig(ctx), "sync", s3Url(src, "/"), s3Url(dst, "/")],
       env: baseChildEnv(ctx.server),
     }),
   },
@@ -203,14 +229,15 @@ export const TOOLS: Tool[] = [
     id: "bare-sdk",
     label: "bare SDK loop",
     settings: "SDK v3 ListObjectsV2 + CopyObject, 64 in flight",
+    local: false,
     sync: (src, dst, ctx) => ({
       label: "bare SDK loop",
       cmd: process.execPath,
       args: [
         join(ctx.distDir, "bench", "bare-sdk.js"),
         "sync",
-        src,
-        dst,
+        bucketOf(src),
+        bucketOf(dst),
         "--endpoint-url",
         ctx.endpoint.url,
         "--concurrency",

@@ -1,7 +1,8 @@
 /**
  * Seeds a bucket on the local test server with many objects, for the demo and the benchmark.
  * Usage: node dist/scripts/seed.js BUCKET COUNT [mixed|1k] [PREFIX]
- * Reads the server and credentials from .s3-server/env.json (written by scripts/s3-server.sh).
+ * Reads the server and credentials from .s3-server/env.json (written by scripts/s3-server.sh), or
+ * from the file BUCKETSYNC_S3_ENV_FILE names.
  */
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { readFileSync } from "node:fs";
@@ -15,7 +16,9 @@ if (!bucket || !countArg) {
   process.exit(2);
 }
 const count = Number(countArg);
-const env = JSON.parse(readFileSync(join(process.cwd(), ".s3-server", "env.json"), "utf8"));
+const env = JSON.parse(
+  readFileSync(process.env.BUCKETSYNC_S3_ENV_FILE ?? join(process.cwd(), ".s3-server", "env.json"), "utf8"),
+);
 const client = new S3Client({
   endpoint: env.endpoint,
   region: env.region,

@@ -171,12 +171,8 @@ export class RequestMeter {
   throttle(body: Readable, fromS3: boolean, signal?: AbortSignal): Readable {
     const out = new Transform({
       transform: (chunk: Buffer, _enc, done) => {
-        this.take(chunk.length)
-          .then(() => {
-            this.bytesThrough += chunk.length;
-            if (fromS3) this.bytesDownloaded += chunk.length;
-            done(null, chunk);
-          })
+        this.pass(chunk.length, fromS3)
+          .then(() => done(null, chunk))
           .catch(done);
       },
     });
@@ -188,6 +184,13 @@ export class RequestMeter {
       out.once("close", () => signal.removeEventListener("abort", onAbort));
     }
     return body.pipe(out);
+  }
+
+  /** `bytes` of a body (a stream's chunk, or a small body read whole): held to --bwlimit, then counted. */
+  async pass(bytes: number, fromS3: boolean): Promise<void> {
+    await this.take(bytes);
+    this.bytesThrough += bytes;
+    if (fromS3) this.bytesDownloaded += bytes;
   }
 
   /** Waits until `bytes` may pass under the current --bwlimit rate. */

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { RequestCounts } from "./meter.js";
 
 /** One object as a listing reports it. `key` is relative to the store's root (bucket prefix or folder). */
@@ -12,6 +12,12 @@ export interface ObjectInfo {
   storageClass?: string;
   /** Set when the entry is a specific version (--at, --all-versions): copies read that version. */
   versionId?: string;
+  /**
+   * Local files: the access time (ms). A download sets it to the object's LastModified, which
+   * marks the file as that download of that object while nothing reads it (see
+   * planner/pairing.ts, withOriginalTimes); never trusted beyond that.
+   */
+  accessedAt?: number;
 }
 
 /** One version of a key in a versioned bucket, or a delete marker. */
@@ -84,6 +90,8 @@ export interface WriteOptions {
   guessContentType?: boolean;
   /** Content-MD5 (base64) of the bytes, for the server to check on a single-part upload. */
   contentMd5?: string;
+  /** Local targets: the access time to give the file (a download: the object's LastModified). */
+  accessedAt?: number;
   /** Copy each source object's grants to its copy (owner grants mapped to the target's owner). */
   preserveAcl?: boolean;
   replaceProperties?: Pick<
@@ -159,14 +167,15 @@ export interface ObjectStore {
    * Reads an object (a specific version when `versionId` is given and the store keeps versions).
    * `ifMatch`: only if its ETag is still this (S3: If-Match, else 412 PreconditionFailed), so the
    * bytes read are the ones a listing compared. `expectedSize`: the size the listing gave, so a
-   * store may read a small object whole in one request.
+   * store may read a small object whole in one request; `body` is then a Buffer holding all of it
+   * (see `bodyStream()` for a reader that wants a stream either way).
    */
   get(
     key: string,
     versionId?: string,
     ifMatch?: string,
     expectedSize?: number,
-  ): Promise<{ body: Readable; details: ObjectDetails }>;
+  ): Promise<{ body: Readable | Buffer; details: ObjectDetails }>;
   /** Writes an object; returns what the store can say about the result (its ETag) for verification. */
   put(
     key: string,
@@ -225,4 +234,9 @@ export type StoreFeature = "key-space" | "versions" | "local-folder" | "object-l
 /** A user error: bad input or a refused operation. Shown as one line; exit code 2; nothing changed. */
 export class UsageError extends Error {
   override name = "UsageError";
+}
+
+/** An object's body as a stream, whether the store streamed it or read it whole (see ObjectStore.get). */
+export function bodyStream(body: Readable | Buffer): Readable {
+  return Buffer.isBuffer(body) ? Readable.from([body]) : body;
 }

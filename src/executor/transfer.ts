@@ -1,9 +1,17 @@
+import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { PassThrough, type Readable } from "node:stream";
 import { isLocalFolder } from "../core/capabilities.js";
 import { MTIME_METADATA, formatMtime, parseMtime } from "../planner/pairing.js";
 import { EncryptionNotAppliedError, StoreError, classifyError } from "../core/errors.js";
-import { UsageError, type ObjectInfo, type ObjectStore, type WriteOptions, type WriteResult } from "../core/types.js";
+import {
+  UsageError,
+  bodyStream,
+  type ObjectInfo,
+  type ObjectStore,
+  type WriteOptions,
+  type WriteResult,
+} from "../core/types.js";
 import { candidatePartSizes, ContentHasher, isPlainMd5, multipartParts } from "../integrity/etag.js";
 import { verifyServerCopy, verifyStreamed, type Verification, type VerifyMode } from "../integrity/verify.js";
 import type { RequestMeter } from "../core/meter.js";
@@ -107,7 +115,10 @@ export class Transferer {
   }
 }
 
-/** get -> put, hashing the bytes on the way so the copy can be proven without reading it back. */
+/**
+ * get -> put, hashing the bytes on the way so the copy can be proven without reading it back. A
+ * small object the source read whole (a Buffer) is hashed and written whole: no stream at all.
+ */
 async function streamObject(
   source: ObjectStore,
   target: ObjectStore,
@@ -117,14 +128,12 @@ async function streamObject(
   controls: StreamControls,
 ): Promise<Verification | undefined> {
   // Pinned to what the listing saw (If-Match): a source rewritten since is a 412, then re-planned.
-  const { body: raw, details } = await source.get(
+  const { body: got, details } = await source.get(
     object.key,
     object.versionId,
     object.versionId === undefined ? object.etag : undefined,
     object.size,
   );
-  // Counted as bytes through this machine and held to --bwlimit; cut by a hard cut-off.
-  const body = controls.meter ? controls.meter.throttle(raw, !isLocalFolder(source), controls.cutSignal) : raw;
   const { key: _key, size, lastModified: _lm, etag: _etag, ...props } = details;
   // A folder's Content-Type is a guess from the file name; --no-guess-mime-type leaves it to the server.
   if (opts.guessContentType === false && isLocalFolder(source)) delete props.contentType;
@@ -137,6 +146,43 @@ async function streamObject(
   const sourceEtag = details.etag ?? object.etag;
   const targetPartSize = target.uploadPartSize?.(size);
   const sourceParts = multipartParts(sourceEtag);
+  const fromS3 = !isLocalFolder(source);
+  // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
+  const writeOptions = (contentMd5: string | undefined): TransferOptions => {
+    const writeOpts: TransferOptions = { ...onlyMultipart(target, size, opts), contentMd5 };
+    // A download marks its file with the object's LastModified (see ObjectInfo.accessedAt).
+    if (isLocalFolder(target) && !isLocalFolder(source)) writeOpts.accessedAt = object.lastModified;
+    // A hard cut-off stops single writes too (an interrupt leaves them to finish).
+    if (controls.cutSignal)
+      writeOpts.signal = writeOpts.signal
+        ? AbortSignal.any([writeOpts.signal, controls.cutSignal])
+        : controls.cutSignal;
+    return writeOpts;
+  };
+  const toWrite = { ...props, lastModified };
+
+  if (Buffer.isBuffer(got) && targetPartSize === undefined && sourceParts === undefined) {
+    await controls.meter?.pass(got.length, fromS3);
+    const md5 = opts.verify === "off" ? undefined : createHash("md5").update(got).digest("hex");
+    // The bytes' own MD5 as Content-MD5: the server checks what it received (a store that
+    // hashes every small body itself is spared doing it again).
+    const contentMd5 = md5 !== undefined ? Buffer.from(md5, "hex").toString("base64") : undefined;
+    const result = await target.put(targetKey, got, size, toWrite, writeOptions(contentMd5));
+    if (md5 === undefined) return undefined;
+    return verifyStreamed({
+      sourceEtag,
+      size,
+      bytes: got.length,
+      md5,
+      multipart: new Map(),
+      targetEtag: result?.etag ?? undefined,
+      targetPartSize,
+    });
+  }
+
+  const raw = bodyStream(got);
+  // Counted as bytes through this machine and held to --bwlimit; cut by a hard cut-off.
+  const body = controls.meter ? controls.meter.throttle(raw, fromS3, controls.cutSignal) : raw;
   const hasher =
     opts.verify === "off"
       ? undefined
@@ -153,16 +199,9 @@ async function streamObject(
       : undefined;
   let result: WriteResult | void;
   try {
-    // The listing's time is the one comparisons use, so a local target takes it as the file's mtime.
-    const writeOpts: TransferOptions = { ...onlyMultipart(target, size, opts), contentMd5 };
-    // A hard cut-off stops single writes too (an interrupt leaves them to finish).
-    if (controls.cutSignal)
-      writeOpts.signal = writeOpts.signal
-        ? AbortSignal.any([writeOpts.signal, controls.cutSignal])
-        : controls.cutSignal;
     // A stream cut by the cut-off fails the write through its signal; its own error event must not go unheard.
     if (body !== raw) stream.on("error", () => undefined);
-    result = await target.put(targetKey, stream, size, { ...props, lastModified }, writeOpts);
+    result = await target.put(targetKey, stream, size, toWrite, writeOptions(contentMd5));
   } finally {
     body.destroy();
     if (body !== raw) raw.destroy();

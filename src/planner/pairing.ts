@@ -5,6 +5,7 @@ import type { ObjectInfo, ObjectStore } from "../core/types.js";
 import { isPlainMd5, multipartParts } from "../integrity/etag.js";
 import { COMPARE_RULES, checksum, sizeAndTimeWithin, sizeOnly, type CompareMode, type CompareRule } from "./compare.js";
 import type { KeyFilter } from "./filters.js";
+import type { Action } from "./planner.js";
 
 /** The time window of a local folder that declares none (LocalStore declares 2 s: see LocalFolder.timeWindowMs). */
 export const MTIME_WINDOW_MS = 2000;
@@ -15,6 +16,8 @@ export interface PairedListings {
   compare: CompareRule;
   /** The target is a folder: its folders exist implicitly under its files (PlanOptions.implicitFolders). */
   implicitFolders: boolean;
+  /** Applied to the plan's actions, in order, before they run (a download's original times). */
+  afterPlan?: (actions: AsyncIterable<Action>) => AsyncIterable<Action>;
 }
 
 /**
@@ -45,15 +48,18 @@ export function pairListings(
   if (!targetLocal) dst = withoutRedundantMarkers(dst);
   if (targetLocal) src = refusingFileFolderConflicts(src, targetLocal, filter);
   const windowMs = Math.max(sourceLocal?.timeWindowMs ?? 0, targetLocal?.timeWindowMs ?? 0);
-  // Below the pairing: its lookahead must not run ahead of whenPaired's lockstep.
-  if (mode !== "size-only" && targetLocal && !sourceLocal)
-    src = withOriginalTimes(src, source, targetLocal, filter, windowMs);
   if (mode === "checksum") [src, dst] = hashingWhenPaired(src, dst, sourceLocal, targetLocal, filter, autoPartSize);
+  const compare = localCompareRule(mode, windowMs);
   return {
     source: src,
     target: dst,
-    compare: localCompareRule(mode, windowMs),
+    compare,
     implicitFolders: targetLocal !== undefined,
+    ...(mode !== "size-only" &&
+      targetLocal &&
+      !sourceLocal && {
+        afterPlan: (actions: AsyncIterable<Action>) => withOriginalTimes(actions, source, compare, windowMs),
+      }),
   };
 }
 
@@ -188,26 +194,42 @@ export function parseMtime(value: string | undefined): number | undefined {
 
 /**
  * Downloads into a folder: an object uploaded from a folder (by bucketsync or rclone) keeps the
- * file's time in its `mtime` metadata while its LastModified is the upload time. When a file and
- * its object have the same size and the object looks newer, one HEAD reads that metadata, so a
- * folder -> bucket -> folder round trip does not download everything again. The file is looked
- * up and the HEAD sent ahead of the merge, ORIGINAL_TIME_LOOKAHEAD objects at once (in order):
- * a no-op re-download of many files costs one round trip per window, not one per file.
+ * file's time in its `mtime` metadata while its LastModified is the upload time, and a download
+ * gives the file that original time. So when a file and its object have the same size and the
+ * object looks newer, the plan's `update` is checked before it runs:
+ * - a file whose access time is the object's LastModified is this run's kind of download of that
+ *   very object (a download sets it so: see ObjectInfo.accessedAt), untouched since: skipped, no
+ *   request. Anything that reads or rewrites the file moves its access time, and it is checked;
+ * - otherwise one HEAD reads the original time, and the comparison is made again with it, so a
+ *   folder -> bucket -> folder round trip does not download everything again.
+ * Only updates are looked at (a key the folder lacks costs nothing), ORIGINAL_TIME_LOOKAHEAD at
+ * once, in order: a no-op re-download costs one round trip per window, not one per file.
  */
 export function withOriginalTimes(
-  sourceListing: AsyncIterable<ObjectInfo>,
+  actions: AsyncIterable<Action>,
   source: ObjectStore,
-  target: ObjectStore,
-  filter: KeyFilter,
+  compare: CompareRule,
   windowMs: number,
-): AsyncGenerator<ObjectInfo> {
-  return mapOrdered(sourceListing, ORIGINAL_TIME_LOOKAHEAD, async (s) => {
-    if (s.key.endsWith("/") || !filter(s.key)) return s;
-    const file = await target.head(s.key).catch(() => undefined);
-    if (!file || file.size !== s.size || s.lastModified - file.lastModified <= windowMs) return s;
-    const details = await source.head(s.key).catch(() => undefined);
+): AsyncGenerator<Action> {
+  return mapOrdered(actions, ORIGINAL_TIME_LOOKAHEAD, async (a) => {
+    if (a.type !== "update" || a.key.endsWith("/") || a.source.size !== a.target.size) return a;
+    if (a.source.lastModified - a.target.lastModified <= windowMs) return a;
+    const skip = (reason: string, undecidable?: boolean): Action => ({
+      type: "skip",
+      key: a.key,
+      source: a.source,
+      target: a.target,
+      reason,
+      ...(undecidable && { undecidable }),
+    });
+    if (a.target.accessedAt === a.source.lastModified && a.target.accessedAt !== undefined)
+      return skip("same size; the file is the download of this object (its access time marks it)");
+    const details = await source.head(a.key).catch(() => undefined);
     const original = parseMtime(details?.metadata?.[MTIME_METADATA]);
-    return original !== undefined ? { ...s, lastModified: original } : s;
+    if (original === undefined) return a;
+    const verdict = compare({ ...a.source, lastModified: original }, a.target);
+    if (verdict.copy) return { ...a, reason: verdict.reason, undecidable: verdict.undecidable };
+    return skip(`${verdict.reason} (the object's original mtime)`, verdict.undecidable);
   });
 }
 

@@ -174,9 +174,10 @@ export async function* actionStream(
   const listedKeys = workList && new Set(workList);
   const keyFilter = listedKeys ? (key: string) => listedKeys.has(key) && filter(key) : filter;
   const paired = pairListings(source, target, options.compare ?? "size-and-time", keyFilter, options.autoPartSize);
-  yield* plan(paired.source, paired.target, {
+  const actions = plan(paired.source, paired.target, {
     ...planOptionsFor(source, target, options, withDeletes, paired.compare, onSourceObject),
     filter: keyFilter,
     implicitFolders: paired.implicitFolders,
   });
+  yield* paired.afterPlan ? paired.afterPlan(actions) : actions;
 }

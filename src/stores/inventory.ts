@@ -19,7 +19,7 @@ import { Transform } from "node:stream";
 import { brotliDecompressSync, createGunzip, gunzipSync } from "node:zlib";
 import { parse } from "csv-parse";
 import { compareKeys } from "../core/keys.js";
-import { UsageError, type ObjectInfo, type ObjectStore } from "../core/types.js";
+import { UsageError, bodyStream, type ObjectInfo, type ObjectStore } from "../core/types.js";
 
 export interface InventoryManifest {
   sourceBucket: string;
@@ -172,7 +172,7 @@ export async function readInventory(
     throw err;
   });
   const chunks: Buffer[] = [];
-  for await (const chunk of got.body) chunks.push(chunk as Buffer);
+  for await (const chunk of bodyStream(got.body)) chunks.push(chunk as Buffer);
   const manifest = parseManifest(Buffer.concat(chunks).toString("utf8"), where);
   if (manifest.sourceBucket !== sourceBucket)
     throw new UsageError(
@@ -229,10 +229,10 @@ export async function readInventory(
           );
         }
       };
-      await pipeline(data.body, hashing, createGunzip(), parse({ skip_empty_lines: true }), read);
+      await pipeline(bodyStream(data.body), hashing, createGunzip(), parse({ skip_empty_lines: true }), read);
     } else {
       const parts: Buffer[] = [];
-      for await (const chunk of data.body) {
+      for await (const chunk of bodyStream(data.body)) {
         md5.update(chunk as Buffer);
         parts.push(chunk as Buffer);
       }

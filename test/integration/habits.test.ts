@@ -215,9 +215,24 @@ describe("modification times survive a round trip", () => {
       const rel = join(i % 2 ? "sub" : "", `f${i}.txt`);
       assert.equal(statSync(join(to, rel)).mtimeMs, base + i * 60_000, rel);
     }
-    const again = await runCli(["sync", `s3://${b}`, to, "--json"]);
-    const summary = JSON.parse(lines(again.stdout).at(-1)!) as { copied: number; updated: number; skipped: number };
-    assert.deepEqual([summary.copied, summary.updated, summary.skipped], [0, 0, 100], "nothing downloaded again");
+    type Summary = { copied: number; updated: number; skipped: number; requests: { HEAD: number; GET: number } };
+    const pass = async (into: string) => {
+      const r = await runCli(["sync", `s3://${b}`, into, "--json"]);
+      assert.equal(r.code, 0, show(r));
+      const summary = JSON.parse(lines(r.stdout).at(-1)!) as Summary;
+      return [summary.copied, summary.updated, summary.skipped, summary.requests.HEAD, summary.requests.GET];
+    };
+    // The files a download wrote carry its mark (their access time is the object's LastModified):
+    // the re-download compares from the listings alone.
+    assert.deepEqual(await pass(to), [0, 0, 100, 0, 0], "nothing downloaded again, no HEAD");
+    // Files whose mark is gone (read since, or never downloaded: the original folder) cost a HEAD
+    // each for the original time, and are still not downloaded.
+    for (const i of [3, 4, 5]) {
+      const file = join(to, i % 2 ? "sub" : "", `f${i}.txt`);
+      utimesSync(file, new Date(), statSync(file).mtime);
+    }
+    assert.deepEqual(await pass(to), [0, 0, 100, 3, 0], "three HEADs for the three unmarked files");
+    assert.deepEqual(await pass(from), [0, 0, 100, 100, 0], "into the original folder: a HEAD each, no download");
     const reupload = await runCli(["sync", from, `s3://${b}`, "--json"]);
     assert.equal((JSON.parse(lines(reupload.stdout).at(-1)!) as { skipped: number }).skipped, 100);
     // An object rclone uploaded (its mtime metadata) downloads with that time too.

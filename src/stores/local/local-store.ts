@@ -1,5 +1,20 @@
 import { candidatePartSizes, ContentHasher, multipartParts } from "../../integrity/etag.js";
-import { constants, type Dirent, type Stats, type WriteStream } from "node:fs";
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  fstatSync,
+  futimesSync,
+  lstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeSync,
+  type Dirent,
+  type Stats,
+  type WriteStream,
+} from "node:fs";
 import * as fs from "node:fs/promises";
 import { randomInt } from "node:crypto";
 import { basename, join, resolve, sep } from "node:path";
@@ -17,7 +32,7 @@ import type {
   ObjectStore,
   WriteOptions,
 } from "../../core/types.js";
-import { UsageError } from "../../core/types.js";
+import { UsageError, bodyStream } from "../../core/types.js";
 import type { LocalFolder } from "../../core/capabilities.js";
 import {
   PATH_CONFLICT,
@@ -61,6 +76,10 @@ const ABANDONED_MS = 24 * 60 * 60 * 1000;
 let tempSeq = randomInt(0x10000);
 /** Leftovers a listing remembers until the run's first write (a few, normally; beyond this many, the next run's turn). */
 const MAX_REMEMBERED_TEMPS = 10_000;
+/** Files up to this size are read whole (one read, no stream). */
+const WHOLE_READ_BYTES = 1024 * 1024;
+/** Folders a store remembers having made or checked (then forgets them all and checks again). */
+const MAX_KNOWN_FOLDERS = 10_000;
 
 /** The run's own files as they resolve: real paths, plus device:inode and folded names to pick candidates cheaply. */
 interface OwnFiles {
@@ -104,6 +123,11 @@ export class LocalStore implements ObjectStore, LocalFolder {
   private readonly conflicts = new Set<string>();
   /** Markers written in this run: deletes never prune those directories. */
   private readonly markersWritten = new Set<string>();
+  /**
+   * Folders this store made or found to be real folders while writing, so the next file in one
+   * costs no lstat or mkdir. Forgotten on every delete (which may remove folders) and when full.
+   */
+  private readonly knownFolders = new Set<string>();
   /**
    * Temporary files are removed only by a run that writes here (not a dry run, not a source, not
    * check): listings remember the ones they pass until the first write (`cleanup` is set then),
@@ -244,7 +268,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
     const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
     if (!st?.isFile()) return undefined; // vanished or replaced since the directory was read
     if (own && (await isOwnFile(own, path, st))) return undefined; // the run's report, being written: not data
-    return { key, size: st.size, lastModified: mtimeOf(st) };
+    return { key, size: st.size, lastModified: mtimeOf(st), accessedAt: Math.round(st.atimeMs) };
   }
 
   /** `ownFiles` as they resolve now; the ones that do not exist (yet) cannot be met. */
@@ -270,7 +294,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
 
   async head(key: string): Promise<ObjectDetails | undefined> {
     const { segments, marker } = requireKeyPath(key);
-    const path = await this.existingPath(segments);
+    const path = this.existingPath(segments);
     if (path === undefined) return undefined;
     const st = await (this.follow ? statIfExists(path) : lstatIfExists(path));
     if (marker) return st?.isDirectory() ? { key, size: 0, lastModified: mtimeOf(st) } : undefined;
@@ -278,36 +302,53 @@ export class LocalStore implements ObjectStore, LocalFolder {
     return { key, size: st.size, lastModified: mtimeOf(st), ...contentTypeOf(segments) };
   }
 
-  async get(key: string): Promise<{ body: Readable; details: ObjectDetails }> {
+  async get(key: string): Promise<{ body: Readable | Buffer; details: ObjectDetails }> {
     const { segments, marker } = requireKeyPath(key);
-    const path = await this.existingPath(segments);
+    const path = this.existingPath(segments);
     if (path === undefined) throw noSuchKey(key);
     if (marker) {
-      const st = (await this.pathKind(path)) === "dir" ? await statIfExists(path) : undefined;
+      const st = this.pathKind(path) === "dir" ? await statIfExists(path) : undefined;
       if (!st) throw noSuchKey(key);
       return { body: Readable.from([]), details: { key, size: 0, lastModified: mtimeOf(st) } };
     }
-    let handle: fs.FileHandle;
+    // Opened, checked and (when small) read with plain system calls: a few microseconds each,
+    // less than a round trip through the thread pool. O_NONBLOCK: a FIFO put in the file's place
+    // since the listing must not block the process (it is refused below; files ignore the flag).
+    let fd: number;
     try {
-      handle = await fs.open(path, constants.O_RDONLY | (this.follow ? 0 : O_NOFOLLOW));
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (this.follow ? 0 : O_NOFOLLOW));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ELOOP") throw noSuchKey(key);
       throw describeFsError(err, key, "read");
     }
-    // Size and time of the file actually opened; the read is capped at that size, so a file
-    // growing meanwhile cannot send more bytes than announced.
-    const st = await handle.stat();
-    if (!st.isFile()) {
-      await handle.close();
-      throw noSuchKey(key);
+    let keepOpen = false;
+    try {
+      // Size and time of the file actually opened; the read is capped at that size, so a file
+      // growing meanwhile cannot send more bytes than announced.
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw noSuchKey(key);
+      const details: ObjectDetails = { key, size: st.size, lastModified: mtimeOf(st), ...contentTypeOf(segments) };
+      if (st.size > WHOLE_READ_BYTES) {
+        // Streamed; the stream closes the descriptor.
+        keepOpen = true;
+        return { body: createReadStream("", { fd, start: 0, end: st.size - 1 }), details };
+      }
+      // A small file is read whole: one read, no stream.
+      const data = Buffer.allocUnsafe(st.size);
+      let filled = 0;
+      while (filled < st.size) {
+        const bytesRead = readSync(fd, data, filled, st.size - filled, filled);
+        if (bytesRead === 0) break; // shrunk meanwhile: the write's size check catches it
+        filled += bytesRead;
+      }
+      return { body: filled === st.size ? data : data.subarray(0, filled), details };
+    } catch (err) {
+      if ((err as Error).name === "NoSuchKey") throw err;
+      throw describeFsError(err, key, "read");
+    } finally {
+      if (!keepOpen) closeSync(fd);
     }
-    const details: ObjectDetails = { key, size: st.size, lastModified: mtimeOf(st), ...contentTypeOf(segments) };
-    if (st.size === 0) {
-      await handle.close();
-      return { body: Readable.from([]), details };
-    }
-    return { body: handle.createReadStream({ start: 0, end: st.size - 1 }), details };
   }
 
   /**
@@ -321,7 +362,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
     const { body, details } = await this.get(key);
     const parts = multipartParts(multipartEtag);
     const hasher = new ContentHasher(parts ? candidatePartSizes(details.size, parts) : []);
-    await pipeline(body, hasher, new Writable({ write: (_chunk, _enc, done) => done() }));
+    await pipeline(bodyStream(body), hasher, new Writable({ write: (_chunk, _enc, done) => done() }));
     const { md5, multipart } = hasher.result();
     if (parts === undefined) return md5;
     return [...multipart.values()].includes(multipartEtag!) ? multipartEtag : undefined;
@@ -345,15 +386,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
         return;
       }
       const dir = await this.makeParents(key, segments);
-      await this.writeFile(
-        key,
-        dir,
-        segments,
-        Buffer.isBuffer(body) ? Readable.from([body]) : body,
-        size,
-        props.lastModified,
-        opts,
-      );
+      await this.writeFile(key, dir, segments, body, size, props.lastModified, opts);
     } finally {
       if (!Buffer.isBuffer(body)) body.destroy();
     }
@@ -431,7 +464,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
     key: string,
     dir: string,
     segments: string[],
-    body: Readable,
+    body: Readable | Buffer,
     size: number,
     lastModified: number | undefined,
     opts: WriteOptions,
@@ -449,17 +482,40 @@ export class LocalStore implements ObjectStore, LocalFolder {
     let tmp: string | undefined;
     let out: WriteStream | undefined;
     try {
-      ({ tmp, out } = await createTemp(dir));
-      await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
-      if (out.bytesWritten !== size) {
+      let written: number;
+      if (Buffer.isBuffer(body) && body.length <= WHOLE_READ_BYTES) {
+        // Held whole (a small object): written with plain system calls, no stream, no round
+        // trips through the thread pool (a few microseconds each; the pool costs more than that).
+        const fd = createTempSync(dir);
+        tmp = fd.tmp;
+        try {
+          written = 0;
+          while (written < body.length) written += writeSync(fd.fd, body, written, body.length - written);
+          if (lastModified && written === size) futimesSync(fd.fd, accessTime(opts), new Date(lastModified));
+        } finally {
+          closeSync(fd.fd);
+        }
+        if (written === size) {
+          renameSync(tmp, final);
+          return;
+        }
+      } else {
+        const { handle, ...made } = await createTemp(dir);
+        tmp = made.tmp;
+        out = handle.createWriteStream();
+        if (Buffer.isBuffer(body)) body = Readable.from([body]);
+        await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
+        written = out.bytesWritten;
+        if (lastModified && written === size) await fs.utimes(tmp, accessTime(opts), new Date(lastModified));
+      }
+      if (written !== size) {
         // Most likely a connection that closed early: worth another try ($retryable).
         throw new StoreError(
           "IncompleteBody",
-          `short read of ${JSON.stringify(key)}: got ${out.bytesWritten} of ${size} bytes; nothing written`,
+          `short read of ${JSON.stringify(key)}: got ${written} of ${size} bytes; nothing written`,
           { retryable: true },
         );
       }
-      if (lastModified) await fs.utimes(tmp, new Date(), new Date(lastModified));
       await fs.rename(tmp, final);
     } catch (err) {
       out?.destroy();
@@ -475,19 +531,33 @@ export class LocalStore implements ObjectStore, LocalFolder {
    */
   private async makeParents(key: string, segments: string[], all = false): Promise<string> {
     const dirs = all ? segments : segments.slice(0, -1);
-    await fs.mkdir(this.root, { recursive: true });
+    const whole = join(this.root, ...dirs);
+    if (this.knownFolders.has(whole)) return whole;
+    if (this.knownFolders.size >= MAX_KNOWN_FOLDERS) this.knownFolders.clear();
+    if (!this.knownFolders.has(this.root)) {
+      await fs.mkdir(this.root, { recursive: true });
+      this.knownFolders.add(this.root);
+    }
     let path = this.root;
     for (let i = 0; i < dirs.length; i++) {
       path = join(path, dirs[i]!);
-      const kind = await this.pathKind(path);
-      if (kind === "dir") continue;
+      if (this.knownFolders.has(path)) continue;
+      const kind = this.pathKind(path);
+      if (kind === "dir") {
+        this.knownFolders.add(path);
+        continue;
+      }
       if (kind === "missing") {
         try {
           await fs.mkdir(path);
+          this.knownFolders.add(path);
           continue;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw describeFsError(err, key);
-          if ((await this.pathKind(path)) === "dir") continue; // created meanwhile by another write
+          if (this.pathKind(path) === "dir") {
+            this.knownFolders.add(path);
+            continue; // created meanwhile by another write
+          }
         }
       }
       const name = JSON.stringify(dirs.slice(0, i + 1).join("/"));
@@ -504,24 +574,24 @@ export class LocalStore implements ObjectStore, LocalFolder {
     return path;
   }
 
-  /** What is at a path, as far as using it as a directory goes. */
-  private async pathKind(path: string): Promise<"dir" | "missing" | "symlink" | "other"> {
-    const st = await lstatIfExists(path);
+  /** What is at a path, as far as using it as a directory goes (plain system calls: see get). */
+  private pathKind(path: string): "dir" | "missing" | "symlink" | "other" {
+    const st = lstatSyncIfExists(path);
     if (!st) return "missing";
     if (st.isDirectory()) return "dir";
     if (st.isSymbolicLink()) {
       if (!this.follow) return "symlink";
-      return (await statIfExists(path))?.isDirectory() ? "dir" : "other";
+      return statSyncIfExists(path)?.isDirectory() ? "dir" : "other";
     }
     return "other";
   }
 
   /** The path of a key when every folder above it is a real folder (or a followed link); else undefined. */
-  private async existingPath(segments: string[]): Promise<string | undefined> {
+  private existingPath(segments: string[]): string | undefined {
     let path = this.root;
     for (let i = 0; i < segments.length - 1; i++) {
       path = join(path, segments[i]!);
-      if ((await this.pathKind(path)) !== "dir") return undefined;
+      if (this.pathKind(path) !== "dir") return undefined;
     }
     return join(path, segments[segments.length - 1]!);
   }
@@ -535,6 +605,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
    */
   async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
     await this.startWriting();
+    this.knownFolders.clear();
     const failures: DeleteFailure[] = [];
     for (const key of keys) {
       const path = keyPath(key);
@@ -542,7 +613,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
         failures.push({ key, code: UNSAFE_KEY, message: `unsafe key refused: ${JSON.stringify(key)}: ${path.reason}` });
         continue;
       }
-      const file = await this.existingPath(path.segments);
+      const file = this.existingPath(path.segments);
       if (file === undefined) continue; // a folder above it is gone, so it is gone
       try {
         if (path.marker) await fs.rmdir(file);
@@ -597,6 +668,11 @@ function mtimeOf(st: Stats): number {
   return Math.round(st.mtimeMs);
 }
 
+/** The access time a written file gets: the one asked for (a download's mark), else now. */
+function accessTime(opts: WriteOptions): Date {
+  return opts.accessedAt !== undefined ? new Date(opts.accessedAt) : new Date();
+}
+
 function devIno(st: Stats): string {
   return `${st.dev}:${st.ino}`;
 }
@@ -626,13 +702,25 @@ async function isOwnFile(own: OwnFiles, path: string, st: Stats): Promise<boolea
 }
 
 /** Creates a new temporary file in `dir`, named for this process (see keys.ts). */
-async function createTemp(dir: string): Promise<{ tmp: string; out: WriteStream }> {
+/** createTemp with a plain file descriptor, opened synchronously (see writeFile). */
+function createTempSync(dir: string): { tmp: string; fd: number } {
   for (let attempt = 1; ; attempt++) {
     const tmp = join(dir, tempName(process.pid, tempSeq));
     tempSeq = (tempSeq + 1) % 0x10000;
     try {
-      const handle = await fs.open(tmp, "wx");
-      return { tmp, out: handle.createWriteStream() };
+      return { tmp, fd: openSync(tmp, "wx") };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 16) throw err;
+    }
+  }
+}
+
+async function createTemp(dir: string): Promise<{ tmp: string; handle: fs.FileHandle }> {
+  for (let attempt = 1; ; attempt++) {
+    const tmp = join(dir, tempName(process.pid, tempSeq));
+    tempSeq = (tempSeq + 1) % 0x10000;
+    try {
+      return { tmp, handle: await fs.open(tmp, "wx") };
     } catch (err) {
       // Taken: by another thread of this process, or left by an earlier process with this pid.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 16) throw err;
@@ -672,6 +760,24 @@ function writerGone(pid: number): boolean {
 async function statIfExists(path: string): Promise<Stats | undefined> {
   try {
     return await fs.stat(path);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+function lstatSyncIfExists(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+function statSyncIfExists(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;

@@ -5,6 +5,8 @@ import type { AwsCredentialIdentity, Provider } from "@aws-sdk/types";
 import { parseS3Xml, type S3Xml } from "./xml.js";
 import { unquoteEtag } from "../../integrity/etag.js";
 import { createRequire } from "node:module";
+import http from "node:http";
+import https from "node:https";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
 import type { RequestKind, RequestMeter } from "../../core/meter.js";
 
@@ -79,6 +81,46 @@ function dispatchBuffered(
         reject(error);
       },
     });
+  });
+}
+
+/**
+ * A HEAD request over node:http's keep-alive agent. undici closes the connection after every HEAD
+ * (it guards against servers that send a body with one), so a HEAD per key on it would open a
+ * new connection per key: a connect per request, and one more round trip each on a slow link.
+ */
+function dispatchHead(
+  agents: { http: http.Agent; https: https.Agent },
+  protocol: string,
+  hostname: string,
+  port: number | undefined,
+  path: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<BufferedResponse> {
+  const lib = protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(
+      {
+        agent: protocol === "https:" ? agents.https : agents.http,
+        method: "HEAD",
+        hostname,
+        port,
+        path,
+        headers,
+      },
+      (res) => {
+        res.on("error", reject);
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.alloc(0) }));
+        res.resume();
+      },
+    );
+    req.on("error", reject);
+    if (timeoutMs > 0)
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" })),
+      );
+    req.end();
   });
 }
 
@@ -172,6 +214,8 @@ export class LeanS3Client {
   private readonly endpoint?: URL;
 
   private readonly listings?: Abortable;
+  /** HEADs only (see dispatchHead). */
+  private readonly headAgents: { http: http.Agent; https: https.Agent };
 
   constructor(private readonly options: LeanClientOptions) {
     this.endpoint = options.endpoint ? new URL(options.endpoint) : undefined;
@@ -183,6 +227,8 @@ export class LeanS3Client {
       bodyTimeout: options.requestTimeoutMs || 0,
       connectTimeout: 10_000,
     });
+    const keepAlive = { keepAlive: true, maxSockets: options.connections, timeout: 0 };
+    this.headAgents = { http: new http.Agent(keepAlive), https: new https.Agent(keepAlive) };
   }
 
   async listPage(
@@ -290,6 +336,8 @@ export class LeanS3Client {
   }
 
   close(): Promise<void> {
+    this.headAgents.http.destroy();
+    this.headAgents.https.destroy();
     return this.agent.close();
   }
 
@@ -334,19 +382,31 @@ export class LeanS3Client {
       const meter = this.options.meter;
       let res: BufferedResponse;
       try {
-        res = await dispatchBuffered(
-          this.agent,
-          {
-            origin: `${protocol}//${signed.hostname}${port ? `:${port}` : ""}`,
-            path: qs ? `${path}?${qs}` : path,
-            method: method as "GET",
-            headers: signed.headers,
-            body,
-            // A server that never answered gets a short wait: a silent endpoint must not hang the run.
-            ...(reach && !reach.reached && { headersTimeout: reach.firstAnswerTimeoutMs }),
-          },
-          abortable,
-        );
+        // A server that never answered gets a short wait: a silent endpoint must not hang the run.
+        const firstWait = reach && !reach.reached ? reach.firstAnswerTimeoutMs : undefined;
+        res =
+          method === "HEAD"
+            ? await dispatchHead(
+                this.headAgents,
+                protocol,
+                signed.hostname,
+                port,
+                qs ? `${path}?${qs}` : path,
+                signed.headers,
+                firstWait ?? this.options.requestTimeoutMs,
+              )
+            : await dispatchBuffered(
+                this.agent,
+                {
+                  origin: `${protocol}//${signed.hostname}${port ? `:${port}` : ""}`,
+                  path: qs ? `${path}?${qs}` : path,
+                  method: method as "GET",
+                  headers: signed.headers,
+                  body,
+                  ...(firstWait !== undefined && { headersTimeout: firstWait }),
+                },
+                abortable,
+              );
       } catch (err) {
         meter?.end(kind, "error");
         throw reach ? reach.annotate(err) : err;

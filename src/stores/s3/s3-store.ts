@@ -378,7 +378,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
     versionId?: string,
     ifMatch?: string,
     expectedSize?: number,
-  ): Promise<{ body: Readable; details: ObjectDetails }> {
+  ): Promise<{ body: Readable | Buffer; details: ObjectDetails }> {
     if (expectedSize !== undefined && expectedSize <= SMALL_OBJECT) {
       // Small objects on the lean path: one signed request, the bytes read whole.
       const out = await this.connection.lean.getObject(
@@ -389,7 +389,7 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
       );
       const details = detailsOfHeaders(key, out.headers, out.body.length);
       if (Number(out.headers["x-amz-tagging-count"] ?? 0) > 0) details.tags = await this.tags(key);
-      return { body: Readable.from([out.body]), details };
+      return { body: out.body, details };
     }
     const out = await (
       await this.connection.sdkClient()
