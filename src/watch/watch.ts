@@ -39,6 +39,8 @@ const GATHER_MS = 25;
 /** What the watch says besides the runs' own events (rendered by the CLI). */
 export type WatchEvent =
   | { type: "watching"; events: string; endpoint?: string }
+  /** The start-up sync is done: from here on changes are applied as they are heard. */
+  | { type: "synced"; summary: SyncSummary }
   | { type: "fallback"; reason: string; reconcileEveryMs: number }
   | { type: "restored"; events: string }
   | { type: "reconcile"; reason: string; summary?: SyncSummary; error?: string }
@@ -185,6 +187,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     // The start-up sync: after the event source, so nothing changed during it is missed.
     const startup = await sync({ ...base, onEvent, signal });
     if (startup.fatal || startup.refused) return { startup, applied, lag: lag.snapshot() };
+    say({ type: "synced", summary: startup.summary });
 
     let nextReconcile = Date.now() + (healthy ? reconcileEvery : fallbackEvery);
     let nextCheck = Date.now() + checkEvery;

@@ -25,6 +25,9 @@ export function watchRenderer(o: {
             `watching: ${event.events}${event.endpoint ? `, pushed to ${event.endpoint}<secret token>` : ""}\n`,
           );
         return;
+      case "synced":
+        if (!o.quiet) o.err.write(`start-up sync: ${formatSummary(event.summary)}\n`);
+        return;
       case "fallback":
         o.err.write(
           `warning: the event source is not working: ${event.reason}; no deletes on events, reconciling every ${Math.round(event.reconcileEveryMs / 1000)}s instead\n`,
