@@ -391,7 +391,8 @@ export const RUN_OPTIONS = {
     commands: WATCH,
     arg: "<url>",
     help: "watch: the base URL the S3 server reaches the --listen endpoint at (default http://HOST:PORT of --listen); the secret path token is added to it",
-    validate: (v, name) => (/^https?:\/\/[^/\s]+\/?$/.test(v) ? undefined : `invalid ${name} '${v}'; expected http://host:port`),
+    validate: (v, name) =>
+      /^https?:\/\/[^/\s]+\/?$/.test(v) ? undefined : `invalid ${name} '${v}'; expected http://host:port`,
     distributed: "local",
     config: false,
   }),

@@ -100,7 +100,11 @@ export class BucketEventSource implements EventSource {
     server.headersTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) =>
-        reject(new UsageError(`--listen ${this.settings.listen ?? "127.0.0.1:0"}: cannot listen (${err.code ?? err.message})`)),
+        reject(
+          new UsageError(
+            `--listen ${this.settings.listen ?? "127.0.0.1:0"}: cannot listen (${err.code ?? err.message})`,
+          ),
+        ),
       );
       server.listen(port, host ?? "127.0.0.1", () => resolve());
     });
@@ -175,7 +179,12 @@ export class BucketEventSource implements EventSource {
     // A notification holds a copy of its topic's endpoint: an earlier watcher's must go first.
     await this.removeNotification();
     const topic = await sns.send(
-      new CreateTopicCommand({ Name: this.name, Attributes: { "push-endpoint": this.pushUrl! } }),
+      new CreateTopicCommand({
+        Name: this.name,
+        // Not persistent: radosgw 16 then pushes within milliseconds, from inside the S3 request
+        // (a persistent topic's queue took more than 6 s to deliver its first events there).
+        Attributes: { "push-endpoint": this.pushUrl! },
+      }),
     );
     this.topicArn = topic.TopicArn;
     if (!this.topicArn) throw new Error(`the server did not return an ARN for the topic ${this.name}`);
@@ -216,7 +225,9 @@ export class BucketEventSource implements EventSource {
 
   async check(): Promise<string | undefined> {
     if (this.ignoredSinceWarning > 0) {
-      this.hooks.onWarning?.(`ignored ${this.ignoredSinceWarning} event record(s) outside the source or not about objects`);
+      this.hooks.onWarning?.(
+        `ignored ${this.ignoredSinceWarning} event record(s) outside the source or not about objects`,
+      );
       this.ignoredSinceWarning = 0;
     }
     try {
@@ -225,8 +236,9 @@ export class BucketEventSource implements EventSource {
       if (!ours || ours.TopicArn !== this.topicArn)
         return `the bucket notification ${this.name} on s3://${this.where.bucket} is gone`;
       const { GetTopicAttributesCommand } = await import("@aws-sdk/client-sns");
-      const attributes = (await (await this.snsClient()).send(new GetTopicAttributesCommand({ TopicArn: this.topicArn })))
-        .Attributes;
+      const attributes = (
+        await (await this.snsClient()).send(new GetTopicAttributesCommand({ TopicArn: this.topicArn }))
+      ).Attributes;
       if (!attributes || !(attributes.EndPoint ?? attributes["push-endpoint"] ?? "").includes(this.token))
         return `the topic ${this.name} no longer pushes to this watcher`;
       return undefined;

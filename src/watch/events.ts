@@ -29,9 +29,7 @@ const S3Record = z.object({
 /** The body an S3 server posts: S3-style event records (radosgw, AWS S3 -> SQS messages). */
 const NotificationBody = z.object({ Records: z.array(z.unknown()).max(10_000) });
 
-export type ParsedNotification =
-  | { ok: true; hints: ChangeHint[]; ignored: number }
-  | { ok: false; problem: string };
+export type ParsedNotification = { ok: true; hints: ChangeHint[]; ignored: number } | { ok: false; problem: string };
 
 /**
  * The keys a notification names under `prefix` of `bucket`, relative to the prefix. Records of

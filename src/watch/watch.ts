@@ -117,7 +117,9 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     delete (base as unknown as Record<string, unknown>)[key];
   const metrics =
     options.metricsAddr !== undefined
-      ? await (await import("../executor/metrics.js")).serveMetrics(options.metricsAddr, {
+      ? await (
+          await import("../executor/metrics.js")
+        ).serveMetrics(options.metricsAddr, {
           concurrency: options.concurrency ?? 64,
         })
       : undefined;
@@ -133,7 +135,10 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     for (const hint of hints)
       if (!pending.add(hint)) {
         reconcileReason = `more than ${pending.size || "100000"} changes waiting: falling behind`;
-        onEvent({ type: "warning", message: "too many changes waiting to be applied (falling behind); reconciling instead" });
+        onEvent({
+          type: "warning",
+          message: "too many changes waiting to be applied (falling behind); reconciling instead",
+        });
       }
     wakeUp();
   };
@@ -260,7 +265,8 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     while (!signal.aborted) {
       const now = Date.now();
       if (reconcileReason !== undefined) await reconcile(reconcileReason);
-      else if (now >= nextReconcile) await reconcile(healthy ? "periodic reconcile" : "the event source is not working");
+      else if (now >= nextReconcile)
+        await reconcile(healthy ? "periodic reconcile" : "the event source is not working");
       else if (now >= nextCheck) await check();
       else if (pending.size > 0) {
         await sleep(GATHER_MS);

@@ -11,17 +11,50 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeleteObjectCommand, GetBucketNotificationConfigurationCommand } from "@aws-sdk/client-s3";
 import { GetTopicAttributesCommand, SNSClient } from "@aws-sdk/client-sns";
-import { CLI, getText, listAll, put, putMany, runCli, s3Client, s3TestEnv, testBuckets, userEnv } from "../helpers/s3.js";
+import { LeanS3Client } from "../../src/stores/s3/lean-client.js";
+import {
+  CLI,
+  getText,
+  listAll,
+  put,
+  putMany,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  testBuckets,
+  userEnv,
+} from "../helpers/s3.js";
 
 const client = s3Client("a");
 const env = s3TestEnv();
 const sns = new SNSClient({ endpoint: env.endpoint, region: env.region, credentials: env.a });
-const { bucket, removeAll: removeBuckets } = testBuckets(client);
+const buckets = testBuckets(client);
+const made: string[] = [];
+/** A fresh bucket; its notifications are removed before it is (see after()). */
+async function bucket(label: string): Promise<string> {
+  const name = await buckets.bucket(label);
+  made.push(name);
+  return name;
+}
+const lean = new LeanS3Client({
+  endpoint: env.endpoint,
+  region: env.region,
+  forcePathStyle: true,
+  credentials: env.a,
+  connections: 4,
+  requestTimeoutMs: 30_000,
+});
 const base = mkdtempSync(join(tmpdir(), "bucketsync-watch-it-"));
 const children: ChildProcess[] = [];
 after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  await removeBuckets();
+  // A watcher that failed or was killed leaves its notification: removed first, as a bucket with
+  // a notification pushing to a dead endpoint is no place for the helpers' bulk deletes.
+  for (const b of made)
+    for (const id of await notificationIds(b).catch(() => []))
+      await lean.deleteBucketNotification(b, id).catch(() => undefined);
+  await lean.close();
+  await buckets.removeAll();
   client.destroy();
   sns.destroy();
   rmSync(base, { recursive: true, force: true });
@@ -83,7 +116,9 @@ async function converges(src: string, dst: string, ms = 10_000): Promise<void> {
     if (Date.now() > deadline) {
       const missing = [...a.keys()].filter((k) => a.get(k) !== b.get(k));
       const extra = [...b.keys()].filter((k) => !a.has(k));
-      assert.fail(`target differs after ${ms} ms: ${missing.length} missing or stale, ${extra.length} extra (${[...missing, ...extra].slice(0, 5).join(", ")})`);
+      assert.fail(
+        `target differs after ${ms} ms: ${missing.length} missing or stale, ${extra.length} extra (${[...missing, ...extra].slice(0, 5).join(", ")})`,
+      );
     }
     await sleep(200);
   }
@@ -120,11 +155,21 @@ async function topicExists(topic: string): Promise<boolean> {
 
 /** An S3 event record as radosgw posts it. */
 function record(b: string, key: string, eventName: string, time: string) {
-  return { eventVersion: "2.2", eventSource: "ceph:s3", eventTime: time, eventName, s3: { bucket: { name: b }, object: { key } } };
+  return {
+    eventVersion: "2.2",
+    eventSource: "ceph:s3",
+    eventTime: time,
+    eventName,
+    s3: { bucket: { name: b }, object: { key } },
+  };
 }
 
 async function post(url: string, body: unknown): Promise<number> {
-  const res = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  const res = await fetch(url, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -133,7 +178,11 @@ describe("watch: a bucket source with real bucket notifications", () => {
   test("200 writes and 20 deletes at random moments while watch --delete runs: the target equals the source within 10 s, and SIGTERM removes the notification and topic (exit 0)", async () => {
     const src = await bucket("wsrc");
     const dst = await bucket("wdst");
-    await putMany(client, src, Array.from({ length: 10 }, (_, i) => [`pre/${i}.txt`, `before ${i}`]));
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 10 }, (_, i) => [`pre/${i}.txt`, `before ${i}`]),
+    );
     const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete"]);
     const topic = await topicOf(w);
     await w.waitFor(/start-up sync: copied 10/);
@@ -142,14 +191,17 @@ describe("watch: a bucket source with real bucket notifications", () => {
     const written: string[] = [];
     const ops: (() => Promise<void>)[] = [];
     for (let i = 0; i < 200; i++) {
-      const key = i % 10 === 9 && written.length > 0 ? written[Math.floor(Math.random() * written.length)]! : `live/${i}.bin`;
+      const key =
+        i % 10 === 9 && written.length > 0 ? written[Math.floor(Math.random() * written.length)]! : `live/${i}.bin`;
       if (!written.includes(key)) written.push(key);
       ops.push(() => put(client, src, key, `v${i} ${"x".repeat(i)}`));
     }
     const deletable = [...Array.from({ length: 10 }, (_, i) => `pre/${i}.txt`)];
     for (let i = 0; i < 20; i++) {
       const key = i < 10 ? deletable[i]! : written[i * 7]!;
-      ops.splice(40 + i * 8, 0, () => client.send(new DeleteObjectCommand({ Bucket: src, Key: key })).then(() => undefined));
+      ops.splice(40 + i * 8, 0, () =>
+        client.send(new DeleteObjectCommand({ Bucket: src, Key: key })).then(() => undefined),
+      );
     }
     await Promise.all(
       Array.from({ length: 4 }, async (_, lane) => {
@@ -222,7 +274,12 @@ describe("watch: a bucket source with real bucket notifications", () => {
     const target = await contents(dst);
     const bogus = (n: number) => ({
       Records: Array.from({ length: n }, (_, i) =>
-        record(src, i % 2 ? `nope/${i}.txt` : "a.txt", i % 2 ? "ObjectCreated:Put" : "ObjectRemoved:Delete", new Date().toISOString()),
+        record(
+          src,
+          i % 2 ? `nope/${i}.txt` : "a.txt",
+          i % 2 ? "ObjectCreated:Put" : "ObjectRemoved:Delete",
+          new Date().toISOString(),
+        ),
       ),
     });
     const statuses = await Promise.all([
@@ -250,14 +307,26 @@ describe("watch: a bucket source with real bucket notifications", () => {
   test("killed with SIGKILL, 50 more changes, started again: the start-up sync catches up, and the stale notification and topic are replaced", async () => {
     const src = await bucket("ksrc");
     const dst = await bucket("kdst");
-    await putMany(client, src, Array.from({ length: 20 }, (_, i) => [`k/${i}`, `one ${i}`]));
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 20 }, (_, i) => [`k/${i}`, `one ${i}`]),
+    );
     const first = startWatch([`s3://${src}`, `s3://${dst}`, "--delete"]);
     const topic = await topicOf(first);
     await first.waitFor(/start-up sync: copied 20/);
     await first.stop("SIGKILL");
     // 40 writes (20 new, 20 rewritten) and 10 deletes while nothing watches.
-    await putMany(client, src, Array.from({ length: 20 }, (_, i) => [`k/new-${i}`, `new ${i}`]));
-    await putMany(client, src, Array.from({ length: 20 }, (_, i) => [`k/${i}`, `two ${i} rewritten`]));
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 20 }, (_, i) => [`k/new-${i}`, `new ${i}`]),
+    );
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 20 }, (_, i) => [`k/${i}`, `two ${i} rewritten`]),
+    );
     for (let i = 0; i < 10; i++) await client.send(new DeleteObjectCommand({ Bucket: src, Key: `k/new-${i}` }));
     assert.deepEqual(await notificationIds(src), [topic], "the killed watcher left its notification");
     const second = startWatch([`s3://${src}`, `s3://${dst}`, "--delete"]);
@@ -318,7 +387,8 @@ describe("watch: a local folder source", () => {
       return listed.map((o) => o.key).join(",");
     };
     const deadline = Date.now() + 10_000;
-    while ((await expect()) !== "www/index.html,www/slow.bin,www/sub/deep.txt" && Date.now() < deadline) await sleep(200);
+    while ((await expect()) !== "www/index.html,www/slow.bin,www/sub/deep.txt" && Date.now() < deadline)
+      await sleep(200);
     assert.equal(await expect(), "www/index.html,www/slow.bin,www/sub/deep.txt");
     assert.equal(await getText(client, dst, "www/index.html"), "<h1>v2, rewritten</h1>");
     assert.equal(await getText(client, dst, "www/slow.bin"), chunks.join(""));
@@ -333,7 +403,14 @@ describe("watch: bad input", () => {
     const dst = await bucket("bdst");
     const missing = await runCli(["watch", "s3://bs-no-such-bucket-for-watch", `s3://${dst}`, "--delete"]);
     assert.equal(missing.code, 2, missing.stderr);
-    assert.equal(missing.stderr.trim().split("\n").filter((l) => !/^watching|^warning: the event source/.test(l)).length, 1, missing.stderr);
+    assert.equal(
+      missing.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => !/^watching|^warning: the event source/.test(l)).length,
+      1,
+      missing.stderr,
+    );
     const badReconcile = await runCli(["watch", "s3://a", `s3://${dst}`, "--reconcile", "soon"]);
     assert.equal(badReconcile.code, 2);
     assert.equal(badReconcile.stderr.trim().split("\n").length, 1, badReconcile.stderr);

@@ -5,7 +5,12 @@ import { LagStats, PendingKeys, formatLag, parseNotification, percentile } from 
 import { watchName } from "../../src/watch/bucket-events.js";
 
 const where = { bucket: "prod", prefix: "img/" };
-const rec = (key: string, eventName = "ObjectCreated:Put", bucket = "prod", eventTime = "2026-12-01T10:00:00.000Z") => ({
+const rec = (
+  key: string,
+  eventName = "ObjectCreated:Put",
+  bucket = "prod",
+  eventTime = "2026-12-01T10:00:00.000Z",
+) => ({
   eventName,
   eventTime,
   s3: { bucket: { name: bucket }, object: { key } },
@@ -27,7 +32,9 @@ describe("parseNotification", () => {
 
   test("other buckets, keys outside the prefix (img2/ is not img/), the prefix itself and non-object events are ignored and counted", () => {
     const parsed = parseNotification(
-      body(rec("img/a", "ObjectCreated:Put", "other"), rec("img2/x"), rec("img/"), rec("img/a", "s3:TestEvent"), { junk: 1 }),
+      body(rec("img/a", "ObjectCreated:Put", "other"), rec("img2/x"), rec("img/"), rec("img/a", "s3:TestEvent"), {
+        junk: 1,
+      }),
       where,
     );
     assert.deepEqual(parsed, { ok: true, hints: [], ignored: 5 });
@@ -42,23 +49,36 @@ describe("parseNotification", () => {
     );
     const bad = parseNotification(body(rec("img/100%")), where);
     assert.ok(bad.ok);
-    assert.deepEqual(bad.hints.map((h) => h.key), ["100%"], "a key that does not decode is taken as it is");
+    assert.deepEqual(
+      bad.hints.map((h) => h.key),
+      ["100%"],
+      "a key that does not decode is taken as it is",
+    );
   });
 
   test("a time in the future counts from now; a missing or unreadable time is now", () => {
     const now = Date.parse("2026-12-01T10:00:00.000Z");
     const parsed = parseNotification(
-      body(rec("img/a", "ObjectCreated:Put", "prod", "2030-01-01T00:00:00Z"), rec("img/b", "ObjectCreated:Put", "prod", "yesterday")),
+      body(
+        rec("img/a", "ObjectCreated:Put", "prod", "2030-01-01T00:00:00Z"),
+        rec("img/b", "ObjectCreated:Put", "prod", "yesterday"),
+      ),
       where,
       now,
     );
     assert.ok(parsed.ok);
-    assert.deepEqual(parsed.hints.map((h) => h.time), [now, now]);
+    assert.deepEqual(
+      parsed.hints.map((h) => h.time),
+      [now, now],
+    );
   });
 
   test("bodies that are not JSON or not event records are refused", () => {
     assert.deepEqual(parseNotification("{not json", where), { ok: false, problem: "not JSON" });
-    assert.deepEqual(parseNotification(JSON.stringify({ Records: "x" }), where), { ok: false, problem: "not S3 event records" });
+    assert.deepEqual(parseNotification(JSON.stringify({ Records: "x" }), where), {
+      ok: false,
+      problem: "not S3 event records",
+    });
     assert.deepEqual(parseNotification(JSON.stringify([1, 2]), where), { ok: false, problem: "not S3 event records" });
     const tooMany = JSON.stringify({ Records: Array.from({ length: 10_001 }, () => ({})) });
     assert.equal(parseNotification(tooMany, where).ok, false);

@@ -80,8 +80,13 @@ notification and topic it created (--keep-notifications leaves them).`,
         io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothing}\n`);
         if (flags.json)
           io.out.write(
-            JSON.stringify({ type: "error", fatal: true, code: fatal.code, context: fatal.context, message: fatal.message }) +
-              "\n",
+            JSON.stringify({
+              type: "error",
+              fatal: true,
+              code: fatal.code,
+              context: fatal.context,
+              message: fatal.message,
+            }) + "\n",
           );
       }
       if (refused) io.err.write(`bucketsync: refused: ${refused}${nothing}\n`);

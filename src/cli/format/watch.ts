@@ -38,7 +38,8 @@ export function watchRenderer(o: {
         return;
       case "reconcile":
         if (event.error) o.err.write(`warning: reconcile (${event.reason}) failed: ${event.error}\n`);
-        else if (!o.quiet && event.summary) o.err.write(`reconcile (${event.reason}): ${formatSummary(event.summary)}\n`);
+        else if (!o.quiet && event.summary)
+          o.err.write(`reconcile (${event.reason}): ${formatSummary(event.summary)}\n`);
         return;
       case "status":
         if (!o.quiet)
