@@ -175,6 +175,16 @@ export class BucketEventSource implements EventSource {
   private async install(): Promise<void> {
     const { CreateTopicCommand } = await import("@aws-sdk/client-sns");
     const { PutBucketNotificationConfigurationCommand } = await import("@aws-sdk/client-s3");
+    // First a read of the bucket's notifications: a bucket that does not exist is bad input, before anything is created.
+    let existing: NotificationConfig;
+    try {
+      existing = await this.readConfig();
+    } catch (err) {
+      const info = classifyError(err);
+      if (info.code === "NoSuchBucket")
+        throw new UsageError(`the source bucket s3://${this.where.bucket} does not exist; nothing changed`);
+      throw err;
+    }
     const sns = await this.snsClient();
     // A notification holds a copy of its topic's endpoint: an earlier watcher's must go first.
     await this.removeNotification();
@@ -188,7 +198,6 @@ export class BucketEventSource implements EventSource {
     );
     this.topicArn = topic.TopicArn;
     if (!this.topicArn) throw new Error(`the server did not return an ARN for the topic ${this.name}`);
-    const existing = await this.readConfig();
     const others = (existing.TopicConfigurations ?? []).filter((c) => c.Id !== this.name);
     const client = await this.connection.sdkClient();
     await client.send(

@@ -102,7 +102,8 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
   const say = options.onWatch ?? (() => undefined);
   const reconcileEvery = options.reconcile ?? DEFAULT_RECONCILE_MS;
   const fallbackEvery = Math.min(reconcileEvery, options.fallbackEveryMs ?? FALLBACK_RECONCILE_MS);
-  const checkEvery = options.checkEveryMs ?? DEFAULT_CHECK_MS;
+  // The event source is checked every 30 s, or at each reconcile interval when that is shorter.
+  const checkEvery = options.checkEveryMs ?? Math.min(DEFAULT_CHECK_MS, reconcileEvery);
   const statusEvery = options.statusEveryMs ?? DEFAULT_STATUS_MS;
   const source = options.source as string;
   const target = options.target as string;

@@ -345,6 +345,30 @@ describe("watch: a bucket source with real bucket notifications", () => {
     assert.equal(await topicExists(topic), false);
   });
 
+  test("the notification removed behind its back: the watcher says so, reconciles instead, sets it up again and says so", async () => {
+    const src = await bucket("gsrc");
+    const dst = await bucket("gdst");
+    await putMany(client, src, [
+      ["stay.txt", "s"],
+      ["drop.txt", "d"],
+    ]);
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--reconcile", "2s", "--json"]);
+    const topic = await topicOf(w);
+    await w.waitFor(/"event":"synced"/, "out");
+    await lean.deleteBucketNotification(src, topic);
+    const fallback = await w.waitFor(/^\{"type":"watch".*"event":"fallback"\}$/m, "out", 10_000);
+    assert.match(fallback[0], /bucket notification bucketsync-watch-[0-9a-f]{16} .* is gone/);
+    // Changes while the notification is missing arrive through the reconciles (deletes after a full listing).
+    await put(client, src, "while-lost.txt", "caught by a reconcile");
+    await client.send(new DeleteObjectCommand({ Bucket: src, Key: "drop.txt" }));
+    await converges(src, dst, 10_000);
+    await w.waitFor(/"event":"restored"/, "out", 10_000);
+    assert.deepEqual(await notificationIds(src), [topic], "set up again");
+    assert.equal(await w.stop(), 0);
+    assert.deepEqual(await notificationIds(src), []);
+    assert.equal(await topicExists(topic), false);
+  });
+
   test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
     const src = await bucket("ksrc");
     const dst = await bucket("kdst");
