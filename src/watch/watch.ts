@@ -191,7 +191,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     }
 
     // The start-up sync: after the event source, so nothing changed during it is missed.
-    const startup = await sync({ ...base, onEvent, signal });
+    const startup = await sync({ ...base, onEvent, signal, onRun: (run) => metrics?.watch(run) });
     if (startup.fatal || startup.refused) return { startup, applied, lag: lag.snapshot() };
     say({ type: "synced", summary: startup.summary });
 
@@ -201,7 +201,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
 
     const reconcile = async (reason: string) => {
       reconcileReason = undefined;
-      const result = await sync({ ...base, onEvent, signal });
+      const result = await sync({ ...base, onEvent, signal, onRun: (run) => metrics?.watch(run) });
       say({
         type: "reconcile",
         reason,
@@ -225,7 +225,10 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         onEvent: (event: SyncEvent) => {
           if (event.type === "copy" || event.type === "update" || event.type === "delete") {
             const time = batch.get(event.key);
-            if (time !== undefined && !event.dryRun) lag.record(Date.now() - time);
+            if (time !== undefined && !event.dryRun) {
+              lag.record(Date.now() - time);
+              metrics?.observeLag(Math.max(0, Date.now() - time) / 1000);
+            }
             applied++;
             appliedSinceStatus++;
           }

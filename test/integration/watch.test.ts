@@ -7,6 +7,8 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, unlinkSync, openSync, writeSync, closeSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeleteObjectCommand, GetBucketNotificationConfigurationCommand } from "@aws-sdk/client-s3";
@@ -164,6 +166,15 @@ function record(b: string, key: string, eventName: string, time: string) {
   };
 }
 
+/** A port free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 async function post(url: string, body: unknown): Promise<number> {
   const res = await fetch(url, {
     method: "POST",
@@ -226,7 +237,15 @@ describe("watch: a bucket source with real bucket notifications", () => {
     const dst = await bucket("rdst");
     await put(client, src, "kept.txt", "still here");
     await put(client, src, "changed.txt", "v1");
-    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
+    const metricsPort = await freePort();
+    const w = startWatch([
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--delete",
+      "--json",
+      "--metrics-addr",
+      `127.0.0.1:${metricsPort}`,
+    ]);
     const topic = await topicOf(w);
     await w.waitFor(/"event":"synced"/, "out");
     const url = await pushUrlOf(topic);
@@ -234,6 +253,9 @@ describe("watch: a bucket source with real bucket notifications", () => {
     await put(client, src, "gone.txt", "short-lived");
     await client.send(new DeleteObjectCommand({ Bucket: src, Key: "gone.txt" }));
     await converges(src, dst);
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const lagCount = Number(/^bucketsync_watch_lag_seconds_count (\d+)/m.exec(scraped)?.[1] ?? 0);
+    assert.ok(lagCount >= 1, `the lag histogram counts the changes applied from events:\n${scraped.slice(0, 2000)}`);
     const before = w.out();
     const t = (s: number) => new Date(Date.now() - s * 1000).toISOString();
     // Stale removal of a key the source has, old creations out of order, duplicates of each.
