@@ -20,6 +20,7 @@ import { parseLocation } from "../core/location.js";
 import { RequestMeter } from "../core/meter.js";
 import { UsageError } from "../core/types.js";
 import type { SyncEvent, SyncSummary } from "../executor/events.js";
+import { checkLocalLocations } from "../stores/local/locations.js";
 import { connectS3, resolveEndpointUrl, type S3Connection } from "../stores/s3/client.js";
 import { meterLimits, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
 import { BucketEventSource, type EventSource } from "./bucket-events.js";
@@ -108,7 +109,8 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
   const source = options.source as string;
   const target = options.target as string;
   const srcLoc = parseLocation(source);
-  parseLocation(target);
+  // Local sides are checked before anything starts (a missing source folder is one line, exit 2).
+  await checkLocalLocations(srcLoc, parseLocation(target));
 
   // Every run of the watch shares one meter: --tpslimit holds across them.
   const meter = options.meter ?? new RequestMeter(meterLimits(options));

@@ -467,6 +467,10 @@ describe("watch: bad input", () => {
     const badScheme = await runCli(["watch", "gs://a", `s3://${dst}`]);
     assert.equal(badScheme.code, 2);
     assert.equal(badScheme.stderr.trim().split("\n").length, 1, badScheme.stderr);
+    const noFolder = await runCli(["watch", join(base, "no-such-folder"), `s3://${dst}`]);
+    assert.equal(noFolder.code, 2);
+    assert.equal(noFolder.stderr.trim().split("\n").length, 1, noFolder.stderr);
+    assert.match(noFolder.stderr, /does not exist/);
     const oneOff = await runCli(["watch", "s3://a", `s3://${dst}`, "--checkpoint", "x.ckpt"]);
     assert.equal(oneOff.code, 2, "one-off options are not watch options");
     assert.deepEqual(await contents(dst), new Map());

@@ -90,8 +90,9 @@ notification and topic it created (--keep-notifications leaves them).`,
           );
       }
       if (refused) io.err.write(`bucketsync: refused: ${refused}${nothing}\n`);
-      // A watch that ran until it was stopped ends well: exit 0.
-      ctx.setExit(fatal || refused ? syncExitCode(result.startup, false) : EXIT.ok);
+      // A watch that ran until it was stopped ends well: exit 0 (also when stopped during its start-up sync).
+      const stopped = controller.signal.aborted && (!fatal || fatal.code === "Interrupted") && !refused;
+      ctx.setExit(stopped || (!fatal && !refused) ? EXIT.ok : syncExitCode(result.startup, false));
     } finally {
       stopOnSignal();
     }
