@@ -258,6 +258,8 @@ export class BucketEventSource implements EventSource {
 
   /** Sets the topic and notification up again (after check() found them gone). */
   async reinstall(): Promise<void> {
+    // Only where the set-up can work at all: an SNS-compatible endpoint, with the receiver listening.
+    if (this.connection.endpointUrl === undefined || !this.server) throw new Error("no push endpoint to set up");
     await this.install();
   }
 
