@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeleteObjectCommand, GetBucketNotificationConfigurationCommand } from "@aws-sdk/client-s3";
-import { GetTopicAttributesCommand, SNSClient } from "@aws-sdk/client-sns";
+import { DeleteTopicCommand, GetTopicAttributesCommand, SNSClient } from "@aws-sdk/client-sns";
 import { LeanS3Client } from "../../src/stores/s3/lean-client.js";
 import {
   CLI,
@@ -32,6 +32,8 @@ const env = s3TestEnv();
 const sns = new SNSClient({ endpoint: env.endpoint, region: env.region, credentials: env.a });
 const buckets = testBuckets(client);
 const made: string[] = [];
+/** Topics the watchers made (a killed one leaves its own). */
+const topics = new Set<string>();
 /** A fresh bucket; its notifications are removed before it is (see after()). */
 async function bucket(label: string): Promise<string> {
   const name = await buckets.bucket(label);
@@ -50,11 +52,16 @@ const base = mkdtempSync(join(tmpdir(), "bucketsync-watch-it-"));
 const children: ChildProcess[] = [];
 after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  // A watcher that failed or was killed leaves its notification: removed first, as a bucket with
-  // a notification pushing to a dead endpoint is no place for the helpers' bulk deletes.
-  for (const b of made)
+  // A watcher that failed or was killed leaves its notification, and radosgw 16 aborts on a
+  // DeleteObjects in a bucket with one: notifications first, then objects one DeleteObject at a
+  // time, so the helpers' bulk delete finds the buckets empty.
+  for (const b of made) {
     for (const id of await notificationIds(b).catch(() => []))
       await lean.deleteBucketNotification(b, id).catch(() => undefined);
+    for (const o of await listAll(client, b).catch(() => []))
+      await client.send(new DeleteObjectCommand({ Bucket: b, Key: o.key })).catch(() => undefined);
+  }
+  for (const topic of topics) await sns.send(new DeleteTopicCommand({ TopicArn: arnOf(topic) })).catch(() => undefined);
   await lean.close();
   await buckets.removeAll();
   client.destroy();
@@ -130,7 +137,9 @@ async function converges(src: string, dst: string, ms = 10_000): Promise<void> {
 async function topicOf(w: Watcher): Promise<string> {
   const pattern = /topic (bucketsync-watch-[0-9a-f]{16})/;
   await w.waitFor(/watching/, w.child.spawnargs.includes("--json") ? "out" : "err");
-  return (w.out().match(pattern) ?? w.err().match(pattern))![1]!;
+  const topic = (w.out().match(pattern) ?? w.err().match(pattern))![1]!;
+  topics.add(topic);
+  return topic;
 }
 
 const arnOf = (topic: string) => `arn:aws:sns:default::${topic}`;
