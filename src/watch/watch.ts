@@ -24,7 +24,7 @@ import { checkLocalLocations } from "../stores/local/locations.js";
 import { connectS3, resolveEndpointUrl, type S3Connection } from "../stores/s3/client.js";
 import { meterLimits, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
 import { BucketEventSource, type EventSource } from "./bucket-events.js";
-import { LagStats, PendingKeys, type ChangeHint } from "./events.js";
+import { LagStats, MAX_PENDING_KEYS, PendingKeys, type ChangeHint } from "./events.js";
 import { FolderEventSource } from "./folder-events.js";
 
 export const DEFAULT_RECONCILE_MS = 60 * 60 * 1000;
@@ -137,7 +137,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
   const onHints = (hints: ChangeHint[]) => {
     for (const hint of hints)
       if (!pending.add(hint)) {
-        reconcileReason = `more than ${pending.size || "100000"} changes waiting: falling behind`;
+        reconcileReason = `more than ${MAX_PENDING_KEYS} changes waiting: falling behind`;
         onEvent({
           type: "warning",
           message: "too many changes waiting to be applied (falling behind); reconciling instead",
