@@ -12,7 +12,7 @@ const layers = {
   stores: "^src/stores/",
   planner: "^src/planner/",
   executor: "^src/executor/",
-  api: "^src/(sync|acl|versions|index)\\.ts$|^src/(config|distributed)/",
+  api: "^src/(sync|acl|versions|index)\\.ts$|^src/(config|distributed|watch)/",
   cli: "^src/cli/",
 };
 const order = Object.keys(layers);

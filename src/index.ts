@@ -2,6 +2,8 @@
 export { sync, check, validateSyncOptions, DEFAULT_CONCURRENCY } from "./sync.js";
 export type { SyncOptions, SyncResult, CheckResult, Difference, CommonOptions } from "./sync.js";
 export { cp, planCopy } from "./cp.js";
+export { watch } from "./watch/watch.js";
+export type { WatchOptions, WatchResult, WatchEvent } from "./watch/watch.js";
 export type { CopyOptions, CopyPlan } from "./cp.js";
 export type { SyncEvent, SyncSummary, EventSink } from "./executor/events.js";
 export { compareKeys } from "./core/keys.js";

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { ListingError, classifyError, classifyListingFailure } from "./core/errors.js";
+import { compareKeys } from "./core/keys.js";
 import { parseLocation, refuseOverlap, refuseSameObject, type Location } from "./core/location.js";
 import { UsageError, type KeyRange, type ObjectDetails, type ObjectInfo, type ObjectStore } from "./core/types.js";
 import { validateWith } from "./options/define.js";
@@ -59,6 +60,12 @@ export interface RunPlumbing {
    * replacing whatever the target holds there. Nothing is listed, compared or deleted.
    */
   object?: { sourceKey: string; targetKey: string };
+  /**
+   * Plan only these keys (relative to both roots), as `--files-from` does: a short list is read
+   * with a HEAD per key on each side, so a key the source lacks is deleted (with `delete`) only
+   * when the source really lacks it. `watch` applies its events this way.
+   */
+  keys?: readonly string[];
   /** Emit `notice` events: what the run has in force (conditional writes, the backup location). The CLI asks for them with -v. */
   notices?: boolean;
   /** Hears of the run as it starts (a worker's metrics endpoint watches each range). */
@@ -90,6 +97,7 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   only: true,
   ownFiles: true,
   object: true,
+  keys: true,
   notices: true,
   meter: true,
   onRun: true,
@@ -385,7 +393,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   compileFilters(options.filters ?? []); // bad globs fail before any request
   const useless = includesThatSelectNothing(options.filters ?? []);
   if (useless.length > 0) options.onEvent?.({ type: "warning", message: includeOnlyMessage(useless) });
-  const workList = await readWorkList(options);
+  const workList = options.keys ? [...options.keys].sort(compareKeys) : await readWorkList(options);
   const checkpoint =
     options.checkpoint !== undefined
       ? new CheckpointedRun(options.checkpoint, options, {

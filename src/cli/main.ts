@@ -19,6 +19,7 @@ import { registerRm } from "./commands/rm.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerSync } from "./commands/sync.js";
+import { registerWatch } from "./commands/watch.js";
 import { registerWorker } from "./commands/worker.js";
 
 export { EXIT, type RunIO };
@@ -55,6 +56,7 @@ Examples:
   bucketsync run production-to-staging        (a job from bucketsync.yaml)
   bucketsync acl apply s3://acme-staging/images --acl public-read
   bucketsync cp s3://acme-production/logo.png s3://acme-staging/logo.png
+  bucketsync watch s3://acme-production s3://acme-staging --delete   (follows changes as they happen)
 
 ${EXIT_CODES_HELP}
 Run 'bucketsync help <command>' for a command's flags.`,
@@ -62,6 +64,7 @@ Run 'bucketsync help <command>' for a command's flags.`,
   const ctx = createContext(program, io, setExit);
   for (const register of [
     registerSync,
+    registerWatch,
     registerRun,
     registerJobs,
     registerCheck,

@@ -5,7 +5,7 @@
  * recorder at each scrape, so they always agree with what the summary will say.
  */
 import http from "node:http";
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { REQUEST_KINDS, type RequestMeter } from "../core/meter.js";
 import { UsageError } from "../core/types.js";
 import { parseListenAddress } from "../options/parse.js";
@@ -32,6 +32,8 @@ export interface MetricsServer {
   watch: (run: WatchedRun) => void;
   /** Adds a meter (a worker has one per set of limits). */
   addMeter: (meter: RequestMeter) => void;
+  /** `watch`: one change applied, `seconds` after its event (the histogram appears with the first). */
+  observeLag: (seconds: number) => void;
   close(): Promise<void>;
 }
 
@@ -171,8 +173,18 @@ export async function serveMetrics(addr: string, sources: MetricsSources): Promi
   server.unref();
   const bound = server.address() as { address: string; port: number };
   const shownHost = bound.address.includes(":") ? `[${bound.address}]` : bound.address;
+  let lag: Histogram | undefined;
   return {
     url: `http://${shownHost}:${bound.port}/metrics`,
+    observeLag: (seconds) => {
+      lag ??= new Histogram({
+        name: "bucketsync_watch_lag_seconds",
+        help: "watch: time from a change's event to the target written, per change applied from events",
+        buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+        registers: [registry],
+      });
+      lag.observe(seconds);
+    },
     watch: (run) => {
       runs.push(run);
     },

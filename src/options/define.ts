@@ -10,7 +10,7 @@
 import { UsageError } from "../core/types.js";
 
 /** Commands whose flags an option appears among. */
-export type CommandName = "sync" | "run" | "check" | "cp";
+export type CommandName = "sync" | "run" | "check" | "cp" | "watch";
 
 /**
  * Where an option takes effect in a distributed sync: "range" options travel in each job and
@@ -55,10 +55,14 @@ export interface OptionDef<T> {
 
 export type ValueOf<D> = D extends OptionDef<infer T> ? T : never;
 
-const ALL: readonly CommandName[] = ["sync", "run", "check", "cp"];
-const SYNC_RUN: readonly CommandName[] = ["sync", "run"];
-/** Options of every write: sync, run, and cp (which never deletes). */
-const WRITES: readonly CommandName[] = ["sync", "run", "cp"];
+const ALL: readonly CommandName[] = ["sync", "run", "check", "cp", "watch"];
+const SYNC_RUN: readonly CommandName[] = ["sync", "run", "watch"];
+/** Options of every write: sync, run, cp (which never deletes) and watch. */
+const WRITES: readonly CommandName[] = ["sync", "run", "cp", "watch"];
+/** Options of one-off runs only: not of `watch` (work lists, checkpoints, cut-offs, points in time). */
+const ONE_OFF: readonly CommandName[] = ["sync", "run"];
+/** `watch` alone. */
+const WATCH: readonly CommandName[] = ["watch"];
 
 type Common<T> = Omit<OptionDef<T>, "kind" | "choices" | "distributed" | "commands"> &
   Partial<Pick<OptionDef<T>, "distributed" | "commands">>;
@@ -96,7 +100,7 @@ export function composite<T>(kind: "filters" | "attributes" | "properties", def:
   return { kind, distributed: "range", commands: SYNC_RUN, flag: false, ...def };
 }
 
-export { ALL as ALL_COMMANDS, SYNC_RUN, WRITES };
+export { ALL as ALL_COMMANDS, SYNC_RUN, WRITES, ONE_OFF, WATCH };
 
 /** `maxDelete` -> `--max-delete`. */
 export function flagOf(key: string, def: OptionDef<unknown>): string | undefined {

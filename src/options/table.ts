@@ -8,6 +8,8 @@
 import { CANNED_ACLS, type CannedAcl } from "../core/types.js";
 import {
   ALL_COMMANDS,
+  ONE_OFF,
+  WATCH,
   WRITES,
   boolean,
   composite,
@@ -174,12 +176,14 @@ export const RUN_OPTIONS = {
   }),
   // A point-in-time source lists versions of the whole bucket; version histories are copied per key, not per range.
   at: number({
+    commands: ONE_OFF,
     arg: "<when>",
     help: "copy the source as it was at this moment (versioned bucket): a timestamp, or 1d, 12h ago",
     parse: (t, f) => parseTimeBound(f, t),
     distributed: "unsupported",
   }),
   allVersions: boolean({
+    commands: ONE_OFF,
     help: "copy every version of each key, oldest first (versioned buckets)",
     distributed: "unsupported",
   }),
@@ -266,20 +270,22 @@ export const RUN_OPTIONS = {
     arg: "<file>",
     help: "only the keys this file lists, one per line, relative to the source and target (- for stdin); a short list is read with a HEAD per key instead of listing",
     distributed: "unsupported",
-    commands: ALL_COMMANDS,
+    commands: ["sync", "run", "check", "cp"],
   }),
   filesFromRaw: text({
     arg: "<file>",
     help: "like --files-from, with keys separated by NUL bytes (keys holding tabs or line breaks)",
     distributed: "unsupported",
-    commands: ALL_COMMANDS,
+    commands: ["sync", "run", "check", "cp"],
   }),
   failedKeys: text({
+    commands: ONE_OFF,
     arg: "<file>",
     help: "write every key that failed to this file, a tab and the reason after it (--files-from reads it back)",
     distributed: "unsupported",
   }),
   sourceInventory: text({
+    commands: ONE_OFF,
     arg: "<manifest>",
     help: "read the source's keys from an S3 Inventory (s3://bucket/.../manifest.json, CSV or Parquet) instead of listing it",
     distributed: "unsupported",
@@ -289,6 +295,7 @@ export const RUN_OPTIONS = {
         : `invalid ${name} '${v}'; expected s3://bucket/path/manifest.json`,
   }),
   checkpoint: text({
+    commands: ONE_OFF,
     arg: "<file>",
     help: "record the run's progress in FILE; after a crash the same command with the same FILE does only what is left",
     distributed: "unsupported",
@@ -315,18 +322,21 @@ export const RUN_OPTIONS = {
       Number.isInteger(v) && v >= 1 ? undefined : `invalid ${name} '${v}'; expected a whole number from 1`,
   }),
   maxTransfer: number({
+    commands: ONE_OFF,
     arg: "<size>",
     help: "stop after this many bytes are copied (server-side or streamed), e.g. 5G; see --cutoff-mode",
     parse: (t, f) => parseSize(f)(t),
     validate: (v, name) => (Number.isFinite(v) && v >= 0 ? undefined : `invalid ${name} '${v}'; expected a size`),
   }),
   maxDuration: number({
+    commands: ONE_OFF,
     arg: "<duration>",
     help: "stop starting copies after this long, e.g. 90s, 30m, 2h; see --cutoff-mode",
     parse: (t, f) => parseDuration(f)(t),
     validate: (v, name) => (Number.isFinite(v) && v > 0 ? undefined : `invalid ${name} '${v}'; expected a duration`),
   }),
   cutoffMode: oneOf(CUTOFF_MODES, {
+    commands: ONE_OFF,
     arg: "<mode>",
     help: "at --max-transfer/--max-duration: hard (default: stop at once, copies in flight cut), soft (let copies in flight finish), cautious (never start a copy that would pass --max-transfer); a cut-off run runs no deletes and exits 8",
   }),
@@ -352,6 +362,39 @@ export const RUN_OPTIONS = {
     config: false,
     help: "key ranges listed at once between two buckets (default 16)",
     distributed: "local",
+  }),
+  // Issue 18: watch mode. Each runs on the watching machine only; a job file cannot set them.
+  reconcile: number({
+    commands: WATCH,
+    arg: "<duration>",
+    help: "watch: run a full sync this often besides the events, to catch anything missed (default 1h)",
+    parse: (t, f) => parseDuration(f)(t),
+    validate: (v, name) => (Number.isFinite(v) && v > 0 ? undefined : `invalid ${name} '${v}'; expected a duration`),
+    distributed: "local",
+    config: false,
+  }),
+  keepNotifications: boolean({
+    commands: WATCH,
+    help: "watch: leave the bucket notification and its topic in place when the watcher stops",
+    distributed: "local",
+    config: false,
+  }),
+  listen: text({
+    commands: WATCH,
+    arg: "<host:port>",
+    help: "watch: where the endpoint receiving bucket notifications listens (default 127.0.0.1:0, a free port)",
+    validate: (v, name) => problemOf((t) => parseListenAddress(name, t), v, name),
+    distributed: "local",
+    config: false,
+  }),
+  advertise: text({
+    commands: WATCH,
+    arg: "<url>",
+    help: "watch: the base URL the S3 server reaches the --listen endpoint at (default http://HOST:PORT of --listen); the secret path token is added to it",
+    validate: (v, name) =>
+      /^https?:\/\/[^/\s]+\/?$/.test(v) ? undefined : `invalid ${name} '${v}'; expected http://host:port`,
+    distributed: "local",
+    config: false,
   }),
 };
 

@@ -24,6 +24,10 @@ const NOT_HERE: [RegExp, string][] = [
   ],
   [/^bucketsync worker\b/, "a worker runs until stopped; distributed.test.ts runs workers"],
   [
+    /^bucketsync watch\b/,
+    "a watch runs until stopped; watch.test.ts runs watches on the local radosgw with real notifications",
+  ],
+  [
     /--source-inventory/,
     "needs an S3 Inventory that AWS writes daily; inventory.test.ts writes one in AWS's format and syncs from it",
   ],

@@ -66,6 +66,9 @@ export interface S3Connection {
   /** Two stores can copy server-side only when they share this: same endpoint and identity. */
   identity: string;
   endpointUrl?: string;
+  /** The region and the one credential provider both clients sign with (for another service on the same endpoint, e.g. SNS). Never logged. */
+  region: string;
+  credentials: S3ConnectionOptions["credentials"] | ReturnType<typeof defaultProvider>;
 }
 
 /**
@@ -189,6 +192,8 @@ export async function connectS3(
     lean,
     identity,
     endpointUrl: options.endpointUrl,
+    region,
+    credentials,
   };
 }
 

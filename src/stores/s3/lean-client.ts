@@ -335,6 +335,14 @@ export class LeanS3Client {
     }));
   }
 
+  /**
+   * Removes one notification of a bucket by its id: Ceph's `DELETE /bucket?notification=ID`
+   * (radosgw merges PutBucketNotificationConfiguration by id instead of replacing the set).
+   */
+  async deleteBucketNotification(bucket: string, id: string): Promise<void> {
+    await this.send("DELETE", "DELETE", bucket, undefined, { notification: id }, {});
+  }
+
   close(): Promise<void> {
     this.headAgents.http.destroy();
     this.headAgents.https.destroy();

@@ -1,0 +1,100 @@
+/** `bucketsync watch SRC DST`: a full sync, then each change of the source applied as it happens (src/watch/). */
+import type { Command } from "commander";
+import { resolveLocation } from "../../config/resolve.js";
+import type { FilterRule } from "../../options/table.js";
+import { watch, type WatchOptions } from "../../watch/watch.js";
+import { EXIT, syncExitCode, type CliContext } from "../context.js";
+import { addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
+import { displayUrl, eventRenderer } from "../format/render.js";
+import { watchRenderer } from "../format/watch.js";
+import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
+
+export function registerWatch(program: Command, ctx: CliContext): void {
+  const filters: FilterRule[] = [];
+  const command = program
+    .command("watch")
+    .description(
+      "sync SRC to DST, then apply each change of SRC as it happens (bucket notifications or file-system events), with a periodic reconcile",
+    )
+    .argument("<src>", "s3://bucket[/prefix] (on a server with SNS-style bucket notifications) or a local folder")
+    .argument("<dst>", "s3://bucket[/prefix] or a local folder");
+  addRunOptions(command, "watch", filters);
+  command
+    .option("--json", "print JSON lines: one event per action, and the watch's own events")
+    .option("-q, --quiet", "print only errors and warnings")
+    .option("-v, --verbose", "print every action with its reason, skips included");
+  addConnectionOptions(command);
+  addSideConnectionOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Examples:
+  bucketsync watch s3://acme-production s3://acme-staging --delete --acl public-read
+  bucketsync watch ./site s3://acme-web/site --delete
+  bucketsync watch s3://prod s3://backup --reconcile 15m --listen 0.0.0.0:8088 --advertise http://10.0.0.5:8088
+
+Stops on Ctrl-C or SIGTERM (exit 0) after the changes in flight, removing the bucket
+notification and topic it created (--keep-notifications leaves them).`,
+  );
+  command.action(async (src: string, dst: string, flags: Record<string, unknown>) => {
+    const { io } = ctx;
+    const config = await ctx.config();
+    const from = resolveLocation(src, config);
+    const to = resolveLocation(dst, config);
+    const options: WatchOptions = {
+      source: from.url,
+      target: to.url,
+      connection: connectionFrom(flags),
+      sourceConnection: { ...from.connection, ...sideConnectionFrom("source", flags) },
+      targetConnection: { ...to.connection, ...sideConnectionFrom("target", flags) },
+      ...runOptionsFrom(flags, "watch", filters),
+      notices: !!flags.verbose,
+    };
+    const ineffective = ineffectiveFlags(flags, options, "watch");
+    const render = eventRenderer({
+      json: !!flags.json,
+      quiet: !!flags.quiet,
+      verbose: !!flags.verbose,
+      sourceUrl: displayUrl(options.source as string),
+      targetUrl: displayUrl(options.target as string),
+      ...io,
+    });
+    for (const message of ineffective) render({ type: "warning", message });
+    const controller = new AbortController();
+    const stopOnSignal = ctx.onInterrupt((signal) => {
+      io.err.write(
+        `\nbucketsync: ${signal}: stopping the watch after the changes in flight; press Ctrl-C again to quit at once\n`,
+      );
+      controller.abort(new Error("interrupted"));
+    });
+    try {
+      const result = await watch({
+        ...options,
+        onEvent: render,
+        onWatch: watchRenderer({ json: !!flags.json, quiet: !!flags.quiet, ...io }),
+        signal: controller.signal,
+      });
+      const { fatal, refused, changedNothing } = result.startup;
+      const nothing = changedNothing ? "; nothing changed" : "";
+      if (fatal && fatal.code !== "Interrupted") {
+        io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothing}\n`);
+        if (flags.json)
+          io.out.write(
+            JSON.stringify({
+              type: "error",
+              fatal: true,
+              code: fatal.code,
+              context: fatal.context,
+              message: fatal.message,
+            }) + "\n",
+          );
+      }
+      if (refused) io.err.write(`bucketsync: refused: ${refused}${nothing}\n`);
+      // A watch that ran until it was stopped ends well: exit 0 (also when stopped during its start-up sync).
+      const stopped = controller.signal.aborted && (!fatal || fatal.code === "Interrupted") && !refused;
+      ctx.setExit(stopped || (!fatal && !refused) ? EXIT.ok : syncExitCode(result.startup, false));
+    } finally {
+      stopOnSignal();
+    }
+  });
+}

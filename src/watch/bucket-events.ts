@@ -1,0 +1,285 @@
+/**
+ * A bucket source's events (issue 18): an HTTP endpoint of the watcher's own that the S3 server
+ * pushes bucket notifications to, a topic (SNS API on the same endpoint, as radosgw and other
+ * SNS-compatible servers have it) whose push endpoint is that URL, and a notification
+ * configuration on the source bucket for created and removed objects under the source prefix.
+ *
+ * Security: the push URL carries a random secret path token (32 bytes); any other path is 404
+ * and counted, bodies are capped and validated, and an event only ever causes reads (HEADs) of
+ * the key it names, never a write by itself. radosgw does not sign its pushes, so the token is
+ * what proves a request came from the server the topic was given to.
+ *
+ * Names are deterministic (`bucketsync-watch-<hash of bucket, prefix, target>`), so a watcher
+ * restarted after a kill finds its stale topic and notification and replaces them.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { classifyError } from "../core/errors.js";
+import { UsageError } from "../core/types.js";
+import { parseListenAddress } from "../options/parse.js";
+import type { S3Connection } from "../stores/s3/client.js";
+import { MAX_BODY_BYTES, parseNotification, type ChangeHint } from "./events.js";
+
+export interface EventSourceHooks {
+  /** Hints heard (keys relative to the source root). */
+  onHints(hints: ChangeHint[]): void;
+  /** Something the user should know (requests refused, records ignored), one line each time. */
+  onWarning?(message: string): void;
+}
+
+/** What the watch loop needs of any event source. */
+export interface EventSource {
+  /** Where events come from, for the user (never a secret). */
+  readonly description: string;
+  /** Requests refused (wrong path, bad body); for the status line and tests. */
+  readonly refused: number;
+  /** Starts receiving; throws when the source cannot be set up. */
+  start(): Promise<void>;
+  /** Undefined while the source works, else what is wrong with it. */
+  check(): Promise<string | undefined>;
+  /** Stops receiving; `keep` leaves what was set up on the server. */
+  stop(keep: boolean): Promise<void>;
+}
+
+/** The name of a watch's topic and notification: the same for the same source and target. */
+export function watchName(bucket: string, prefix: string, target: string): string {
+  const hash = createHash("sha256").update(`${bucket}\0${prefix}\0${target}`).digest("hex").slice(0, 16);
+  return `bucketsync-watch-${hash}`;
+}
+
+type NotificationConfig = {
+  TopicConfigurations?: { Id?: string; TopicArn?: string; Events?: string[]; Filter?: unknown }[];
+  QueueConfigurations?: unknown[];
+  LambdaFunctionConfigurations?: unknown[];
+  EventBridgeConfiguration?: unknown;
+};
+
+export class BucketEventSource implements EventSource {
+  readonly name: string;
+  private readonly token = randomBytes(32).toString("hex");
+  private server?: http.Server;
+  private pushUrl?: string;
+  private topicArn?: string;
+  private installed = false;
+  refused = 0;
+  private ignoredSinceWarning = 0;
+  private sns?: import("@aws-sdk/client-sns").SNSClient;
+
+  constructor(
+    private readonly connection: S3Connection,
+    private readonly where: { bucket: string; prefix: string; target: string },
+    private readonly settings: { listen?: string; advertise?: string },
+    private readonly hooks: EventSourceHooks,
+  ) {
+    this.name = watchName(where.bucket, where.prefix, where.target);
+  }
+
+  get description(): string {
+    return `bucket notifications of s3://${this.where.bucket}/${this.where.prefix} (topic ${this.name})`;
+  }
+
+  /** The endpoint's address without its token: safe to print. */
+  get listeningAt(): string | undefined {
+    return this.pushUrl?.slice(0, this.pushUrl.length - this.token.length);
+  }
+
+  async start(): Promise<void> {
+    if (this.connection.endpointUrl === undefined)
+      throw new Error(
+        "AWS S3 cannot push notifications to an HTTP endpoint of the watcher (it notifies SNS, SQS or Lambda); --queue-url is not built yet",
+      );
+    await this.listen();
+    await this.install();
+  }
+
+  private async listen(): Promise<void> {
+    const { host, port } = parseListenAddress("--listen", this.settings.listen ?? "127.0.0.1:0");
+    const server = http.createServer((req, res) => this.receive(req, res));
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          new UsageError(
+            `--listen ${this.settings.listen ?? "127.0.0.1:0"}: cannot listen (${err.code ?? err.message})`,
+          ),
+        ),
+      );
+      server.listen(port, host ?? "127.0.0.1", () => resolve());
+    });
+    this.server = server;
+    const address = server.address() as AddressInfo;
+    const base =
+      this.settings.advertise?.replace(/\/$/, "") ??
+      `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+    this.pushUrl = `${base}/${this.token}`;
+  }
+
+  private authorized(url: string | undefined): boolean {
+    const given = Buffer.from((url ?? "").split("?")[0]!);
+    const expected = Buffer.from(`/${this.token}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private receive(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const refuse = (status: number) => {
+      this.refused++;
+      res.writeHead(status, { connection: "close" }).end();
+      req.resume();
+    };
+    if (req.method !== "POST" || !this.authorized(req.url)) return refuse(404);
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return refuse(413);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) over = true;
+      else chunks.push(chunk);
+    });
+    req.on("error", () => undefined);
+    req.on("end", () => {
+      if (over) return refuse(413);
+      const parsed = parseNotification(Buffer.concat(chunks).toString("utf8"), this.where);
+      if (!parsed.ok) return refuse(400);
+      res.writeHead(200).end();
+      if (parsed.ignored > 0) this.ignoredSinceWarning += parsed.ignored;
+      if (parsed.hints.length > 0) this.hooks.onHints(parsed.hints);
+    });
+  }
+
+  private async snsClient() {
+    if (!this.sns) {
+      const { SNSClient } = await import("@aws-sdk/client-sns");
+      this.sns = new SNSClient({
+        endpoint: this.connection.endpointUrl,
+        region: this.connection.region,
+        credentials: this.connection.credentials,
+        maxAttempts: 3,
+      });
+    }
+    return this.sns;
+  }
+
+  private async readConfig(): Promise<NotificationConfig> {
+    const { GetBucketNotificationConfigurationCommand } = await import("@aws-sdk/client-s3");
+    const client = await this.connection.sdkClient();
+    const { $metadata: _, ...config } = await client.send(
+      new GetBucketNotificationConfigurationCommand({ Bucket: this.where.bucket }),
+    );
+    return config as NotificationConfig;
+  }
+
+  /** Topic, then the notification (a stale one of an earlier watcher of the same pair removed first). */
+  private async install(): Promise<void> {
+    const { CreateTopicCommand } = await import("@aws-sdk/client-sns");
+    const { PutBucketNotificationConfigurationCommand } = await import("@aws-sdk/client-s3");
+    // First a read of the bucket's notifications: a bucket that does not exist is bad input, before anything is created.
+    let existing: NotificationConfig;
+    try {
+      existing = await this.readConfig();
+    } catch (err) {
+      const info = classifyError(err);
+      if (info.code === "NoSuchBucket")
+        throw new UsageError(`the source bucket s3://${this.where.bucket} does not exist; nothing changed`);
+      throw err;
+    }
+    const sns = await this.snsClient();
+    // A notification holds a copy of its topic's endpoint: an earlier watcher's must go first.
+    await this.removeNotification();
+    const topic = await sns.send(
+      new CreateTopicCommand({
+        Name: this.name,
+        // Not persistent: radosgw 16 then pushes within milliseconds, from inside the S3 request
+        // (a persistent topic's queue took more than 6 s to deliver its first events there).
+        Attributes: { "push-endpoint": this.pushUrl! },
+      }),
+    );
+    this.topicArn = topic.TopicArn;
+    if (!this.topicArn) throw new Error(`the server did not return an ARN for the topic ${this.name}`);
+    const others = (existing.TopicConfigurations ?? []).filter((c) => c.Id !== this.name);
+    const client = await this.connection.sdkClient();
+    await client.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: this.where.bucket,
+        NotificationConfiguration: {
+          ...(existing as object),
+          TopicConfigurations: [
+            ...(others as never[]),
+            {
+              Id: this.name,
+              TopicArn: this.topicArn,
+              Events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+              ...(this.where.prefix !== "" && {
+                Filter: { Key: { FilterRules: [{ Name: "prefix", Value: this.where.prefix }] } },
+              }),
+            },
+          ],
+        },
+      }),
+    );
+    this.installed = true;
+  }
+
+  /** Our notification only: radosgw deletes one by id; the bucket's others stay as they are. */
+  private async removeNotification(): Promise<void> {
+    try {
+      await this.connection.lean.deleteBucketNotification(this.where.bucket, this.name);
+    } catch (err) {
+      const info = classifyError(err);
+      if (info.code !== "NoSuchKey" && info.code !== "NotFound" && info.code !== "NoSuchConfiguration") throw err;
+    }
+  }
+
+  async check(): Promise<string | undefined> {
+    if (this.ignoredSinceWarning > 0) {
+      this.hooks.onWarning?.(
+        `ignored ${this.ignoredSinceWarning} event record(s) outside the source or not about objects`,
+      );
+      this.ignoredSinceWarning = 0;
+    }
+    try {
+      const config = await this.readConfig();
+      const ours = (config.TopicConfigurations ?? []).find((c) => c.Id === this.name);
+      if (!ours || ours.TopicArn !== this.topicArn)
+        return `the bucket notification ${this.name} on s3://${this.where.bucket} is gone`;
+      const { GetTopicAttributesCommand } = await import("@aws-sdk/client-sns");
+      const attributes = (
+        await (await this.snsClient()).send(new GetTopicAttributesCommand({ TopicArn: this.topicArn }))
+      ).Attributes;
+      if (!attributes || !(attributes.EndPoint ?? attributes["push-endpoint"] ?? "").includes(this.token))
+        return `the topic ${this.name} no longer pushes to this watcher`;
+      return undefined;
+    } catch (err) {
+      return `cannot read the notification set-up: ${classifyError(err).message}`;
+    }
+  }
+
+  /** Sets the topic and notification up again (after check() found them gone). */
+  async reinstall(): Promise<void> {
+    // Only where the set-up can work at all: an SNS-compatible endpoint, with the receiver listening.
+    if (this.connection.endpointUrl === undefined || !this.server) throw new Error("no push endpoint to set up");
+    await this.install();
+  }
+
+  async stop(keep: boolean): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    try {
+      if (!keep && this.installed) await this.removeNotification();
+      this.installed = false;
+      if (!keep && this.topicArn) {
+        const { DeleteTopicCommand } = await import("@aws-sdk/client-sns");
+        await (await this.snsClient()).send(new DeleteTopicCommand({ TopicArn: this.topicArn }));
+        this.topicArn = undefined;
+      }
+    } finally {
+      this.sns?.destroy();
+    }
+  }
+}

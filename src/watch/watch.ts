@@ -1,0 +1,316 @@
+/**
+ * `watch()` (issue 18): a full sync first, then each change the source reports applied to the
+ * target as it happens, with a periodic reconcile (a normal sync) to catch anything missed.
+ *
+ * Events are hints. Keys heard are coalesced in a bounded set (events.ts) and applied in
+ * batches through sync() with `keys`: both sides are read again (HEAD, or stat), so a
+ * duplicated, reordered or stale event does nothing wrong, and a key is deleted from the target
+ * only when the source really lacks it (and `delete` is on). Every write rule of sync (ACL,
+ * metadata, verification, filters, backups) applies as it would in a run.
+ *
+ * When the event source fails (set-up refused, notification removed, watcher error) the watcher
+ * says so once, stops deleting on events and reconciles on a short interval; deletes then only
+ * happen after a complete listing, which sync() guarantees. A bucket source's set-up is tried
+ * again at each check and, once back, a reconcile catches up.
+ */
+import { setMaxListeners } from "node:events";
+import { sleep } from "../core/async.js";
+import { classifyError } from "../core/errors.js";
+import { parseLocation } from "../core/location.js";
+import { RequestMeter } from "../core/meter.js";
+import { UsageError } from "../core/types.js";
+import type { SyncEvent, SyncSummary } from "../executor/events.js";
+import { checkLocalLocations } from "../stores/local/locations.js";
+import { connectS3, resolveEndpointUrl, type S3Connection } from "../stores/s3/client.js";
+import { meterLimits, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
+import { BucketEventSource, type EventSource } from "./bucket-events.js";
+import { LagStats, MAX_PENDING_KEYS, PendingKeys, type ChangeHint } from "./events.js";
+import { FolderEventSource } from "./folder-events.js";
+
+export const DEFAULT_RECONCILE_MS = 60 * 60 * 1000;
+/** How often a failed event source is retried and the source reconciled meanwhile (at most --reconcile). */
+export const FALLBACK_RECONCILE_MS = 60 * 1000;
+export const DEFAULT_CHECK_MS = 30 * 1000;
+export const DEFAULT_STATUS_MS = 60 * 1000;
+/** Keys applied per batch: the HEAD path of a work list (planner/work-list.ts HEAD_LIST_MAX). */
+const BATCH_KEYS = 1000;
+/** A first event waits this long for others to join its batch. */
+const GATHER_MS = 25;
+
+/** What the watch says besides the runs' own events (rendered by the CLI). */
+export type WatchEvent =
+  | { type: "watching"; events: string; endpoint?: string }
+  /** The start-up sync is done: from here on changes are applied as they are heard. */
+  | { type: "synced"; summary: SyncSummary }
+  | { type: "fallback"; reason: string; reconcileEveryMs: number }
+  | { type: "restored"; events: string }
+  | { type: "reconcile"; reason: string; summary?: SyncSummary; error?: string }
+  | { type: "status"; applied: number; pending: number; refused: number; lag: LagSnapshot }
+  | { type: "stopping" };
+
+export type LagSnapshot = ReturnType<LagStats["snapshot"]>;
+
+export interface WatchOptions extends SyncOptions {
+  onWatch?: (event: WatchEvent) => void;
+  /** How often the event source is checked (default 30 s). */
+  checkEveryMs?: number;
+  /** How often a status event is emitted while changes are applied (default 60 s). */
+  statusEveryMs?: number;
+  /** A folder source: how long a file's size must stay put before it counts as written (default 2 s). */
+  settleMs?: number;
+  /** Reconcile interval while the event source is failing (default 60 s, at most `reconcile`). */
+  fallbackEveryMs?: number;
+}
+
+export interface WatchResult {
+  /** The start-up sync; a watch whose start-up sync failed stops there. */
+  startup: SyncResult;
+  /** Changes applied from events (copies, updates, deletes). */
+  applied: number;
+  lag: LagSnapshot;
+}
+
+const WATCH_ONLY = ["reconcile", "keepNotifications", "listen", "advertise", "metricsAddr"] as const;
+
+function refuseForWatch(options: WatchOptions): void {
+  const given = (k: keyof WatchOptions) => options[k] !== undefined && options[k] !== false;
+  for (const [key, flag] of [
+    ["object", "one object"],
+    ["keys", "a key list"],
+    ["filesFrom", "--files-from"],
+    ["filesFromRaw", "--files-from-raw"],
+    ["sourceInventory", "--source-inventory"],
+    ["checkpoint", "--checkpoint"],
+    ["at", "--at"],
+    ["allVersions", "--all-versions"],
+    ["maxTransfer", "--max-transfer"],
+    ["maxDuration", "--max-duration"],
+    ["ranges", "key ranges"],
+    ["only", "only"],
+  ] as const)
+    if (given(key)) throw new UsageError(`watch cannot be used with ${flag}`);
+  if (typeof options.source !== "string" || typeof options.target !== "string")
+    throw new UsageError("watch takes the source and target as locations");
+}
+
+/** Watches `source` and keeps `target` following it until `signal` is aborted. */
+export async function watch(options: WatchOptions): Promise<WatchResult> {
+  refuseForWatch(options);
+  validateSyncOptions(options);
+  const signal = options.signal ?? new AbortController().signal;
+  setMaxListeners(0, signal);
+  const onEvent = options.onEvent ?? (() => undefined);
+  const say = options.onWatch ?? (() => undefined);
+  const reconcileEvery = options.reconcile ?? DEFAULT_RECONCILE_MS;
+  const fallbackEvery = Math.min(reconcileEvery, options.fallbackEveryMs ?? FALLBACK_RECONCILE_MS);
+  // The event source is checked every 30 s, or at each reconcile interval when that is shorter.
+  const checkEvery = options.checkEveryMs ?? Math.min(DEFAULT_CHECK_MS, reconcileEvery);
+  const statusEvery = options.statusEveryMs ?? DEFAULT_STATUS_MS;
+  const source = options.source as string;
+  const target = options.target as string;
+  const srcLoc = parseLocation(source);
+  // Local sides are checked before anything starts (a missing source folder is one line, exit 2).
+  await checkLocalLocations(srcLoc, parseLocation(target));
+
+  // Every run of the watch shares one meter: --tpslimit holds across them.
+  const meter = options.meter ?? new RequestMeter(meterLimits(options));
+  const base: SyncOptions = { ...options, meter };
+  for (const key of WATCH_ONLY) delete (base as unknown as Record<string, unknown>)[key];
+  for (const key of ["onWatch", "checkEveryMs", "statusEveryMs", "settleMs", "fallbackEveryMs"])
+    delete (base as unknown as Record<string, unknown>)[key];
+  const metrics =
+    options.metricsAddr !== undefined
+      ? await (
+          await import("../executor/metrics.js")
+        ).serveMetrics(options.metricsAddr, {
+          concurrency: options.concurrency ?? 64,
+        })
+      : undefined;
+  metrics?.addMeter(meter);
+
+  const pending = new PendingKeys();
+  const lag = new LagStats();
+  let reconcileReason: string | undefined;
+  let wake = () => undefined as void;
+  const wakeUp = () => wake();
+  signal.addEventListener("abort", wakeUp);
+  const onHints = (hints: ChangeHint[]) => {
+    for (const hint of hints)
+      if (!pending.add(hint)) {
+        reconcileReason = `more than ${MAX_PENDING_KEYS} changes waiting: falling behind`;
+        onEvent({
+          type: "warning",
+          message: "too many changes waiting to be applied (falling behind); reconciling instead",
+        });
+      }
+    wakeUp();
+  };
+
+  let connection: S3Connection | undefined;
+  let events: EventSource | undefined;
+  if (srcLoc.kind === "s3") {
+    const side = { ...options.connection, ...options.sourceConnection };
+    connection = await connectS3({ ...side, endpointUrl: await resolveEndpointUrl(side) }, { meter });
+    events = new BucketEventSource(
+      connection,
+      { bucket: srcLoc.bucket, prefix: srcLoc.prefix, target },
+      { listen: options.listen, advertise: options.advertise },
+      { onHints, onWarning: (message) => onEvent({ type: "warning", message }) },
+    );
+  } else {
+    events = new FolderEventSource(
+      srcLoc.path,
+      { followSymlinks: options.followSymlinks, settleMs: options.settleMs },
+      {
+        onHints,
+        onReconcile: (reason) => {
+          reconcileReason = reason;
+          wakeUp();
+        },
+      },
+    );
+  }
+
+  let healthy = false;
+  const fallBack = (reason: string) => {
+    healthy = false;
+    say({ type: "fallback", reason, reconcileEveryMs: fallbackEvery });
+  };
+  let applied = 0;
+  let appliedSinceStatus = 0;
+  try {
+    try {
+      await events.start();
+      healthy = true;
+      say({
+        type: "watching",
+        events: events.description,
+        endpoint: events instanceof BucketEventSource ? events.listeningAt : undefined,
+      });
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      fallBack(`cannot receive ${events.description}: ${classifyError(err).message}`);
+    }
+
+    // The start-up sync: after the event source, so nothing changed during it is missed.
+    const startup = await sync({ ...base, onEvent, signal, onRun: (run) => metrics?.watch(run) });
+    if (startup.fatal || startup.refused) return { startup, applied, lag: lag.snapshot() };
+    say({ type: "synced", summary: startup.summary });
+
+    let nextReconcile = Date.now() + (healthy ? reconcileEvery : fallbackEvery);
+    let nextCheck = Date.now() + checkEvery;
+    let nextStatus = Date.now() + statusEvery;
+
+    const reconcile = async (reason: string) => {
+      reconcileReason = undefined;
+      const result = await sync({ ...base, onEvent, signal, onRun: (run) => metrics?.watch(run) });
+      say({
+        type: "reconcile",
+        reason,
+        summary: result.summary,
+        ...(result.fatal && { error: result.fatal.message }),
+        ...(result.refused && { error: result.refused }),
+      });
+      nextReconcile = Date.now() + (healthy ? reconcileEvery : fallbackEvery);
+    };
+
+    const applyBatch = async () => {
+      const batch = pending.take(BATCH_KEYS);
+      // Without a working event source, events cause copies only; deletes wait for a reconcile.
+      const deletes = (options.delete ?? false) && healthy;
+      const result = await sync({
+        ...base,
+        keys: [...batch.keys()],
+        delete: deletes,
+        // Each delete is of a key the source was just read without (HEAD or stat), not of an empty listing.
+        force: true,
+        onEvent: (event: SyncEvent) => {
+          if (event.type === "copy" || event.type === "update" || event.type === "delete") {
+            const time = batch.get(event.key);
+            if (time !== undefined && !event.dryRun) {
+              lag.record(Date.now() - time);
+              metrics?.observeLag(Math.max(0, Date.now() - time) / 1000);
+            }
+            applied++;
+            appliedSinceStatus++;
+          }
+          onEvent(event);
+        },
+      });
+      if (result.fatal || result.refused || result.summary.failed > 0) {
+        onEvent({
+          type: "warning",
+          message: `applying ${batch.size} change(s) did not fully succeed${result.fatal ? ` (${result.fatal.message})` : ""}; a reconcile follows in ${Math.round(fallbackEvery / 1000)}s`,
+        });
+        nextReconcile = Math.min(nextReconcile, Date.now() + fallbackEvery);
+      }
+    };
+
+    const check = async () => {
+      nextCheck = Date.now() + checkEvery;
+      const problem = await events!.check();
+      if (problem && healthy) {
+        fallBack(problem);
+        nextReconcile = Date.now();
+        return;
+      }
+      if (!healthy && events instanceof BucketEventSource) {
+        try {
+          await events.reinstall();
+          if ((await events.check()) === undefined) {
+            healthy = true;
+            say({ type: "restored", events: events.description });
+            reconcileReason = "the event source is back";
+          }
+        } catch {
+          // Still failing: the fallback reconciles go on.
+        }
+      }
+    };
+
+    while (!signal.aborted) {
+      const now = Date.now();
+      if (reconcileReason !== undefined) await reconcile(reconcileReason);
+      else if (now >= nextReconcile)
+        await reconcile(healthy ? "periodic reconcile" : "the event source is not working");
+      else if (now >= nextCheck) await check();
+      else if (pending.size > 0) {
+        await sleep(GATHER_MS);
+        await applyBatch();
+      } else {
+        if (now >= nextStatus) {
+          if (appliedSinceStatus > 0)
+            say({ type: "status", applied, pending: pending.size, refused: events.refused, lag: lag.snapshot() });
+          appliedSinceStatus = 0;
+          nextStatus = now + statusEvery;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(1, Math.min(nextReconcile, nextCheck, nextStatus) - now));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          if (signal.aborted || pending.size > 0 || reconcileReason !== undefined) wake();
+        });
+        wake = () => undefined;
+      }
+    }
+    say({ type: "stopping" });
+    // Keys heard but not applied when the watch stops: the next start-up sync applies them.
+    if (applied > 0 || events.refused > 0)
+      say({ type: "status", applied, pending: pending.size, refused: events.refused, lag: lag.snapshot() });
+    return { startup, applied, lag: lag.snapshot() };
+  } finally {
+    signal.removeEventListener("abort", wakeUp);
+    try {
+      await events.stop(options.keepNotifications ?? false);
+    } catch (err) {
+      onEvent({
+        type: "warning",
+        message: `could not remove the notification set-up of ${events.description}: ${classifyError(err).message}`,
+      });
+    }
+    await connection?.close();
+    await metrics?.close();
+  }
+}

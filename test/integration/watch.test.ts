@@ -1,0 +1,487 @@
+/**
+ * Issue 18, "Continuous sync: bucketsync watch": the built CLI watching a real radosgw with real
+ * bucket notifications (a topic pushed to the watcher's own endpoint), and a local folder through
+ * file-system events. Every comparison lists both sides with the SDK (keys and ETags).
+ */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, unlinkSync, openSync, writeSync, closeSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DeleteObjectCommand, GetBucketNotificationConfigurationCommand } from "@aws-sdk/client-s3";
+import { DeleteTopicCommand, GetTopicAttributesCommand, SNSClient } from "@aws-sdk/client-sns";
+import { LeanS3Client } from "../../src/stores/s3/lean-client.js";
+import {
+  CLI,
+  getText,
+  listAll,
+  put,
+  putMany,
+  runCli,
+  s3Client,
+  s3TestEnv,
+  testBuckets,
+  userEnv,
+} from "../helpers/s3.js";
+
+const client = s3Client("a");
+const env = s3TestEnv();
+const sns = new SNSClient({ endpoint: env.endpoint, region: env.region, credentials: env.a });
+const buckets = testBuckets(client);
+const made: string[] = [];
+/** Topics the watchers made (a killed one leaves its own). */
+const topics = new Set<string>();
+/** A fresh bucket; its notifications are removed before it is (see after()). */
+async function bucket(label: string): Promise<string> {
+  const name = await buckets.bucket(label);
+  made.push(name);
+  return name;
+}
+const lean = new LeanS3Client({
+  endpoint: env.endpoint,
+  region: env.region,
+  forcePathStyle: true,
+  credentials: env.a,
+  connections: 4,
+  requestTimeoutMs: 30_000,
+});
+const base = mkdtempSync(join(tmpdir(), "bucketsync-watch-it-"));
+const children: ChildProcess[] = [];
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  // A watcher that failed or was killed leaves its notification, and radosgw 16 aborts on a
+  // DeleteObjects in a bucket with one: notifications first, then objects one DeleteObject at a
+  // time, so the helpers' bulk delete finds the buckets empty.
+  for (const b of made) {
+    for (const id of await notificationIds(b).catch(() => []))
+      await lean.deleteBucketNotification(b, id).catch(() => undefined);
+    for (const o of await listAll(client, b).catch(() => []))
+      await client.send(new DeleteObjectCommand({ Bucket: b, Key: o.key })).catch(() => undefined);
+  }
+  for (const topic of topics) await sns.send(new DeleteTopicCommand({ TopicArn: arnOf(topic) })).catch(() => undefined);
+  await lean.close();
+  await buckets.removeAll();
+  client.destroy();
+  sns.destroy();
+  rmSync(base, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Watcher {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  waitFor(pattern: RegExp, where?: "out" | "err", timeoutMs?: number): Promise<RegExpMatchArray>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `bucketsync watch ...` against the test server. */
+function startWatch(args: string[]): Watcher {
+  const child = spawn(process.execPath, [CLI, "watch", ...args, "--endpoint-url", env.endpoint], {
+    env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", ...userEnv("a") },
+  });
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    out: () => out,
+    err: () => err,
+    async waitFor(pattern, where = "err", timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = (where === "out" ? out : err).match(pattern);
+        if (m) return m;
+        if (child.exitCode !== null || Date.now() > deadline)
+          assert.fail(`no ${pattern} in ${where}; exit ${child.exitCode}\nstdout:\n${out}\nstderr:\n${err}`);
+        await sleep(50);
+      }
+    },
+    async stop(signal = "SIGTERM") {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** key -> ETag of every object under a bucket. */
+async function contents(b: string): Promise<Map<string, string>> {
+  return new Map((await listAll(client, b)).map((o) => [o.key, o.etag]));
+}
+
+/** Polls until the target holds exactly what the source holds (keys and ETags), up to `ms`. */
+async function converges(src: string, dst: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const [a, b] = await Promise.all([contents(src), contents(dst)]);
+    if (a.size === b.size && [...a].every(([k, e]) => b.get(k) === e)) return;
+    if (Date.now() > deadline) {
+      const missing = [...a.keys()].filter((k) => a.get(k) !== b.get(k));
+      const extra = [...b.keys()].filter((k) => !a.has(k));
+      assert.fail(
+        `target differs after ${ms} ms: ${missing.length} missing or stale, ${extra.length} extra (${[...missing, ...extra].slice(0, 5).join(", ")})`,
+      );
+    }
+    await sleep(200);
+  }
+}
+
+/** The watch's topic name from its "watching" line. */
+async function topicOf(w: Watcher): Promise<string> {
+  const pattern = /topic (bucketsync-watch-[0-9a-f]{16})/;
+  await w.waitFor(/watching/, w.child.spawnargs.includes("--json") ? "out" : "err");
+  const topic = (w.out().match(pattern) ?? w.err().match(pattern))![1]!;
+  topics.add(topic);
+  return topic;
+}
+
+const arnOf = (topic: string) => `arn:aws:sns:default::${topic}`;
+
+/** The push URL radosgw was given (with its secret token), read from the topic as anyone holding credentials could. */
+async function pushUrlOf(topic: string): Promise<string> {
+  const attributes = (await sns.send(new GetTopicAttributesCommand({ TopicArn: arnOf(topic) }))).Attributes!;
+  return (JSON.parse(attributes.EndPoint!) as { EndpointAddress: string }).EndpointAddress;
+}
+
+async function notificationIds(b: string): Promise<string[]> {
+  const config = await client.send(new GetBucketNotificationConfigurationCommand({ Bucket: b }));
+  return (config.TopicConfigurations ?? []).map((c) => c.Id ?? "");
+}
+
+async function topicExists(topic: string): Promise<boolean> {
+  try {
+    await sns.send(new GetTopicAttributesCommand({ TopicArn: arnOf(topic) }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An S3 event record as radosgw posts it. */
+function record(b: string, key: string, eventName: string, time: string) {
+  return {
+    eventVersion: "2.2",
+    eventSource: "ceph:s3",
+    eventTime: time,
+    eventName,
+    s3: { bucket: { name: b }, object: { key } },
+  };
+}
+
+/** A port free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function post(url: string, body: unknown): Promise<number> {
+  const res = await fetch(url, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+describe("watch: a bucket source with real bucket notifications", () => {
+  test("200 writes and 20 deletes at random moments while watch --delete runs: the target equals the source within 10 s, and SIGTERM removes the notification and topic (exit 0)", async () => {
+    const src = await bucket("wsrc");
+    const dst = await bucket("wdst");
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 10 }, (_, i) => [`pre/${i}.txt`, `before ${i}`]),
+    );
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete"]);
+    const topic = await topicOf(w);
+    await w.waitFor(/start-up sync: copied 10/);
+    assert.deepEqual(await notificationIds(src), [topic]);
+    // 200 writes (some rewrites of earlier keys) and 20 deletes, interleaved at random moments over ~4 s.
+    const written: string[] = [];
+    const ops: (() => Promise<void>)[] = [];
+    for (let i = 0; i < 200; i++) {
+      const key =
+        i % 10 === 9 && written.length > 0 ? written[Math.floor(Math.random() * written.length)]! : `live/${i}.bin`;
+      if (!written.includes(key)) written.push(key);
+      ops.push(() => put(client, src, key, `v${i} ${"x".repeat(i)}`));
+    }
+    const deletable = [...Array.from({ length: 10 }, (_, i) => `pre/${i}.txt`)];
+    for (let i = 0; i < 20; i++) {
+      const key = i < 10 ? deletable[i]! : written[i * 7]!;
+      ops.splice(40 + i * 8, 0, () =>
+        client.send(new DeleteObjectCommand({ Bucket: src, Key: key })).then(() => undefined),
+      );
+    }
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, lane) => {
+        for (let i = lane; i < ops.length; i += 4) {
+          await sleep(Math.random() * 70);
+          await ops[i]!();
+        }
+      }),
+    );
+    await converges(src, dst, 10_000);
+    assert.equal((await contents(dst)).size, (await contents(src)).size);
+    assert.match(w.out(), /^delete: s3:\/\/.*pre\/0\.txt$/m, "a delete is one line, as sync prints it");
+    assert.match(w.out(), /^copy: s3:\/\/.*live\/0\.bin to s3:\/\//m);
+    assert.equal(await w.stop("SIGTERM"), 0, w.err());
+    assert.match(w.err(), /change\(s\) applied, lag last [\d.]+s, p50 [\d.]+s, p99 [\d.]+s/);
+    assert.deepEqual(await notificationIds(src), [], "the notification is gone after SIGTERM");
+    assert.equal(await topicExists(topic), false, "the topic is gone after SIGTERM");
+  });
+
+  test("replayed duplicate, out-of-order and stale events write and delete nothing wrong; a removal event deletes only when the source really lacks the key", async () => {
+    const src = await bucket("rsrc");
+    const dst = await bucket("rdst");
+    await put(client, src, "kept.txt", "still here");
+    await put(client, src, "changed.txt", "v1");
+    const metricsPort = await freePort();
+    const w = startWatch([
+      `s3://${src}`,
+      `s3://${dst}`,
+      "--delete",
+      "--json",
+      "--metrics-addr",
+      `127.0.0.1:${metricsPort}`,
+    ]);
+    const topic = await topicOf(w);
+    await w.waitFor(/"event":"synced"/, "out");
+    const url = await pushUrlOf(topic);
+    await put(client, src, "changed.txt", "v2 is newer");
+    await put(client, src, "gone.txt", "short-lived");
+    await client.send(new DeleteObjectCommand({ Bucket: src, Key: "gone.txt" }));
+    await converges(src, dst);
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const lagCount = Number(/^bucketsync_watch_lag_seconds_count (\d+)/m.exec(scraped)?.[1] ?? 0);
+    assert.ok(lagCount >= 1, `the lag histogram counts the changes applied from events:\n${scraped.slice(0, 2000)}`);
+    const before = w.out();
+    const t = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+    // Stale removal of a key the source has, old creations out of order, duplicates of each.
+    const replay = [
+      record(src, "kept.txt", "ObjectRemoved:Delete", t(1)),
+      record(src, "changed.txt", "ObjectCreated:Put", t(30)),
+      record(src, "changed.txt", "ObjectRemoved:Delete", t(20)),
+      record(src, "gone.txt", "ObjectCreated:Put", t(10)),
+      record(src, "kept.txt", "ObjectRemoved:Delete", t(1)),
+    ];
+    for (let i = 0; i < 3; i++) assert.equal(await post(url, { Records: [...replay].reverse() }), 200);
+    assert.equal(await post(url, { Records: replay }), 200);
+    await sleep(1500);
+    assert.equal(await getText(client, dst, "kept.txt"), "still here");
+    assert.equal(await getText(client, dst, "changed.txt"), "v2 is newer");
+    assert.ok(!(await contents(dst)).has("gone.txt"), "a creation event for a key the source lacks copies nothing");
+    await converges(src, dst, 1000);
+    const added = w.out().slice(before.length);
+    assert.doesNotMatch(added, /"type":"(copy|update|delete)"/, `replayed events changed the target:\n${added}`);
+    // The source really lacks it now: the removal event deletes the target's copy.
+    await client.send(new DeleteObjectCommand({ Bucket: src, Key: "kept.txt" }));
+    await converges(src, dst);
+    assert.equal(await w.stop(), 0);
+  });
+
+  test("the endpoint refuses requests without the secret token, and a flood of 1000 bogus events (with and without the token) writes nothing", async () => {
+    const src = await bucket("fsrc");
+    const dst = await bucket("fdst");
+    await putMany(client, src, [
+      ["a.txt", "a"],
+      ["b/c.txt", "c"],
+    ]);
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--json"]);
+    const topic = await topicOf(w);
+    await w.waitFor(/"event":"synced"/, "out");
+    const url = await pushUrlOf(topic);
+    const origin = new URL(url).origin;
+    const target = await contents(dst);
+    const startedAt = w.out().length;
+    const bogus = (n: number) => ({
+      Records: Array.from({ length: n }, (_, i) =>
+        record(
+          src,
+          i % 2 ? `nope/${i}.txt` : "a.txt",
+          i % 2 ? "ObjectCreated:Put" : "ObjectRemoved:Delete",
+          new Date().toISOString(),
+        ),
+      ),
+    });
+    const statuses = await Promise.all([
+      post(`${origin}/`, bogus(10)),
+      post(`${origin}/wrong-token`, bogus(10)),
+      post(`${url}x`, bogus(10)),
+      post(url.slice(0, -1), bogus(10)),
+    ]);
+    assert.deepEqual(statuses, [404, 404, 404, 404]);
+    const get = await fetch(url);
+    await get.arrayBuffer();
+    assert.equal(get.status, 404, "only POST is accepted");
+    assert.equal(await post(url, { not: "records" }), 400);
+    const big = await fetch(url, { method: "POST", body: "x".repeat(2 * 1024 * 1024) }).catch(() => undefined);
+    assert.ok(!big || big.status === 413, "a body over 1 MiB is refused");
+    // 1000 events in 10 posts with the token: keys the source lacks, and removals of a key it has.
+    for (let i = 0; i < 10; i++) assert.equal(await post(url, bogus(100)), 200);
+    await sleep(2000);
+    assert.deepEqual(await contents(dst), target, "the target is unchanged");
+    assert.doesNotMatch(w.out().slice(startedAt), /"type":"(copy|update|delete)"/, "no event wrote anything");
+    assert.equal(await w.stop(), 0);
+    // Four wrong paths, a GET, a body that is not event records, one too large: 7 refused; the 10 posts with the token were taken.
+    const status = w.out().match(/^\{"type":"watch".*"refused":(\d+).*"event":"status"\}$/m);
+    assert.equal(status?.[1], "7", w.out());
+  });
+
+  test("killed with SIGKILL, 50 more changes, started again: the start-up sync catches up, and the stale notification and topic are replaced", async () => {
+    const src = await bucket("ksrc");
+    const dst = await bucket("kdst");
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 20 }, (_, i) => [`k/${i}`, `one ${i}`]),
+    );
+    const first = startWatch([`s3://${src}`, `s3://${dst}`, "--delete"]);
+    const topic = await topicOf(first);
+    await first.waitFor(/start-up sync: copied 20/);
+    await first.stop("SIGKILL");
+    // 40 writes (20 new, 20 rewritten) and 10 deletes while nothing watches.
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 20 }, (_, i) => [`k/new-${i}`, `new ${i}`]),
+    );
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 20 }, (_, i) => [`k/${i}`, `two ${i} rewritten`]),
+    );
+    for (let i = 0; i < 10; i++) await client.send(new DeleteObjectCommand({ Bucket: src, Key: `k/new-${i}` }));
+    assert.deepEqual(await notificationIds(src), [topic], "the killed watcher left its notification");
+    const second = startWatch([`s3://${src}`, `s3://${dst}`, "--delete"]);
+    assert.equal(await topicOf(second), topic, "the same deterministic name");
+    await second.waitFor(/start-up sync: copied 10, updated 20/);
+    await converges(src, dst, 1000);
+    assert.deepEqual(await notificationIds(src), [topic], "replaced, not duplicated");
+    // The replaced notification pushes to the new watcher.
+    await put(client, src, "k/after-restart", "heard");
+    await converges(src, dst);
+    assert.equal(await second.stop(), 0);
+    assert.deepEqual(await notificationIds(src), []);
+    assert.equal(await topicExists(topic), false);
+  });
+
+  test("the notification removed behind its back: the watcher says so, reconciles instead, sets it up again and says so", async () => {
+    const src = await bucket("gsrc");
+    const dst = await bucket("gdst");
+    await putMany(client, src, [
+      ["stay.txt", "s"],
+      ["drop.txt", "d"],
+    ]);
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--reconcile", "2s", "--json"]);
+    const topic = await topicOf(w);
+    await w.waitFor(/"event":"synced"/, "out");
+    await lean.deleteBucketNotification(src, topic);
+    const fallback = await w.waitFor(/^\{"type":"watch".*"event":"fallback"\}$/m, "out", 10_000);
+    assert.match(fallback[0], /bucket notification bucketsync-watch-[0-9a-f]{16} .* is gone/);
+    // Changes while the notification is missing arrive through the reconciles (deletes after a full listing).
+    await put(client, src, "while-lost.txt", "caught by a reconcile");
+    await client.send(new DeleteObjectCommand({ Bucket: src, Key: "drop.txt" }));
+    await converges(src, dst, 10_000);
+    await w.waitFor(/"event":"restored"/, "out", 10_000);
+    assert.deepEqual(await notificationIds(src), [topic], "set up again");
+    assert.equal(await w.stop(), 0);
+    assert.deepEqual(await notificationIds(src), []);
+    assert.equal(await topicExists(topic), false);
+  });
+
+  test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
+    const src = await bucket("ksrc");
+    const dst = await bucket("kdst");
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--keep-notifications"]);
+    const topic = await topicOf(w);
+    await w.waitFor(/start-up sync/);
+    assert.equal(await w.stop(), 0);
+    assert.deepEqual(await notificationIds(src), [topic]);
+    assert.equal(await topicExists(topic), true);
+    const again = startWatch([`s3://${src}`, `s3://${dst}`]);
+    await again.waitFor(/start-up sync/);
+    assert.equal(await again.stop(), 0);
+    assert.deepEqual(await notificationIds(src), []);
+    assert.equal(await topicExists(topic), false);
+  });
+});
+
+describe("watch: a local folder source", () => {
+  test("files created, rewritten and removed while watching arrive in the bucket; a file written slowly over 3 s is uploaded once, whole", async () => {
+    const dir = join(base, "site");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "index.html"), "<h1>v1</h1>");
+    const dst = await bucket("ldst");
+    const w = startWatch([dir, `s3://${dst}/www`, "--delete"]);
+    await w.waitFor(/start-up sync: copied 1/);
+    writeFileSync(join(dir, "new.txt"), "new file");
+    mkdirSync(join(dir, "sub"));
+    writeFileSync(join(dir, "sub", "deep.txt"), "deep");
+    writeFileSync(join(dir, "index.html"), "<h1>v2, rewritten</h1>");
+    // A slow writer: 11 chunks, one every 300 ms.
+    const slow = openSync(join(dir, "slow.bin"), "w");
+    const chunks: string[] = [];
+    for (let i = 0; i <= 10; i++) {
+      const chunk = `chunk ${i} ${"#".repeat(1000)}\n`;
+      chunks.push(chunk);
+      writeSync(slow, chunk);
+      if (i === 3) unlinkSync(join(dir, "new.txt"));
+      await sleep(300);
+    }
+    closeSync(slow);
+    const expect = async () => {
+      const listed = await listAll(client, dst, "www/");
+      return listed.map((o) => o.key).join(",");
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await expect()) !== "www/index.html,www/slow.bin,www/sub/deep.txt" && Date.now() < deadline)
+      await sleep(200);
+    assert.equal(await expect(), "www/index.html,www/slow.bin,www/sub/deep.txt");
+    assert.equal(await getText(client, dst, "www/index.html"), "<h1>v2, rewritten</h1>");
+    assert.equal(await getText(client, dst, "www/slow.bin"), chunks.join(""));
+    const slowCopies = w.out().match(/^copy: .*slow\.bin/gm) ?? [];
+    assert.equal(slowCopies.length, 1, `slow.bin uploaded ${slowCopies.length} times:\n${w.out()}`);
+    assert.equal(await w.stop("SIGINT"), 0);
+  });
+});
+
+describe("watch: bad input", () => {
+  test("a bad location or a bad --reconcile is one line on stderr, exit 2, nothing changed", async () => {
+    const dst = await bucket("bdst");
+    const missing = await runCli(["watch", "s3://bs-no-such-bucket-for-watch", `s3://${dst}`, "--delete"]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.equal(
+      missing.stderr
+        .trim()
+        .split("\n")
+        .filter((l) => !/^watching|^warning: the event source/.test(l)).length,
+      1,
+      missing.stderr,
+    );
+    const badReconcile = await runCli(["watch", "s3://a", `s3://${dst}`, "--reconcile", "soon"]);
+    assert.equal(badReconcile.code, 2);
+    assert.equal(badReconcile.stderr.trim().split("\n").length, 1, badReconcile.stderr);
+    assert.match(badReconcile.stderr, /--reconcile 'soon'/);
+    const badScheme = await runCli(["watch", "gs://a", `s3://${dst}`]);
+    assert.equal(badScheme.code, 2);
+    assert.equal(badScheme.stderr.trim().split("\n").length, 1, badScheme.stderr);
+    const noFolder = await runCli(["watch", join(base, "no-such-folder"), `s3://${dst}`]);
+    assert.equal(noFolder.code, 2);
+    assert.equal(noFolder.stderr.trim().split("\n").length, 1, noFolder.stderr);
+    assert.match(noFolder.stderr, /does not exist/);
+    const oneOff = await runCli(["watch", "s3://a", `s3://${dst}`, "--checkpoint", "x.ckpt"]);
+    assert.equal(oneOff.code, 2, "one-off options are not watch options");
+    assert.deepEqual(await contents(dst), new Map());
+  });
+});
