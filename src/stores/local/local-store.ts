@@ -90,7 +90,6 @@ interface OwnFiles {
 
 interface DirEntry {
   name: string;
-  path: string;
   /** How the entry sorts: its name, or `name/` for a folder (its keys all start so). */
   sortKey: string;
   dir: boolean;
@@ -180,25 +179,28 @@ export class LocalStore implements ObjectStore, LocalFolder {
     startAfter: string | undefined,
     own: OwnFiles | undefined,
   ): AsyncGenerator<ObjectInfo> {
+    // A folder's entries are held while its subtree is walked: only names, no paths, so a folder
+    // of 100,000 files holds little.
     const entries = await this.readDirSorted(dir, prefix);
     for (const entry of entries) {
+      const path = join(dir, entry.name);
       const key = prefix + entry.sortKey;
       if (!entry.dir) {
         if (startAfter !== undefined && compareKeys(key, startAfter) <= 0) continue;
-        const info = await this.fileInfo(entry.path, key, own);
+        const info = await this.fileInfo(path, key, own);
         if (info) yield info;
         continue;
       }
       // A subtree entirely at or before startAfter holds nothing to list (nor does its marker).
       if (startAfter !== undefined && compareKeys(key, startAfter) < 0 && !startAfter.startsWith(key)) continue;
-      const st = statSyncIfExists(entry.path);
+      const st = statSyncIfExists(path);
       if (!st?.isDirectory()) continue; // vanished or replaced since it was read
       const id = devIno(st);
       if (ancestors.includes(id)) {
         this.warn(`skipped ${this.display(key)}: symbolic link loop (it leads back to a folder above it)`);
         continue;
       }
-      const sub = this.walk(entry.path, key, [...ancestors, id], startAfter, own);
+      const sub = this.walk(path, key, [...ancestors, id], startAfter, own);
       const first = await sub.next();
       if (first.done) {
         if (startAfter === undefined || compareKeys(key, startAfter) > 0)
@@ -258,7 +260,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
         this.warn(`skipped ${this.display(prefix + name)}: not a regular file or folder`);
         continue;
       }
-      entries.push({ name, path, dir: isDir, sortKey: isDir ? `${name}/` : name });
+      entries.push({ name, dir: isDir, sortKey: isDir ? `${name}/` : name });
     }
     return entries.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
   }
