@@ -11,9 +11,9 @@ import {
   renameSync,
   statSync,
   writeSync,
+  writevSync,
   type Dirent,
   type Stats,
-  type WriteStream,
 } from "node:fs";
 import * as fs from "node:fs/promises";
 import { randomInt } from "node:crypto";
@@ -484,7 +484,6 @@ export class LocalStore implements ObjectStore, LocalFolder {
       );
     }
     let tmp: string | undefined;
-    let out: WriteStream | undefined;
     try {
       let written: number;
       if (Buffer.isBuffer(body) && body.length <= WHOLE_READ_BYTES) {
@@ -504,13 +503,14 @@ export class LocalStore implements ObjectStore, LocalFolder {
           return;
         }
       } else {
-        const { handle, ...made } = await createTemp(dir);
-        tmp = made.tmp;
-        out = handle.createWriteStream();
-        if (Buffer.isBuffer(body)) body = Readable.from([body]);
-        await pipeline(body, out, ...(opts.signal ? [{ signal: opts.signal }] : []));
-        written = out.bytesWritten;
-        if (lastModified && written === size) await fs.utimes(tmp, accessTime(opts), new Date(lastModified));
+        const fd = createTempSync(dir);
+        tmp = fd.tmp;
+        try {
+          written = await writeInBlocks(fd.fd, Buffer.isBuffer(body) ? Readable.from([body]) : body, opts.signal);
+          if (lastModified && written === size) futimesSync(fd.fd, accessTime(opts), new Date(lastModified));
+        } finally {
+          closeSync(fd.fd);
+        }
       }
       if (written !== size) {
         // Most likely a connection that closed early: worth another try ($retryable).
@@ -522,7 +522,6 @@ export class LocalStore implements ObjectStore, LocalFolder {
       }
       await fs.rename(tmp, final);
     } catch (err) {
-      out?.destroy();
       if (tmp !== undefined) await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw describeFsError(err, key);
     }
@@ -706,6 +705,45 @@ async function isOwnFile(own: OwnFiles, path: string, st: Stats): Promise<boolea
 }
 
 /** Creates a new temporary file in `dir`, named for this process (see keys.ts). */
+/** A stream's chunks are written this many bytes at a time (one system call, no thread pool). */
+const WRITE_BLOCK = 1024 * 1024;
+
+/**
+ * Writes a stream to `fd` in blocks of WRITE_BLOCK, gathered from its chunks without copying
+ * (writev): a 512 MiB download is about 500 system calls instead of 16,000 thread-pool
+ * round trips. Returns the bytes written; `signal` stops it (the stream is destroyed).
+ */
+async function writeInBlocks(fd: number, body: Readable, signal?: AbortSignal): Promise<number> {
+  const onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error("aborted"));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let written = 0;
+  const flush = () => {
+    while (pending.length > 0) {
+      let n = writevSync(fd, pending);
+      written += n;
+      pendingBytes -= n;
+      // A partial write: drop what went out and write the rest.
+      while (pending.length > 0 && n >= pending[0]!.length) n -= pending.shift()!.length;
+      if (n > 0) pending[0] = pending[0]!.subarray(n);
+    }
+    pending = [];
+  };
+  try {
+    for await (const chunk of body) {
+      pending.push(chunk as Buffer);
+      pendingBytes += (chunk as Buffer).length;
+      if (pendingBytes >= WRITE_BLOCK || pending.length >= 512) flush();
+    }
+    flush();
+    return written;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
 /** createTemp with a plain file descriptor, opened synchronously (see writeFile). */
 function createTempSync(dir: string): { tmp: string; fd: number } {
   for (let attempt = 1; ; attempt++) {
@@ -714,19 +752,6 @@ function createTempSync(dir: string): { tmp: string; fd: number } {
     try {
       return { tmp, fd: openSync(tmp, "wx") };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 16) throw err;
-    }
-  }
-}
-
-async function createTemp(dir: string): Promise<{ tmp: string; handle: fs.FileHandle }> {
-  for (let attempt = 1; ; attempt++) {
-    const tmp = join(dir, tempName(process.pid, tempSeq));
-    tempSeq = (tempSeq + 1) % 0x10000;
-    try {
-      return { tmp, handle: await fs.open(tmp, "wx") };
-    } catch (err) {
-      // Taken: by another thread of this process, or left by an earlier process with this pid.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 16) throw err;
     }
   }
