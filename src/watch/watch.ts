@@ -25,7 +25,10 @@ import { connectS3, resolveEndpointUrl, type S3Connection } from "../stores/s3/c
 import { meterLimits, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
 import { BucketEventSource, type EventSource } from "./bucket-events.js";
 import { LagStats, MAX_PENDING_KEYS, PendingKeys, type ChangeHint } from "./events.js";
-import { FolderEventSource } from "./folder-events.js";
+import { DEFAULT_SETTLE_MS, FolderEventSource } from "./folder-events.js";
+
+/** Files a folder reconcile copied that are checked once more after it (see reconcile). */
+const RECHECK_KEYS = 10_000;
 
 export const DEFAULT_RECONCILE_MS = 60 * 60 * 1000;
 /** How often a failed event source is retried and the source reconciled meanwhile (at most --reconcile). */
@@ -203,7 +206,29 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
 
     const reconcile = async (reason: string) => {
       reconcileReason = undefined;
-      const result = await sync({ ...base, onEvent, signal, onRun: (run) => metrics?.watch(run) });
+      // A folder's watcher says nothing of a file removed before it settled, so a file this
+      // reconcile copied may be gone soon after: each one is checked once more, like an event,
+      // once such a file would have settled (best effort: up to RECHECK_KEYS of them; the next
+      // reconcile catches the rest).
+      const recheck: string[] = [];
+      const folder = events instanceof FolderEventSource;
+      const result = await sync({
+        ...base,
+        onEvent: (event: SyncEvent) => {
+          onEvent(event);
+          if (folder && (event.type === "copy" || event.type === "update") && !event.dryRun)
+            if (recheck.length < RECHECK_KEYS) recheck.push(event.key);
+        },
+        signal,
+        onRun: (run) => metrics?.watch(run),
+      });
+      if (recheck.length > 0) {
+        const timer = setTimeout(
+          () => onHints(recheck.map((key) => ({ key, time: Date.now() }))),
+          (options.settleMs ?? DEFAULT_SETTLE_MS) + 1000,
+        );
+        timer.unref();
+      }
       say({
         type: "reconcile",
         reason,
@@ -221,6 +246,11 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
       const result = await sync({
         ...base,
         keys: [...batch.keys()],
+        // An event says the key changed: compare content (ETags from the HEADs; a local file is
+        // hashed), not size and time, which cannot tell two same-size writes within the same
+        // second (an object) or within the folder's 2 s window (a file) apart. A rule the user
+        // chose stays.
+        compare: base.compare ?? "checksum",
         delete: deletes,
         // Each delete is of a key the source was just read without (HEAD or stat), not of an empty listing.
         force: true,
