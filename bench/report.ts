@@ -485,6 +485,18 @@ interface Panel {
   rows: { label: string; value: number | null; color: string; bold: boolean; text: string }[];
 }
 
+/** A bar of wall time: the tool's, its ratio to bucketsync's, and `extra` after the figures. */
+function wallRow(tool: string, label: string, m: Measurement, base: Measurement | undefined, extra: string) {
+  const ratio = tool !== "bucketsync" && base?.ok && m.ok ? `  (${ratioText(m.wallS, base.wallS)})` : "";
+  return {
+    label,
+    value: m.ok ? m.wallS : null,
+    color: COLORS[tool] ?? "#94a3b8",
+    bold: tool === "bucketsync",
+    text: m.timedOut ? "timed out" : !m.ok ? `failed (exit ${m.exitCode})` : `${m.wallS.toFixed(2)} s${ratio}${extra}`,
+  };
+}
+
 export function svg(result: BenchResult): string {
   const panels: Panel[] = [];
   for (const { network, phase } of SCENARIOS) {
@@ -497,22 +509,8 @@ export function svg(result: BenchResult): string {
       rows: runs.flatMap((r) => {
         const m = r.measurement;
         const bad = !m.ok || (phase === "full" && r.objectsAfter !== r.expectedObjects);
-        const ratio =
-          r.tool !== "bucketsync" && base?.measurement.ok && m.ok
-            ? `  (${ratioText(m.wallS, base.measurement.wallS)})`
-            : "";
         const rewritten = phase === "noop" && r.rewritten ? `, ${int(r.rewritten)} rewritten` : "";
-        const row = {
-          label: r.toolLabel,
-          value: m.ok ? m.wallS : null,
-          color: COLORS[r.tool] ?? "#94a3b8",
-          bold: r.tool === "bucketsync",
-          text: m.timedOut
-            ? "timed out"
-            : !m.ok
-              ? `failed (exit ${m.exitCode})`
-              : `${m.wallS.toFixed(2)} s${ratio}${rewritten}${bad ? "  MISMATCH" : ""}`,
-        };
+        const row = wallRow(r.tool, r.toolLabel, m, base?.measurement, `${rewritten}${bad ? "  MISMATCH" : ""}`);
         const second = r.secondNoop?.measurement;
         if (!second) return [row];
         const ratio2 =
@@ -560,24 +558,9 @@ export function svg(result: BenchResult): string {
         panels.push({
           title: `${direction === "upload" ? "Upload" : "Download"} of ${what}, ${NETWORK_TITLE[network]}: wall time, lower is better`,
           unit: "s",
-          rows: runs.map((r) => {
-            const m = r.measurement;
-            const ratio =
-              r.tool !== "bucketsync" && base?.measurement.ok && m.ok
-                ? `  (${ratioText(m.wallS, base.measurement.wallS)})`
-                : "";
-            return {
-              label: r.toolLabel,
-              value: m.ok ? m.wallS : null,
-              color: COLORS[r.tool] ?? "#94a3b8",
-              bold: r.tool === "bucketsync",
-              text: m.timedOut
-                ? "timed out"
-                : !m.ok
-                  ? `failed (exit ${m.exitCode})`
-                  : `${m.wallS.toFixed(2)} s${ratio}${r.found !== r.expected ? "  MISMATCH" : ""}`,
-            };
-          }),
+          rows: runs.map((r) =>
+            wallRow(r.tool, r.toolLabel, r.measurement, base?.measurement, r.found !== r.expected ? "  MISMATCH" : ""),
+          ),
         });
       }
 

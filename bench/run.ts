@@ -451,46 +451,29 @@ async function main(): Promise<void> {
     }
   }
 
-  let listing: ListingResult | null = null;
-  if (!SKIP_LISTING) {
-    listing = await runListingBench({
-      server,
-      probe,
-      client,
-      endpoints,
-      proxyPid: proxy.pid,
-      peers,
-      tmpDir,
-      distDir,
-      toolFilter: TOOL_FILTER,
-      keys: LIST_KEYS,
-      bucket: LIST_BUCKET,
-      created,
-      accessLog,
-      measure: measureQuietly,
-    });
-  }
+  // What both the listing and the transfer parts run with.
+  const shared = {
+    server,
+    probe,
+    client,
+    endpoints,
+    proxyPid: proxy.pid,
+    peers,
+    tmpDir,
+    distDir,
+    toolFilter: TOOL_FILTER,
+    created,
+    accessLog,
+    measure: measureQuietly,
+  };
+  const listing: ListingResult | null = SKIP_LISTING
+    ? null
+    : await runListingBench({ ...shared, keys: LIST_KEYS, bucket: LIST_BUCKET });
 
   await deleteBucket(client, src);
   created.delete(src);
 
-  const transfers = SKIP_TRANSFERS
-    ? null
-    : await runTransferBench({
-        server,
-        probe,
-        client,
-        endpoints,
-        proxyPid: proxy.pid,
-        peers,
-        tmpDir,
-        distDir,
-        toolFilter: TOOL_FILTER,
-        runId,
-        created,
-        accessLog,
-        measure: measureQuietly,
-      });
+  const transfers = SKIP_TRANSFERS ? null : await runTransferBench({ ...shared, runId });
 
   const notes: string[] = [];
   notes.push(`ListBuckets round trip: ${rttDirect} ms direct, ${rttProxy} ms through the proxy (median of 10).`);

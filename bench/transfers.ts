@@ -15,11 +15,11 @@ import { randomFillSync } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { countObjects, createBucket, deleteBucket, listAll, log, type ServerInfo } from "./common.js";
+import { countObjects, createBucket, deleteBucket, listAll, log } from "./common.js";
 import type { ListingOptions } from "./listing.js";
-import type { Measurement, RgwAccessLog, ServerProbe } from "./measure.js";
+import type { Measurement } from "./measure.js";
 import type { Network, TransferResult, TransferRun } from "./report.js";
-import { TOOLS, type Endpoint, type Peers, type Side, type ToolContext } from "./tools.js";
+import { TOOLS, type Side, type ToolContext } from "./tools.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const FILES = Number(process.env.BENCH_FILES ?? (QUICK ? 500 : 5000));
@@ -31,21 +31,8 @@ const WALK_FOLDERS = 10;
 /** The peers of this part: the fastest ones at it. */
 export const TRANSFER_TOOLS = ["bucketsync", "aws-cli", "rclone-64"];
 
-export interface TransferOptions {
-  server: ServerInfo;
-  probe: ServerProbe;
-  client: S3Client;
-  endpoints: Endpoint[];
-  proxyPid?: number;
-  peers: Peers;
-  tmpDir: string;
-  distDir: string;
-  toolFilter?: string[];
-  runId: string;
-  created: Set<string>;
-  accessLog: RgwAccessLog;
-  measure: ListingOptions["measure"];
-}
+/** The listing part's settings, less its bucket, plus the run's id (for bucket names). */
+export type TransferOptions = Omit<ListingOptions, "keys" | "bucket"> & { runId: string };
 
 /** Files of random bytes: `count` of `size` bytes spread over `folders` folders. */
 function writeFiles(dir: string, count: number, size: number, folders: number): void {

@@ -10,7 +10,7 @@ import { sync, type SyncOptions } from "../../sync.js";
 import { EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
 import { addQueueOptions, runDistributedSync } from "../distributed.js";
-import { displayUrl, eventRenderer } from "../format/render.js";
+import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
 import { RunReport } from "../format/report.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
@@ -133,20 +133,7 @@ export async function runSync(
     progress?.stop();
     const { summary, fatal, refused } = result;
     const nothing = result.changedNothing ? "; nothing changed" : "";
-    if (fatal && fatal.code !== "Interrupted") {
-      io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothing}\n`);
-      // Machine-readable to the end: the fatal error is an event of the stream too.
-      if (flags.json)
-        io.out.write(
-          JSON.stringify({
-            type: "error",
-            fatal: true,
-            code: fatal.code,
-            context: fatal.context,
-            message: fatal.message,
-          }) + "\n",
-        );
-    }
+    printFatal(io, !!flags.json, fatal, !!result.changedNothing);
     if (refused) {
       io.err.write(`bucketsync: refused: ${refused}${nothing}\n`);
       if (flags.json)

@@ -5,7 +5,7 @@ import type { FilterRule } from "../../options/table.js";
 import { watch, type WatchOptions } from "../../watch/watch.js";
 import { EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
-import { displayUrl, eventRenderer } from "../format/render.js";
+import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
 import { watchRenderer } from "../format/watch.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
@@ -76,19 +76,7 @@ notification and topic it created (--keep-notifications leaves them).`,
       });
       const { fatal, refused, changedNothing } = result.startup;
       const nothing = changedNothing ? "; nothing changed" : "";
-      if (fatal && fatal.code !== "Interrupted") {
-        io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothing}\n`);
-        if (flags.json)
-          io.out.write(
-            JSON.stringify({
-              type: "error",
-              fatal: true,
-              code: fatal.code,
-              context: fatal.context,
-              message: fatal.message,
-            }) + "\n",
-          );
-      }
+      printFatal(io, !!flags.json, fatal, !!changedNothing);
       if (refused) io.err.write(`bucketsync: refused: ${refused}${nothing}\n`);
       // A watch that ran until it was stopped ends well: exit 0 (also when stopped during its start-up sync).
       const stopped = controller.signal.aborted && (!fatal || fatal.code === "Interrupted") && !refused;

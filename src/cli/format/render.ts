@@ -159,3 +159,22 @@ export function formatCheckSummary(r: {
       : "";
   return head + tail;
 }
+
+/**
+ * A run's fatal error: one line on stderr and, with --json, the error event on stdout too, so
+ * the stream stays machine-readable to the end. An interrupt is not an error.
+ */
+export function printFatal(
+  io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream },
+  json: boolean,
+  fatal: { code: string; context: string; message: string } | undefined,
+  nothingChanged: boolean,
+): void {
+  if (!fatal || fatal.code === "Interrupted") return;
+  io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothingChanged ? "; nothing changed" : ""}\n`);
+  if (json)
+    io.out.write(
+      JSON.stringify({ type: "error", fatal: true, code: fatal.code, context: fatal.context, message: fatal.message }) +
+        "\n",
+    );
+}

@@ -149,7 +149,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
   // ------------------------------------------------------------------ listing
 
   async *list(range: KeyRange = {}): AsyncGenerator<ObjectInfo> {
-    const rootStat = await statIfExists(this.root);
+    const rootStat = statSyncIfExists(this.root);
     // A missing target lists as empty; it is created by the first write.
     if (!rootStat) {
       if (range.expectKeys) throw emptyReportedFolder(range.prefix ?? "");
@@ -245,7 +245,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
           this.warn(`skipped symbolic link ${this.display(prefix + name)} (use --follow-symlinks to follow it)`);
           continue;
         }
-        const target = await statIfExists(path);
+        const target = statSyncIfExists(path);
         if (!target) {
           this.warn(`skipped broken symbolic link ${this.display(prefix + name)}`);
           continue;
@@ -311,7 +311,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
     const path = this.existingPath(segments);
     if (path === undefined) throw noSuchKey(key);
     if (marker) {
-      const st = this.pathKind(path) === "dir" ? await statIfExists(path) : undefined;
+      const st = this.pathKind(path) === "dir" ? statSyncIfExists(path) : undefined;
       if (!st) throw noSuchKey(key);
       return { body: Readable.from([]), details: { key, size: 0, lastModified: mtimeOf(st) } };
     }
@@ -475,7 +475,7 @@ export class LocalStore implements ObjectStore, LocalFolder {
   ): Promise<void> {
     const final = join(dir, segments[segments.length - 1]!);
     const own = await (this.own ??= this.resolveOwnFiles());
-    const existing = own && (await lstatIfExists(final));
+    const existing = own && lstatSyncIfExists(final);
     // A link at the final name is replaced by the rename, not followed: only the file itself counts.
     if (own && existing?.isFile() && (await isOwnFile(own, final, existing))) {
       throw keyError(
@@ -786,15 +786,6 @@ function writerGone(pid: number): boolean {
   }
 }
 
-async function statIfExists(path: string): Promise<Stats | undefined> {
-  try {
-    return await fs.stat(path);
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
-}
-
 function lstatSyncIfExists(path: string): Stats | undefined {
   try {
     return lstatSync(path, { throwIfNoEntry: false });
@@ -807,15 +798,6 @@ function lstatSyncIfExists(path: string): Stats | undefined {
 function statSyncIfExists(path: string): Stats | undefined {
   try {
     return statSync(path, { throwIfNoEntry: false });
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
-}
-
-async function lstatIfExists(path: string): Promise<Stats | undefined> {
-  try {
-    return await fs.lstat(path);
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;
