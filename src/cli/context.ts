@@ -33,6 +33,11 @@ export interface CliContext {
   onInterrupt(onFirst: (signal: NodeJS.Signals) => void): () => void;
 }
 
+/** How to stop at once after a first signal, for the line a command prints on it. */
+export function againToQuit(signal: NodeJS.Signals): string {
+  return signal === "SIGINT" ? "press Ctrl-C again to quit at once" : `send ${signal} again to quit at once`;
+}
+
 export function createContext(program: Command, io: RunIO, setExit: (code: number) => void): CliContext {
   return {
     io,

@@ -70,6 +70,24 @@ export function addRunOptions(command: Command, name: CommandName, filters: Filt
   return command;
 }
 
+/**
+ * The flags that `other` takes and `name` does not (on watch: a one-off run's, such as
+ * --checkpoint), added hidden so that giving one says what it is, not "unknown option".
+ */
+export function refuseFlagsOf(command: Command, name: CommandName, other: CommandName): Command {
+  for (const [key, def] of Object.entries(OPTION_TABLE)) {
+    if (def.commands.includes(name) || !def.commands.includes(other) || COMPOSITE_FLAGS[key]) continue;
+    const flag = flagOf(key, def);
+    if (!flag) continue;
+    const option = new Option(def.arg ? `${flag} ${def.arg}` : flag).hideHelp();
+    command.addOption(option);
+    command.on(`option:${option.name()}`, () => {
+      throw new UsageError(`${flag} is an option of a one-off ${other} run; ${name} does not take it`);
+    });
+  }
+  return command;
+}
+
 function compareFrom(flags: Record<string, unknown>): CompareMode | undefined {
   if (flags.sizeOnly && flags.checksum) throw new UsageError("--size-only and --checksum cannot be used together");
   return flags.sizeOnly ? "size-only" : flags.checksum ? "checksum" : undefined;

@@ -5,6 +5,7 @@
  * here, then read it where it takes effect (`options.<key>`; the executor gets every option as
  * `settings`). See docs/architecture.md, "Where a change goes".
  */
+import { maskEndpoint } from "../core/endpoint.js";
 import { CANNED_ACLS, type CannedAcl } from "../core/types.js";
 import {
   ALL_COMMANDS,
@@ -393,6 +394,17 @@ export const RUN_OPTIONS = {
     help: "watch: the base URL the S3 server reaches the --listen endpoint at (default http://HOST:PORT of --listen); the secret path token is added to it",
     validate: (v, name) =>
       /^https?:\/\/[^/\s]+\/?$/.test(v) ? undefined : `invalid ${name} '${v}'; expected http://host:port`,
+    distributed: "local",
+    config: false,
+  }),
+  queueUrl: text({
+    commands: WATCH,
+    arg: "<url>",
+    help: "watch: read a bucket source's events from this SQS queue, which the bucket notifies (the route on AWS S3; see the README for its set-up and IAM), instead of a topic pushing to the watcher",
+    validate: (v, name) =>
+      /^https?:\/\/[^/\s]+\/\S+$/.test(v)
+        ? undefined
+        : `invalid ${name} '${maskEndpoint(v)}'; expected a queue URL like https://sqs.us-east-1.amazonaws.com/123456789012/my-queue`,
     distributed: "local",
     config: false,
   }),

@@ -19,28 +19,7 @@ import { classifyError } from "../core/errors.js";
 import { UsageError } from "../core/types.js";
 import { parseListenAddress } from "../options/parse.js";
 import type { S3Connection } from "../stores/s3/client.js";
-import { MAX_BODY_BYTES, parseNotification, type ChangeHint } from "./events.js";
-
-export interface EventSourceHooks {
-  /** Hints heard (keys relative to the source root). */
-  onHints(hints: ChangeHint[]): void;
-  /** Something the user should know (requests refused, records ignored), one line each time. */
-  onWarning?(message: string): void;
-}
-
-/** What the watch loop needs of any event source. */
-export interface EventSource {
-  /** Where events come from, for the user (never a secret). */
-  readonly description: string;
-  /** Requests refused (wrong path, bad body); for the status line and tests. */
-  readonly refused: number;
-  /** Starts receiving; throws when the source cannot be set up. */
-  start(): Promise<void>;
-  /** Undefined while the source works, else what is wrong with it. */
-  check(): Promise<string | undefined>;
-  /** Stops receiving; `keep` leaves what was set up on the server. */
-  stop(keep: boolean): Promise<void>;
-}
+import { MAX_BODY_BYTES, parseNotification, type EventSource, type EventSourceHooks } from "./events.js";
 
 /** The name of a watch's topic and notification: the same for the same source and target. */
 export function watchName(bucket: string, prefix: string, target: string): string {
@@ -87,7 +66,7 @@ export class BucketEventSource implements EventSource {
   async start(): Promise<void> {
     if (this.connection.endpointUrl === undefined)
       throw new Error(
-        "AWS S3 cannot push notifications to an HTTP endpoint of the watcher (it notifies SNS, SQS or Lambda); --queue-url is not built yet",
+        "AWS S3 cannot push notifications to an HTTP endpoint of the watcher: give --queue-url, an SQS queue the bucket notifies (README: Watch mode on AWS)",
       );
     await this.listen();
     await this.install();

@@ -12,6 +12,31 @@ export interface ChangeHint {
   time: number;
 }
 
+export interface EventSourceHooks {
+  /** Hints heard (keys relative to the source root). */
+  onHints(hints: ChangeHint[]): void;
+  /** Something the user should know (requests refused, records ignored), one line each time. */
+  onWarning?(message: string): void;
+}
+
+/** What the watch loop needs of any event source. */
+export interface EventSource {
+  /** Where events come from, for the user (never a secret). */
+  readonly description: string;
+  /** Requests refused (wrong path, bad body); for the status line and tests. */
+  readonly refused: number;
+  /** Starts receiving; throws when the source cannot be set up. */
+  start(): Promise<void>;
+  /** Undefined while the source works, else what is wrong with it. */
+  check(): Promise<string | undefined>;
+  /** Stops receiving; `keep` leaves what was set up on the server. */
+  stop(keep: boolean): Promise<void>;
+  /** Tries the set-up again after check() found a problem (a source that mends itself has none). */
+  reinstall?(): Promise<void>;
+  /** Where the watcher listens for pushes, without any secret (a source that polls has none). */
+  readonly listeningAt?: string;
+}
+
 /** A notification body larger than this is refused (413) unread. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Keys waiting to be applied at most; past it the watcher is falling behind and reconciles instead. */
@@ -42,12 +67,71 @@ export function parseNotification(
   where: { bucket: string; prefix: string },
   now = Date.now(),
 ): ParsedNotification {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return { ok: false, problem: "not JSON" };
+  const json = parseJson(body);
+  if (json === undefined) return { ok: false, problem: "not JSON" };
+  return parseRecords(json, where, now);
+}
+
+/**
+ * What one SQS message names (the `--queue-url` route). A queue that a bucket notifies holds
+ * one of: S3 event records as the bucket sent them; the same wrapped in an SNS envelope (bucket
+ * -> topic -> queue, `Message` holding the records); an EventBridge event of S3 (`detail-type`
+ * "Object Created" or "Object Deleted"); or the test event S3 sends when a notification is set
+ * up (no keys, not a problem).
+ */
+export function parseQueueMessage(
+  body: string,
+  where: { bucket: string; prefix: string },
+  now = Date.now(),
+): ParsedNotification {
+  let json = parseJson(body);
+  if (json === undefined) return { ok: false, problem: "not JSON" };
+  const envelope = SnsEnvelope.safeParse(json);
+  if (envelope.success) {
+    json = parseJson(envelope.data.Message);
+    if (json === undefined) return { ok: false, problem: "an SNS message that is not JSON" };
   }
+  if (TestEvent.safeParse(json).success) return { ok: true, hints: [], ignored: 0 };
+  const bridged = EventBridgeEvent.safeParse(json);
+  if (bridged.success) {
+    const { detail, time } = bridged.data;
+    const created = bridged.data["detail-type"] === "Object Created";
+    const removed = bridged.data["detail-type"] === "Object Deleted";
+    if (!created && !removed) return { ok: true, hints: [], ignored: 1 };
+    json = {
+      Records: [
+        {
+          eventName: created ? "ObjectCreated:EventBridge" : "ObjectRemoved:EventBridge",
+          eventTime: time,
+          s3: { bucket: { name: detail.bucket.name }, object: { key: detail.object.key } },
+        },
+      ],
+    };
+  }
+  return parseRecords(json, where, now);
+}
+
+const SnsEnvelope = z.object({ Type: z.literal("Notification"), Message: z.string().max(MAX_BODY_BYTES) });
+const TestEvent = z.object({ Event: z.literal("s3:TestEvent") });
+const EventBridgeEvent = z.object({
+  source: z.literal("aws.s3"),
+  "detail-type": z.string().max(256),
+  time: z.string().max(64).optional(),
+  detail: z.object({
+    bucket: z.object({ name: z.string().max(255) }),
+    object: z.object({ key: z.string().min(1).max(4096) }),
+  }),
+});
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseRecords(json: unknown, where: { bucket: string; prefix: string }, now: number): ParsedNotification {
   const parsed = NotificationBody.safeParse(json);
   if (!parsed.success) return { ok: false, problem: "not S3 event records" };
   const hints: ChangeHint[] = [];

@@ -9,8 +9,7 @@
 import { basename, relative, sep } from "node:path";
 import { isTempName } from "../stores/local/keys.js";
 import type { FSWatcher } from "chokidar";
-import type { ChangeHint } from "./events.js";
-import type { EventSource } from "./bucket-events.js";
+import type { ChangeHint, EventSource } from "./events.js";
 
 export const DEFAULT_SETTLE_MS = 2000;
 

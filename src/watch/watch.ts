@@ -23,9 +23,10 @@ import type { SyncEvent, SyncSummary } from "../executor/events.js";
 import { checkLocalLocations } from "../stores/local/locations.js";
 import { connectS3, resolveEndpointUrl, type S3Connection } from "../stores/s3/client.js";
 import { meterLimits, sync, validateSyncOptions, type SyncOptions, type SyncResult } from "../sync.js";
-import { BucketEventSource, type EventSource } from "./bucket-events.js";
-import { LagStats, MAX_PENDING_KEYS, PendingKeys, type ChangeHint } from "./events.js";
+import { BucketEventSource } from "./bucket-events.js";
+import { LagStats, MAX_PENDING_KEYS, PendingKeys, type ChangeHint, type EventSource } from "./events.js";
 import { DEFAULT_SETTLE_MS, FolderEventSource } from "./folder-events.js";
+import { QueueEventSource } from "./queue-events.js";
 
 /** Files a folder reconcile copied that are checked once more after it (see reconcile). */
 const RECHECK_KEYS = 10_000;
@@ -73,7 +74,7 @@ export interface WatchResult {
   lag: LagSnapshot;
 }
 
-const WATCH_ONLY = ["reconcile", "keepNotifications", "listen", "advertise", "metricsAddr"] as const;
+const WATCH_ONLY = ["reconcile", "keepNotifications", "listen", "advertise", "queueUrl", "metricsAddr"] as const;
 
 function refuseForWatch(options: WatchOptions): void {
   const given = (k: keyof WatchOptions) => options[k] !== undefined && options[k] !== false;
@@ -94,6 +95,19 @@ function refuseForWatch(options: WatchOptions): void {
     if (given(key)) throw new UsageError(`watch cannot be used with ${flag}`);
   if (typeof options.source !== "string" || typeof options.target !== "string")
     throw new UsageError("watch takes the source and target as locations");
+  if (options.queueUrl !== undefined) {
+    if (parseLocation(options.source).kind !== "s3")
+      throw new UsageError("--queue-url is for a bucket source; a local folder's changes come from file-system events");
+    for (const [key, flag] of [
+      ["listen", "--listen"],
+      ["advertise", "--advertise"],
+      ["keepNotifications", "--keep-notifications"],
+    ] as const)
+      if (given(key))
+        throw new UsageError(
+          `${flag} has no use with --queue-url (the watcher reads the queue; it sets up no notification)`,
+        );
+  }
 }
 
 /** Watches `source` and keeps `target` following it until `signal` is aborted. */
@@ -154,12 +168,16 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
   if (srcLoc.kind === "s3") {
     const side = { ...options.connection, ...options.sourceConnection };
     connection = await connectS3({ ...side, endpointUrl: await resolveEndpointUrl(side) }, { meter });
-    events = new BucketEventSource(
-      connection,
-      { bucket: srcLoc.bucket, prefix: srcLoc.prefix, target },
-      { listen: options.listen, advertise: options.advertise },
-      { onHints, onWarning: (message) => onEvent({ type: "warning", message }) },
-    );
+    const hooks = { onHints, onWarning: (message: string) => onEvent({ type: "warning", message }) };
+    events =
+      options.queueUrl !== undefined
+        ? new QueueEventSource(connection, { bucket: srcLoc.bucket, prefix: srcLoc.prefix }, options.queueUrl, hooks)
+        : new BucketEventSource(
+            connection,
+            { bucket: srcLoc.bucket, prefix: srcLoc.prefix, target },
+            { listen: options.listen, advertise: options.advertise },
+            hooks,
+          );
   } else {
     events = new FolderEventSource(
       srcLoc.path,
@@ -188,7 +206,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
       say({
         type: "watching",
         events: events.description,
-        endpoint: events instanceof BucketEventSource ? events.listeningAt : undefined,
+        endpoint: events.listeningAt,
       });
     } catch (err) {
       if (err instanceof UsageError) throw err;
@@ -284,12 +302,13 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         nextReconcile = Date.now();
         return;
       }
-      if (!healthy && events instanceof BucketEventSource) {
+      // A bucket source's set-up is tried again (a queue has none to redo: its pollers retry on their own).
+      if (!healthy && srcLoc.kind === "s3") {
         try {
-          await events.reinstall();
-          if ((await events.check()) === undefined) {
+          await events!.reinstall?.();
+          if ((await events!.check()) === undefined) {
             healthy = true;
-            say({ type: "restored", events: events.description });
+            say({ type: "restored", events: events!.description });
             reconcileReason = "the event source is back";
           }
         } catch {

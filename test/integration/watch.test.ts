@@ -11,8 +11,15 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DeleteObjectCommand, GetBucketNotificationConfigurationCommand } from "@aws-sdk/client-s3";
-import { DeleteTopicCommand, GetTopicAttributesCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  DeleteObjectCommand,
+  GetBucketNotificationConfigurationCommand,
+  PutBucketNotificationConfigurationCommand,
+} from "@aws-sdk/client-s3";
+import { CreateTopicCommand, DeleteTopicCommand, GetTopicAttributesCommand, SNSClient } from "@aws-sdk/client-sns";
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { FastifyInstance } from "fastify";
+import { buildApp, type BuildAppOptions } from "fauxqs";
 import { LeanS3Client } from "../../src/stores/s3/lean-client.js";
 import {
   CLI,
@@ -535,6 +542,224 @@ describe("watch: bad input", () => {
     assert.match(noFolder.stderr, /does not exist/);
     const oneOff = await runCli(["watch", "s3://a", `s3://${dst}`, "--checkpoint", "x.ckpt"]);
     assert.equal(oneOff.code, 2, "one-off options are not watch options");
+    assert.match(
+      oneOff.stderr,
+      /^bucketsync: --checkpoint is an option of a one-off sync run; watch does not take it$/m,
+    );
+    assert.deepEqual(await contents(dst), new Map());
+  });
+});
+
+/**
+ * The AWS route (`--queue-url`): the bucket notifies an SQS queue and the watcher reads it. The
+ * queue is fauxqs (an SQS server speaking the SDK's JSON protocol) on 127.0.0.1; the events in
+ * it are radosgw's own bucket notifications, carried there by a bridge standing in for AWS's
+ * S3 -> SQS delivery (every other one wrapped in an SNS envelope, as bucket -> topic -> queue
+ * delivers them).
+ */
+describe("watch: a bucket source through an SQS queue (--queue-url)", () => {
+  let app: FastifyInstance | undefined;
+  let sqsPort = 0;
+  const sqs = () =>
+    new SQSClient({ endpoint: `http://127.0.0.1:${sqsPort}`, region: env.region, credentials: env.a, maxAttempts: 1 });
+  async function startQueueServer(port = 0): Promise<void> {
+    // Queue URLs named after the address asked (http://127.0.0.1:PORT/...), not fauxqs's default
+    // sqs.REGION.localhost, which does not resolve here: its store with no host of its own.
+    const { SqsStore } = (await import(new URL("./sqs/sqsStore.js", import.meta.resolve("fauxqs")).href)) as {
+      SqsStore: new () => { host: string };
+    };
+    const sqsStore = new SqsStore();
+    sqsStore.host = "";
+    app = buildApp({ logger: false, stores: { sqsStore } as unknown as BuildAppOptions["stores"] });
+    await app.listen({ port, host: "127.0.0.1" });
+    sqsPort = (app.server.address() as AddressInfo).port;
+  }
+  async function stopQueueServer(): Promise<void> {
+    await app?.close();
+    app = undefined;
+  }
+  async function makeQueue(name: string): Promise<string> {
+    const c = sqs();
+    const url = (await c.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
+    c.destroy();
+    assert.equal(url, `http://127.0.0.1:${sqsPort}/000000000000/${name}`);
+    return url;
+  }
+  async function queued(url: string): Promise<number> {
+    const c = sqs();
+    const { Attributes } = await c.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    c.destroy();
+    return Number(Attributes!.ApproximateNumberOfMessages) + Number(Attributes!.ApproximateNumberOfMessagesNotVisible);
+  }
+  async function send(url: string, body: string): Promise<void> {
+    const c = sqs();
+    await c.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+    c.destroy();
+  }
+  /** radosgw notifies a topic whose push endpoint is a bridge that puts each event into the queue. */
+  async function notifyQueue(b: string, url: string): Promise<{ delivered: () => number; close: () => Promise<void> }> {
+    let delivered = 0;
+    const bridge = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        const message =
+          delivered % 2 === 0
+            ? body
+            : JSON.stringify({ Type: "Notification", TopicArn: "arn:aws:sns:us-east-1:000000000000:t", Message: body });
+        delivered++;
+        send(url, message).then(
+          () => res.writeHead(200).end(),
+          () => res.writeHead(500).end(),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => bridge.listen(0, "127.0.0.1", () => resolve()));
+    const name = `bucketsync-it-bridge-${b}`;
+    const topic = await sns.send(
+      new CreateTopicCommand({
+        Name: name,
+        Attributes: { "push-endpoint": `http://127.0.0.1:${(bridge.address() as AddressInfo).port}/` },
+      }),
+    );
+    topics.add(name);
+    await client.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: b,
+        NotificationConfiguration: {
+          TopicConfigurations: [
+            { Id: name, TopicArn: topic.TopicArn!, Events: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"] },
+          ],
+        },
+      }),
+    );
+    return {
+      delivered: () => delivered,
+      close: () => new Promise((resolve) => bridge.close(() => resolve())),
+    };
+  }
+  after(stopQueueServer);
+
+  test("60 writes and 10 deletes while watch --delete --queue-url runs: the target equals the source within 10 s, the queue is drained (a test event and a stray message included), SIGTERM exits 0 and leaves the queue", async () => {
+    await startQueueServer();
+    const src = await bucket("qsrc");
+    const dst = await bucket("qdst");
+    const url = await makeQueue(`bucketsync-it-${src}`);
+    const bridge = await notifyQueue(src, url);
+    // What a queue holds besides events: S3's test event on set-up, and a stray message.
+    await send(url, JSON.stringify({ Service: "Amazon S3", Event: "s3:TestEvent", Bucket: src }));
+    await send(url, "not an event");
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 10 }, (_, i) => [`pre/${i}.txt`, `before ${i}`]),
+    );
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--queue-url", url]);
+    await w.waitFor(/watching: events of s3:\/\/.* from the queue http:\/\/127\.0\.0\.1/);
+    await w.waitFor(/start-up sync: copied 10/);
+    const ops: (() => Promise<void>)[] = Array.from(
+      { length: 60 },
+      (_, i) => () => put(client, src, `live/${i % 50}.bin`, `v${i} ${"y".repeat(i)}`),
+    );
+    for (let i = 0; i < 10; i++)
+      ops.splice(5 + i * 6, 0, () =>
+        client.send(new DeleteObjectCommand({ Bucket: src, Key: `pre/${i}.txt` })).then(() => undefined),
+      );
+    await Promise.all(
+      Array.from({ length: 3 }, async (_, lane) => {
+        for (let i = lane; i < ops.length; i += 3) {
+          await sleep(Math.random() * 60);
+          await ops[i]!();
+        }
+      }),
+    );
+    await converges(src, dst, 10_000);
+    assert.equal((await contents(dst)).size, 50);
+    assert.ok(bridge.delivered() >= 70, `radosgw delivered ${bridge.delivered()} events to the queue`);
+    assert.match(w.out(), /^delete: s3:\/\/.*pre\/0\.txt$/m);
+    assert.match(w.out(), /^copy: s3:\/\/.*live\/0\.bin to s3:\/\//m);
+    const deadline = Date.now() + 10_000;
+    while ((await queued(url)) > 0 && Date.now() < deadline) await sleep(200);
+    assert.equal(
+      await queued(url),
+      0,
+      "every message, the test event and the stray one included, is taken off the queue",
+    );
+    assert.equal(await w.stop("SIGTERM"), 0, w.err());
+    assert.match(w.err(), /change\(s\) applied, lag last [\d.]+s/);
+    assert.doesNotMatch(w.err(), /has no notification to/, "the bucket notifies (through a topic): no set-up warning");
+    assert.equal(await queued(url), 0, "the queue is the user's: it is still there after the watcher stops");
+    await bridge.close();
+  });
+
+  test("the queue failing: the watcher says so and reconciles instead; the queue back: it says so and follows it again", async () => {
+    if (!app) await startQueueServer();
+    const src = await bucket("qfsrc");
+    const dst = await bucket("qfdst");
+    const url = await makeQueue(`bucketsync-it-${src}`);
+    const bridge = await notifyQueue(src, url);
+    await put(client, src, "first.txt", "1");
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--queue-url", url, "--reconcile", "3s"]);
+    await w.waitFor(/start-up sync: copied 1/);
+    const port = sqsPort;
+    await stopQueueServer();
+    await w.waitFor(/warning: the event source is not working.*queue/, "err", 20_000);
+    // Meanwhile writes reach the target through the reconciles (a complete listing each).
+    await put(client, src, "during.txt", "2");
+    await converges(src, dst, 10_000);
+    await startQueueServer(port);
+    await makeQueue(`bucketsync-it-${src}`);
+    await w.waitFor(/watching again: events of/, "err", 20_000);
+    await put(client, src, "after.txt", "3");
+    await converges(src, dst, 10_000);
+    assert.equal(await w.stop("SIGTERM"), 0, w.err());
+    await bridge.close();
+  });
+
+  test("bad --queue-url input is one line on stderr, exit 2, nothing changed", async () => {
+    if (!app) await startQueueServer();
+    const src = await bucket("qbsrc");
+    const dst = await bucket("qbdst");
+    await put(client, src, "a.txt", "a");
+    const folder = mkdtempSync(join(base, "q-"));
+    const cases: [string[], RegExp][] = [
+      [
+        [`s3://${src}`, `s3://${dst}`, "--queue-url", `http://127.0.0.1:${sqsPort}/000000000000/no-such-queue`],
+        /the queue does not exist; nothing changed/,
+      ],
+      [
+        [`s3://${src}`, `s3://${dst}`, "--queue-url", `http://127.0.0.1:${await freePort()}/000000000000/q`],
+        /cannot reach the queue \(ECONNREFUSED\); nothing changed/,
+      ],
+      [[`s3://${src}`, `s3://${dst}`, "--queue-url", "my-queue"], /invalid --queue-url 'my-queue'/],
+      [
+        [folder, `s3://${dst}`, "--queue-url", `http://127.0.0.1:${sqsPort}/000000000000/q`],
+        /--queue-url is for a bucket source/,
+      ],
+      [
+        [
+          `s3://${src}`,
+          `s3://${dst}`,
+          "--queue-url",
+          `http://127.0.0.1:${sqsPort}/000000000000/q`,
+          "--listen",
+          "127.0.0.1:0",
+        ],
+        /--listen has no use with --queue-url/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(["watch", ...args, "--delete"]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    }
     assert.deepEqual(await contents(dst), new Map());
   });
 });

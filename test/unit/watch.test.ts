@@ -1,8 +1,16 @@
 /** Issue 18: the pure parts of watch mode (event validation, the coalescing set of keys, lag figures). */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { LagStats, PendingKeys, formatLag, parseNotification, percentile } from "../../src/watch/events.js";
+import {
+  LagStats,
+  PendingKeys,
+  formatLag,
+  parseNotification,
+  parseQueueMessage,
+  percentile,
+} from "../../src/watch/events.js";
 import { watchName } from "../../src/watch/bucket-events.js";
+import { queueRegion } from "../../src/watch/queue-events.js";
 
 const where = { bucket: "prod", prefix: "img/" };
 const rec = (
@@ -136,4 +144,63 @@ test("a watch's topic and notification name is the same for the same pair, and d
   assert.equal(watchName("prod", "img/", "s3://b/"), watchName("prod", "img/", "s3://b/"));
   assert.notEqual(watchName("prod", "img/", "s3://b/"), watchName("prod", "img/", "s3://c/"));
   assert.match(watchName("prod", "", "s3://b/"), /^bucketsync-watch-[0-9a-f]{16}$/);
+});
+
+describe("parseQueueMessage (--queue-url)", () => {
+  const at = Date.parse("2026-12-01T10:00:00.000Z");
+  test("S3 records straight from the bucket, and the same inside an SNS envelope (bucket -> topic -> queue)", () => {
+    const direct = body(rec("img/a.png"));
+    const expected = { ok: true, hints: [{ key: "a.png", time: at }], ignored: 0 };
+    assert.deepEqual(parseQueueMessage(direct, where), expected);
+    const wrapped = JSON.stringify({ Type: "Notification", TopicArn: "arn:aws:sns:eu-west-1:1:t", Message: direct });
+    assert.deepEqual(parseQueueMessage(wrapped, where), expected);
+  });
+
+  test("EventBridge events of S3: Object Created and Object Deleted are hints, other detail types are ignored", () => {
+    const event = (detailType: string, key: string, bucket = "prod") =>
+      JSON.stringify({
+        version: "0",
+        "detail-type": detailType,
+        source: "aws.s3",
+        time: "2026-12-01T10:00:00Z",
+        detail: { bucket: { name: bucket }, object: { key } },
+      });
+    assert.deepEqual(parseQueueMessage(event("Object Created", "img/n.png"), where), {
+      ok: true,
+      hints: [{ key: "n.png", time: at }],
+      ignored: 0,
+    });
+    assert.deepEqual(parseQueueMessage(event("Object Deleted", "img/d.png"), where), {
+      ok: true,
+      hints: [{ key: "d.png", time: at }],
+      ignored: 0,
+    });
+    assert.deepEqual(parseQueueMessage(event("Object Restore Completed", "img/r.png"), where), {
+      ok: true,
+      hints: [],
+      ignored: 1,
+    });
+    assert.deepEqual(parseQueueMessage(event("Object Created", "img/x.png", "other"), where), {
+      ok: true,
+      hints: [],
+      ignored: 1,
+    });
+  });
+
+  test("S3's test event is no problem and names no key; anything else is refused", () => {
+    assert.deepEqual(
+      parseQueueMessage(JSON.stringify({ Service: "Amazon S3", Event: "s3:TestEvent", Bucket: "prod" }), where),
+      { ok: true, hints: [], ignored: 0 },
+    );
+    assert.equal(parseQueueMessage("hello", where).ok, false);
+    assert.equal(parseQueueMessage(JSON.stringify({ orderId: 1 }), where).ok, false);
+    assert.equal(parseQueueMessage(JSON.stringify({ Type: "Notification", Message: "not json" }), where).ok, false);
+  });
+
+  test("the region a queue URL names", () => {
+    assert.equal(queueRegion("https://sqs.eu-west-1.amazonaws.com/123456789012/q"), "eu-west-1");
+    assert.equal(queueRegion("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q"), "cn-north-1");
+    assert.equal(queueRegion("https://queue.amazonaws.com/123456789012/q"), "us-east-1");
+    assert.equal(queueRegion("http://127.0.0.1:4566/000000000000/q"), undefined);
+  });
 });

@@ -7,7 +7,7 @@ import type { SyncEvent } from "../../executor/events.js";
 import type { FilterRule } from "../../options/table.js";
 import { planCopy } from "../../cp.js";
 import { sync, type SyncOptions } from "../../sync.js";
-import { EXIT, syncExitCode, type CliContext } from "../context.js";
+import { againToQuit, EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
 import { addQueueOptions, runDistributedSync } from "../distributed.js";
 import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
@@ -123,7 +123,7 @@ export async function runSync(
   const controller = new AbortController();
   const stopOnSignal = ctx.onInterrupt((signal) => {
     progress?.stop();
-    io.err.write(`\nbucketsync: ${signal}: finishing requests in flight; press Ctrl-C again to quit at once\n`);
+    io.err.write(`\nbucketsync: ${signal}: finishing requests in flight; ${againToQuit(signal)}\n`);
     controller.abort(new Error("interrupted"));
   });
   try {

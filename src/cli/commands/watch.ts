@@ -3,8 +3,8 @@ import type { Command } from "commander";
 import { resolveLocation } from "../../config/resolve.js";
 import type { FilterRule } from "../../options/table.js";
 import { watch, type WatchOptions } from "../../watch/watch.js";
-import { EXIT, syncExitCode, type CliContext } from "../context.js";
-import { addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
+import { againToQuit, EXIT, syncExitCode, type CliContext } from "../context.js";
+import { addRunOptions, ineffectiveFlags, refuseFlagsOf, runOptionsFrom } from "../flags.js";
 import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
 import { watchRenderer } from "../format/watch.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
@@ -16,9 +16,13 @@ export function registerWatch(program: Command, ctx: CliContext): void {
     .description(
       "sync SRC to DST, then apply each change of SRC as it happens (bucket notifications or file-system events), with a periodic reconcile",
     )
-    .argument("<src>", "s3://bucket[/prefix] (on a server with SNS-style bucket notifications) or a local folder")
+    .argument(
+      "<src>",
+      "s3://bucket[/prefix] (on a server with SNS-style bucket notifications, or with --queue-url) or a local folder",
+    )
     .argument("<dst>", "s3://bucket[/prefix] or a local folder");
   addRunOptions(command, "watch", filters);
+  refuseFlagsOf(command, "watch", "sync");
   command
     .option("--json", "print JSON lines: one event per action, and the watch's own events")
     .option("-q, --quiet", "print only errors and warnings")
@@ -32,9 +36,11 @@ Examples:
   bucketsync watch s3://acme-production s3://acme-staging --delete --acl public-read
   bucketsync watch ./site s3://acme-web/site --delete
   bucketsync watch s3://prod s3://backup --reconcile 15m --listen 0.0.0.0:8088 --advertise http://10.0.0.5:8088
+  bucketsync watch s3://prod s3://staging --delete --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/prod-events
 
 Stops on Ctrl-C or SIGTERM (exit 0) after the changes in flight, removing the bucket
-notification and topic it created (--keep-notifications leaves them).`,
+notification and topic it created (--keep-notifications leaves them). On AWS S3 the events
+come from an SQS queue the bucket notifies (--queue-url; its set-up is in the README).`,
   );
   command.action(async (src: string, dst: string, flags: Record<string, unknown>) => {
     const { io } = ctx;
@@ -62,9 +68,7 @@ notification and topic it created (--keep-notifications leaves them).`,
     for (const message of ineffective) render({ type: "warning", message });
     const controller = new AbortController();
     const stopOnSignal = ctx.onInterrupt((signal) => {
-      io.err.write(
-        `\nbucketsync: ${signal}: stopping the watch after the changes in flight; press Ctrl-C again to quit at once\n`,
-      );
+      io.err.write(`\nbucketsync: ${signal}: stopping the watch after the changes in flight; ${againToQuit(signal)}\n`);
       controller.abort(new Error("interrupted"));
     });
     try {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, redactRedisUrl } from "../../distributed/defaults.js";
 import type { WorkerLogEvent } from "../../distributed/worker.js";
 import { parseWholeNumber } from "../../options/parse.js";
-import type { CliContext } from "../context.js";
+import { againToQuit, type CliContext } from "../context.js";
 import { humanBytes } from "../format/render.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
@@ -89,7 +89,7 @@ Example:
       ctx.onInterrupt((signal) => {
         if (!quiet && !json)
           ctx.io.err.write(
-            `\nbucketsync worker: ${signal}: handing ranges in progress back to the queue; press Ctrl-C again to quit at once\n`,
+            `\nbucketsync worker: ${signal}: handing ranges in progress back to the queue; ${againToQuit(signal)}\n`,
           );
         void handle.close().then(resolve);
       });
