@@ -11,6 +11,13 @@
  *
  * Names are deterministic (`bucketsync-watch-<hash of bucket, prefix, target>`), so a watcher
  * restarted after a kill finds its stale topic and notification and replaces them.
+ *
+ * Heartbeat: an endpoint the S3 server cannot reach (a wrong --advertise, a firewall) shows
+ * nowhere in the server's API, so at each check the watcher deletes a key that never exists
+ * (`<prefix>.bucketsync-heartbeat-<name>`): the server answers 204, writes nothing, and
+ * notifies ObjectRemoved:Delete for it. A heartbeat that has not come back by the next check
+ * is the event source failing. Only on an unversioned bucket (there such a delete would leave a
+ * delete marker) and only with s3:DeleteObject on the source; otherwise off, said once.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
@@ -44,11 +51,15 @@ export class BucketEventSource implements EventSource {
   refused = 0;
   private ignoredSinceWarning = 0;
   private sns?: import("@aws-sdk/client-sns").SNSClient;
+  /** The key of the heartbeat, undefined while heartbeats are off. */
+  private heartbeatKey?: string;
+  private heartbeatSentAt?: number;
+  private heartbeatHeardAt = 0;
 
   constructor(
     private readonly connection: S3Connection,
     private readonly where: { bucket: string; prefix: string; target: string },
-    private readonly settings: { listen?: string; advertise?: string },
+    private readonly settings: { listen?: string; advertise?: string; heartbeats?: boolean },
     private readonly hooks: EventSourceHooks,
   ) {
     this.name = watchName(where.bucket, where.prefix, where.target);
@@ -70,6 +81,47 @@ export class BucketEventSource implements EventSource {
       );
     await this.listen();
     await this.install();
+    await this.startHeartbeats();
+  }
+
+  /** Heartbeats on where they write nothing (see the header); the first one goes out now. */
+  private async startHeartbeats(): Promise<void> {
+    if (this.settings.heartbeats === false) return;
+    const { GetBucketVersioningCommand } = await import("@aws-sdk/client-s3");
+    const client = await this.connection.sdkClient();
+    try {
+      const { Status } = await client.send(new GetBucketVersioningCommand({ Bucket: this.where.bucket }));
+      if (Status !== undefined) {
+        this.hooks.onWarning?.(
+          `no heartbeats: s3://${this.where.bucket} is versioned (a heartbeat would leave delete markers); an endpoint the server cannot reach is found by the reconciles only`,
+        );
+        return;
+      }
+    } catch {
+      return; // not allowed to read it: no heartbeats, as on a versioned bucket
+    }
+    this.heartbeatKey = `${this.where.prefix}.bucketsync-heartbeat-${this.name}`;
+    await this.sendHeartbeat();
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    if (this.heartbeatKey === undefined) return;
+    const { DeleteObjectCommand } = await import("@aws-sdk/client-s3");
+    const client = await this.connection.sdkClient();
+    try {
+      await client.send(new DeleteObjectCommand({ Bucket: this.where.bucket, Key: this.heartbeatKey }));
+      this.heartbeatSentAt = Date.now();
+    } catch (err) {
+      const info = classifyError(err);
+      if (info.code === "AccessDenied") {
+        this.heartbeatKey = undefined;
+        this.heartbeatSentAt = undefined;
+        this.hooks.onWarning?.(
+          `no heartbeats: no s3:DeleteObject on s3://${this.where.bucket} (a heartbeat deletes a key that never exists); an endpoint the server cannot reach is found by the reconciles only`,
+        );
+      }
+      // Any other failure: this heartbeat is skipped; the next check sends another.
+    }
   }
 
   private async listen(): Promise<void> {
@@ -124,7 +176,10 @@ export class BucketEventSource implements EventSource {
       if (!parsed.ok) return refuse(400);
       res.writeHead(200).end();
       if (parsed.ignored > 0) this.ignoredSinceWarning += parsed.ignored;
-      if (parsed.hints.length > 0) this.hooks.onHints(parsed.hints);
+      const beat = this.heartbeatKey?.slice(this.where.prefix.length);
+      const hints = parsed.hints.filter((h) => h.key !== beat);
+      if (hints.length < parsed.hints.length) this.heartbeatHeardAt = Date.now();
+      if (hints.length > 0) this.hooks.onHints(hints);
     });
   }
 
@@ -229,6 +284,10 @@ export class BucketEventSource implements EventSource {
       ).Attributes;
       if (!attributes || !(attributes.EndPoint ?? attributes["push-endpoint"] ?? "").includes(this.token))
         return `the topic ${this.name} no longer pushes to this watcher`;
+      const sent = this.heartbeatSentAt;
+      await this.sendHeartbeat();
+      if (sent !== undefined && this.heartbeatHeardAt < sent)
+        return `no event came back for a heartbeat sent ${Math.round((Date.now() - sent) / 1000)}s ago: the S3 server does not reach ${this.listeningAt ?? "the endpoint"} (see --listen, --advertise)`;
       return undefined;
     } catch (err) {
       return `cannot read the notification set-up: ${classifyError(err).message}`;

@@ -175,7 +175,8 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         : new BucketEventSource(
             connection,
             { bucket: srcLoc.bucket, prefix: srcLoc.prefix, target },
-            { listen: options.listen, advertise: options.advertise },
+            // A dry run sends no heartbeat (a DELETE, even of a key that never exists).
+            { listen: options.listen, advertise: options.advertise, heartbeats: !options.dryRun },
             hooks,
           );
   } else {

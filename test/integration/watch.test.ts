@@ -407,6 +407,28 @@ describe("watch: a bucket source with real bucket notifications", () => {
     assert.equal(await topicExists(topic), false);
   });
 
+  test("an endpoint the S3 server cannot reach (a wrong --advertise): no heartbeat comes back, the watcher says so and reconciles instead, and the heartbeats leave nothing in the source", async () => {
+    const src = await bucket("hsrc");
+    const dst = await bucket("hdst");
+    await put(client, src, "a.txt", "a");
+    const nowhere = `http://127.0.0.1:${await freePort()}`;
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--reconcile", "2s", "--advertise", nowhere]);
+    await w.waitFor(/start-up sync: copied 1/);
+    const fallback = await w.waitFor(
+      /warning: the event source is not working: no event came back for a heartbeat.*/,
+      "err",
+      15_000,
+    );
+    assert.match(
+      fallback[0],
+      new RegExp(`does not reach ${nowhere.replace(/\./g, "\\.")}/ \\(see --listen, --advertise\\)`),
+    );
+    await put(client, src, "b.txt", "b");
+    await converges(src, dst, 10_000);
+    assert.equal(await w.stop(), 0, w.err());
+    assert.deepEqual([...(await contents(src)).keys()].sort(), ["a.txt", "b.txt"], "a heartbeat writes nothing");
+  });
+
   test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
     const src = await bucket("ksrc");
     const dst = await bucket("kdst");
