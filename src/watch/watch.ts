@@ -49,7 +49,8 @@ export type WatchEvent =
   | { type: "fallback"; reason: string; reconcileEveryMs: number }
   | { type: "restored"; events: string }
   | { type: "reconcile"; reason: string; summary?: SyncSummary; error?: string }
-  | { type: "status"; applied: number; pending: number; refused: number; lag: LagSnapshot }
+  /** `dryRun`: the changes were reported, not written. */
+  | { type: "status"; applied: number; pending: number; refused: number; lag: LagSnapshot; dryRun?: boolean }
   | { type: "stopping" };
 
 export type LagSnapshot = ReturnType<LagStats["snapshot"]>;
@@ -200,15 +201,18 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
   };
   let applied = 0;
   let appliedSinceStatus = 0;
+  const status = (): WatchEvent => ({
+    type: "status",
+    applied,
+    pending: pending.size,
+    refused: events!.refused,
+    lag: lag.snapshot(),
+    ...(options.dryRun && { dryRun: true }),
+  });
   try {
     try {
       await events.start();
       healthy = true;
-      say({
-        type: "watching",
-        events: events.description,
-        endpoint: events.listeningAt,
-      });
     } catch (err) {
       if (err instanceof UsageError) throw err;
       fallBack(`cannot receive ${events.description}: ${classifyError(err).message}`);
@@ -217,7 +221,11 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     // The start-up sync: after the event source, so nothing changed during it is missed.
     const startup = await sync({ ...base, onEvent, signal, onRun: (run) => metrics?.watch(run) });
     if (startup.fatal || startup.refused) return { startup, applied, lag: lag.snapshot() };
+    // Said once the start-up sync is through: a watch refused there (no target, an overlap) never says it watched.
+    if (healthy) say({ type: "watching", events: events.description, endpoint: events.listeningAt });
     say({ type: "synced", summary: startup.summary });
+    // Notes (conditional writes, backups) were said by the start-up sync: not again for each batch.
+    base.notices = false;
 
     let nextReconcile = Date.now() + (healthy ? reconcileEvery : fallbackEvery);
     let nextCheck = Date.now() + checkEvery;
@@ -329,8 +337,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         await applyBatch();
       } else {
         if (now >= nextStatus) {
-          if (appliedSinceStatus > 0)
-            say({ type: "status", applied, pending: pending.size, refused: events.refused, lag: lag.snapshot() });
+          if (appliedSinceStatus > 0) say(status());
           appliedSinceStatus = 0;
           nextStatus = now + statusEvery;
         }
@@ -347,8 +354,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     }
     say({ type: "stopping" });
     // Keys heard but not applied when the watch stops: the next start-up sync applies them.
-    if (applied > 0 || events.refused > 0)
-      say({ type: "status", applied, pending: pending.size, refused: events.refused, lag: lag.snapshot() });
+    if (applied > 0 || events.refused > 0) say(status());
     return { startup, applied, lag: lag.snapshot() };
   } finally {
     signal.removeEventListener("abort", wakeUp);

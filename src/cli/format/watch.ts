@@ -44,7 +44,7 @@ export function watchRenderer(o: {
       case "status":
         if (!o.quiet)
           o.err.write(
-            `watch: ${event.applied} change(s) applied, ${formatLagLine(event.lag)}, ${event.pending} waiting${event.refused ? `, ${event.refused} refused (requests at the endpoint, or queue messages that were not events)` : ""}\n`,
+            `watch: ${event.applied} change(s) ${event.dryRun ? "reported (dry run: nothing written)" : "applied"}, ${formatLagLine(event.lag)}, ${event.pending} waiting${event.refused ? `, ${event.refused} refused (requests at the endpoint, or queue messages that were not events)` : ""}\n`,
           );
         return;
       case "stopping":
