@@ -21,6 +21,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSC
 import type { FastifyInstance } from "fastify";
 import { buildApp, type BuildAppOptions } from "fauxqs";
 import { LeanS3Client } from "../../src/stores/s3/lean-client.js";
+import { watch, type WatchEvent } from "../../src/watch/watch.js";
 import {
   CLI,
   getText,
@@ -427,6 +428,64 @@ describe("watch: a bucket source with real bucket notifications", () => {
     await converges(src, dst, 10_000);
     assert.equal(await w.stop(), 0, w.err());
     assert.deepEqual([...(await contents(src)).keys()].sort(), ["a.txt", "b.txt"], "a heartbeat writes nothing");
+  });
+
+  test("in fallback, events still copy but never delete: a removal event for a key the source lost waits for a complete listing (library API)", async () => {
+    const src = await bucket("fsrc");
+    const dst = await bucket("fdst");
+    await putMany(client, src, [
+      ["a.txt", "a"],
+      ["b.txt", "b"],
+    ]);
+    const listenPort = await freePort();
+    const said: WatchEvent[] = [];
+    const controller = new AbortController();
+    // The server is given an address nothing listens at: heartbeats fail, the watcher falls back.
+    // Checks every 300 ms; no reconcile for an hour, so whatever happens next comes from events.
+    const running = watch({
+      source: `s3://${src}`,
+      target: `s3://${dst}`,
+      delete: true,
+      connection: { endpointUrl: env.endpoint, credentials: env.a },
+      listen: `127.0.0.1:${listenPort}`,
+      advertise: `http://127.0.0.1:${await freePort()}`,
+      reconcile: 3_600_000,
+      fallbackEveryMs: 3_600_000,
+      checkEveryMs: 300,
+      onWatch: (e) => said.push(e),
+      signal: controller.signal,
+    });
+    const deadline = Date.now() + 15_000;
+    while (!said.some((e) => e.type === "fallback") && Date.now() < deadline) await sleep(100);
+    assert.ok(
+      said.some((e) => e.type === "fallback" && /heartbeat/.test(e.reason)),
+      JSON.stringify(said.map((e) => e.type)),
+    );
+    assert.deepEqual([...(await contents(dst)).keys()].sort(), ["a.txt", "b.txt"], "the start-up sync ran");
+    // Events reach the real endpoint (as if the server could push): b removed, c created.
+    await client.send(new DeleteObjectCommand({ Bucket: src, Key: "b.txt" }));
+    await put(client, src, "c.txt", "c");
+    const topic = `bucketsync-watch-${(said.find((e) => e.type === "watching") as { events: string }).events.match(/bucketsync-watch-([0-9a-f]{16})/)![1]}`;
+    topics.add(topic);
+    const token = new URL(await pushUrlOf(topic)).pathname;
+    const now = new Date().toISOString();
+    assert.equal(
+      await post(`http://127.0.0.1:${listenPort}${token}`, {
+        Records: [record(src, "b.txt", "ObjectRemoved:Delete", now), record(src, "c.txt", "ObjectCreated:Put", now)],
+      }),
+      200,
+    );
+    const copied = Date.now() + 10_000;
+    while (!(await contents(dst)).has("c.txt") && Date.now() < copied) await sleep(100);
+    await sleep(1000);
+    assert.deepEqual(
+      [...(await contents(dst)).keys()].sort(),
+      ["a.txt", "b.txt", "c.txt"],
+      "c copied on its event; b not deleted on one while the event source is failing",
+    );
+    controller.abort();
+    const result = await running;
+    assert.equal(result.startup.fatal, undefined);
   });
 
   test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
