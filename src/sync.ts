@@ -66,6 +66,12 @@ export interface RunPlumbing {
    * when the source really lacks it. `watch` applies its events this way.
    */
   keys?: readonly string[];
+  /**
+   * A cap on this run's deletes that the caller worked out, in place of `maxDelete`, and how
+   * messages name it: `watch` gives each batch what is left of --max-delete until its next
+   * reconcile (a batch's own keys are no measure of a share of the target).
+   */
+  deleteBudget?: { max: number; name: string };
   /** Emit `notice` events: what the run has in force (conditional writes, the backup location). The CLI asks for them with -v. */
   notices?: boolean;
   /** Hears of the run as it starts (a worker's metrics endpoint watches each range). */
@@ -98,6 +104,7 @@ export const PLUMBING_KEYS: Record<keyof RunPlumbing, true> = {
   ownFiles: true,
   object: true,
   keys: true,
+  deleteBudget: true,
   notices: true,
   meter: true,
   onRun: true,
@@ -479,7 +486,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
       dryRun: options.dryRun ?? false,
       write: writeOptions(options),
-      maxDelete: options.maxDelete,
+      maxDelete: options.deleteBudget?.max ?? options.maxDelete,
+      maxDeleteName: options.deleteBudget?.name,
       retry: options.retry,
       onEvent: checkpoint
         ? (event) => {

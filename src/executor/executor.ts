@@ -26,6 +26,8 @@ export interface ExecuteOptions {
   write?: TransferOptions;
   /** More planned deletes than this (a count, or a share of the target's objects in scope) and none is made. */
   maxDelete?: MaxDelete;
+  /** How the refusal names the cap (default `--max-delete N`): watch's cap is what is left of it until the next reconcile. */
+  maxDeleteName?: string;
   retry?: RetryPolicy;
   onEvent: EventSink;
   /** Aborting stops taking new work; in-flight single requests finish, multipart work is aborted. */
@@ -316,7 +318,7 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
           ? `the run was cut off (${cut.reason})`
           : summary.failed > 0
             ? `${summary.failed} object(s) failed to copy`
-            : tooManyDeletes(spool.count, targetObjects, opts.maxDelete);
+            : tooManyDeletes(spool.count, targetObjects, opts.maxDelete, opts.maxDeleteName);
       refused = withheld ? undefined : opts.refuseDeletes?.(spool.count);
       if (refused) record.withheld(`${spool.count} delete(s) refused: ${refused}`, false);
       // A fatal stop is reported by the caller in one line; the warning is for the other cases.
@@ -338,10 +340,14 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
 }
 
 /** Why --max-delete withholds `planned` deletes of `inScope` target objects, or undefined. */
-export function tooManyDeletes(planned: number, inScope: number, max: MaxDelete | undefined): string | undefined {
+export function tooManyDeletes(
+  planned: number,
+  inScope: number,
+  max: MaxDelete | undefined,
+  name = `--max-delete ${max}`,
+): string | undefined {
   if (max === undefined || planned === 0) return undefined;
-  if (typeof max === "number")
-    return planned > max ? `${planned} deletions planned, more than --max-delete ${max}` : undefined;
+  if (typeof max === "number") return planned > max ? `${planned} deletions planned, more than ${name}` : undefined;
   const share = inScope === 0 ? 100 : (planned / inScope) * 100;
   return share > Number.parseFloat(max)
     ? `${planned} deletions planned, ${share.toFixed(1)}% of the ${inScope} target objects in scope, more than --max-delete ${max}`

@@ -111,6 +111,11 @@ function refuseForWatch(options: WatchOptions): void {
   }
 }
 
+/** The objects a full sync left in the target's scope. */
+function inTarget(summary: SyncSummary): number {
+  return summary.copied + summary.updated + summary.skipped;
+}
+
 /** Watches `source` and keeps `target` following it until `signal` is aborted. */
 export async function watch(options: WatchOptions): Promise<WatchResult> {
   refuseForWatch(options);
@@ -227,6 +232,19 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     // Notes (conditional writes, backups) were said by the start-up sync: not again for each batch.
     base.notices = false;
 
+    // --max-delete over a watch: at most N (or PCT% of the target as the last full sync left
+    // it) deletes on events until the next reconcile, which applies the cap to its own plan as
+    // sync does. Past it, deletes wait for that reconcile.
+    let deletesOnEvents = 0;
+    let targetObjects = inTarget(startup.summary);
+    const deleteBudget = () => {
+      const cap = options.maxDelete;
+      if (cap === undefined) return undefined;
+      const total = typeof cap === "number" ? cap : Math.floor((Number.parseFloat(cap) / 100) * targetObjects);
+      const left = Math.max(0, total - deletesOnEvents);
+      return { max: left, name: `the ${left} left of --max-delete ${cap} for events until the next reconcile` };
+    };
+
     let nextReconcile = Date.now() + (healthy ? reconcileEvery : fallbackEvery);
     let nextCheck = Date.now() + checkEvery;
     let nextStatus = Date.now() + statusEvery;
@@ -256,6 +274,10 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         );
         timer.unref();
       }
+      if (!result.fatal && !result.refused) {
+        targetObjects = inTarget(result.summary);
+        deletesOnEvents = 0;
+      }
       say({
         type: "reconcile",
         reason,
@@ -279,6 +301,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         // chose stays.
         compare: base.compare ?? "checksum",
         delete: deletes,
+        deleteBudget: deleteBudget(),
         // Each delete is of a key the source was just read without (HEAD or stat), not of an empty listing.
         force: true,
         onEvent: (event: SyncEvent) => {
@@ -290,11 +313,12 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
             }
             applied++;
             appliedSinceStatus++;
+            if (event.type === "delete" && !event.dryRun) deletesOnEvents++;
           }
           onEvent(event);
         },
       });
-      if (result.fatal || result.refused || result.summary.failed > 0) {
+      if (result.fatal || result.refused || result.summary.failed > 0 || result.summary.deletesWithheld) {
         onEvent({
           type: "warning",
           message: `applying ${batch.size} change(s) did not fully succeed${result.fatal ? ` (${result.fatal.message})` : ""}; a reconcile follows in ${Math.round(fallbackEvery / 1000)}s`,

@@ -488,6 +488,27 @@ describe("watch: a bucket source with real bucket notifications", () => {
     assert.equal(result.startup.fatal, undefined);
   });
 
+  test("--max-delete 50% counts against the target the last full sync saw, not against a batch: one delete on an event runs, past half of the target deletes wait for a reconcile", async () => {
+    const src = await bucket("msrc");
+    const dst = await bucket("mdst");
+    await putMany(
+      client,
+      src,
+      ["a", "b", "c", "d"].map((k) => [`${k}.txt`, k]),
+    );
+    const w = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--max-delete", "50%"]);
+    await w.waitFor(/start-up sync: copied 4/);
+    await client.send(new DeleteObjectCommand({ Bucket: src, Key: "a.txt" }));
+    const first = Date.now() + 10_000;
+    while ((await contents(dst)).has("a.txt") && Date.now() < first) await sleep(100);
+    assert.deepEqual([...(await contents(dst)).keys()].sort(), ["b.txt", "c.txt", "d.txt"], w.err());
+    for (const key of ["b.txt", "c.txt"]) await client.send(new DeleteObjectCommand({ Bucket: src, Key: key }));
+    await w.waitFor(/more than the [01] left of --max-delete 50% for events until the next reconcile/, "err", 10_000);
+    await sleep(500);
+    assert.ok((await contents(dst)).size >= 2, "at most 2 of the 4 objects deleted on events");
+    assert.equal(await w.stop(), 0, w.err());
+  });
+
   test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
     const src = await bucket("ksrc");
     const dst = await bucket("kdst");
