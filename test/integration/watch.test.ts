@@ -509,6 +509,39 @@ describe("watch: a bucket source with real bucket notifications", () => {
     assert.equal(await w.stop(), 0, w.err());
   });
 
+  test("a chain of watches (src -> mid -> dst, mid itself watched): deletes into a bucket with a notification go one key at a time, and radosgw 16 stays up", async () => {
+    const src = await bucket("csrc");
+    const mid = await bucket("cmid");
+    const dst = await bucket("cdst");
+    await putMany(
+      client,
+      src,
+      Array.from({ length: 6 }, (_, i) => [`k${i}.txt`, `v${i}`]),
+    );
+    const first = startWatch([`s3://${src}`, `s3://${mid}`, "--delete"]);
+    topics.add(await topicOf(first));
+    await first.waitFor(/start-up sync: copied 6/);
+    const second = startWatch([`s3://${mid}`, `s3://${dst}`, "--delete"]);
+    topics.add(await topicOf(second));
+    await second.waitFor(/start-up sync: copied 6/);
+    // The first watcher's deletes land in mid, which has the second watcher's notification: a
+    // multi-object delete there would abort radosgw 16.
+    for (let i = 0; i < 3; i++) await client.send(new DeleteObjectCommand({ Bucket: src, Key: `k${i}.txt` }));
+    await put(client, src, "new.txt", "n");
+    await converges(src, mid, 10_000);
+    await converges(src, dst, 10_000);
+    assert.deepEqual([...(await contents(dst)).keys()].sort(), ["k3.txt", "k4.txt", "k5.txt", "new.txt"]);
+    // And a plain sync --delete into the watched mid (its extra objects deleted one at a time).
+    await put(client, mid, "extra-1.txt", "x");
+    await put(client, mid, "extra-2.txt", "x");
+    const run = await runCli(["sync", `s3://${src}`, `s3://${mid}`, "--delete"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /deleted 2/);
+    await converges(src, dst, 10_000);
+    assert.equal(await first.stop(), 0, first.err());
+    assert.equal(await second.stop(), 0, second.err());
+  });
+
   test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
     const src = await bucket("ksrc");
     const dst = await bucket("kdst");

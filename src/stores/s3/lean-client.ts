@@ -335,6 +335,11 @@ export class LeanS3Client {
     }));
   }
 
+  /** DeleteObject of one key (204 whether or not it existed). */
+  async deleteObject(bucket: string, key: string): Promise<void> {
+    await this.send("DELETE", "DELETE", bucket, key, {}, {});
+  }
+
   /**
    * Removes one notification of a bucket by its id: Ceph's `DELETE /bucket?notification=ID`
    * (radosgw merges PutBucketNotificationConfiguration by id instead of replacing the set).

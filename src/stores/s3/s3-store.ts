@@ -566,11 +566,53 @@ export class S3Store implements ObjectStore, KeySpaceListing, VersionListing, Mu
 
   async deleteMany(keys: string[]): Promise<DeleteFailure[]> {
     if (keys.length === 0) return [];
+    if (await this.notified()) {
+      const failures: DeleteFailure[] = [];
+      await forEachLimit(keys, SINGLE_DELETE_CONCURRENCY, async (key) => {
+        try {
+          await this.connection.lean.deleteObject(this.bucket, this.prefix + key);
+        } catch (err) {
+          const info = classifyError(err);
+          // Retried as the batch's one attempt would be: a connection or server error fails the call.
+          if (info.class === "retry" || info.class === "fatal") throw err;
+          failures.push({ key, code: info.code, message: info.message });
+        }
+      });
+      return failures;
+    }
     const failures = await this.connection.lean.deleteObjects(
       this.bucket,
       keys.map((key) => this.prefix + key),
     );
     return failures.map((f) => ({ ...f, key: f.key.slice(this.prefix.length) }));
+  }
+
+  private notifiedCheck?: Promise<boolean>;
+
+  /**
+   * Whether deletes here go one key at a time: on an S3-compatible server (not AWS), when the
+   * bucket has bucket notifications. radosgw 16 aborts on a multi-object delete (DeleteObjects)
+   * in such a bucket (RGWDeleteMultiObj -> rgw::notify), and a bucket that `watch` follows has
+   * one. Asked once per store; a server that cannot say is taken as having none.
+   */
+  private notified(): Promise<boolean> {
+    if (this.connection.endpointUrl === undefined) return Promise.resolve(false);
+    this.notifiedCheck ??= (async () => {
+      try {
+        const out = await (
+          await this.connection.sdkClient()
+        ).send(new (await sdkModule()).GetBucketNotificationConfigurationCommand({ Bucket: this.bucket }));
+        return (
+          (out.TopicConfigurations?.length ?? 0) +
+            (out.QueueConfigurations?.length ?? 0) +
+            (out.LambdaFunctionConfigurations?.length ?? 0) >
+            0 || out.EventBridgeConfiguration !== undefined
+        );
+      } catch {
+        return false;
+      }
+    })();
+    return this.notifiedCheck;
   }
 
   /** Where this store's uploads are recorded: the endpoint as the connection names it ("aws" for AWS). */
@@ -981,6 +1023,9 @@ function lockParams(opts: WriteOptions) {
     ObjectLockLegalHoldStatus: lock?.legalHold === undefined ? undefined : lock.legalHold ? "ON" : "OFF",
   } as const;
 }
+
+/** Single DeleteObjects in flight per batch of a bucket with notifications (see notified()). */
+const SINGLE_DELETE_CONCURRENCY = 16;
 
 /** Objects up to this size are read and written in one buffered request on the lean client. */
 const SMALL_OBJECT = 1024 * 1024;
