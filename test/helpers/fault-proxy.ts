@@ -150,6 +150,16 @@ function safeDecode(s: string): string {
   }
 }
 
+/** GETs of a bucket's sub-resources (the rest of a bucket's GETs are listings). */
+const BUCKET_GETS: [string, string][] = [
+  ["acl", "GetBucketAcl"],
+  ["location", "GetBucketLocation"],
+  ["versioning", "GetBucketVersioning"],
+  ["policy", "GetBucketPolicy"],
+  ["notification", "GetBucketNotificationConfiguration"],
+  ["object-lock", "GetObjectLockConfiguration"],
+];
+
 /** Best-effort S3 operation name from method, path and query (path-style). */
 export function operationOf(
   method: string,
@@ -161,8 +171,8 @@ export function operationOf(
   if (key === "") {
     if (method === "GET" && query.get("list-type") === "2") return "ListObjectsV2";
     if (method === "GET" && has("uploads")) return "ListMultipartUploads";
-    if (method === "GET" && !has("acl") && !has("location") && !has("versioning") && !has("policy"))
-      return "ListObjects";
+    if (method === "GET") for (const [sub, name] of BUCKET_GETS) if (has(sub)) return name;
+    if (method === "GET") return "ListObjects";
     if (method === "POST" && has("delete")) return "DeleteObjects";
     if (method === "HEAD") return "HeadBucket";
     if (method === "PUT" && [...query.keys()].length === 0) return "CreateBucket";
