@@ -119,6 +119,7 @@ before(async () => {
   mkdirSync(join(work, "bin"));
   writeFileSync(join(work, "bin", "bucketsync"), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
   chmodSync(join(work, "bin", "bucketsync"), 0o755);
+  writeFileSync(join(work, "README.md"), readme); // the watch example's file, as in a checkout
   mkdirSync(join(work, "public"));
   writeFileSync(join(work, "public", "index.html"), "<p>site</p>");
   writeFileSync(join(work, "keys.txt"), "index.html\nimages/logo.png\n"); // the work list of --files-from keys.txt
