@@ -12,7 +12,18 @@
  *   BENCH_SKIP_TRANSFERS=1     skip this part
  */
 import { randomFillSync } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { countObjects, createBucket, deleteBucket, listAll, log } from "./common.js";
@@ -96,12 +107,34 @@ function freshDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
 }
 
+/**
+ * An empty download folder, the earlier one (if any) moved aside rather than deleted: on this
+ * machine's ext4 without a journal, every new inode is allocated past the inodes deleted in the
+ * last minutes (`recently_deleted()` in ext4's inode allocator reads each one's inode table
+ * block), so a download right after deleting the previous download's 5,000 files paid 1-2.5 s
+ * more system CPU, growing with each repeat (measured: 0.76, 1.64, 2.53 s of sys for the same
+ * download into a folder deleted and made again). The folders moved aside are deleted once this
+ * part is done (`removeSetAside`).
+ */
+function freshDownloadDir(dir: string, setAside: string): void {
+  moveAside(dir, setAside);
+  mkdirSync(dir, { recursive: true });
+}
+
+function moveAside(dir: string, setAside: string): void {
+  if (!existsSync(dir)) return;
+  mkdirSync(setAside, { recursive: true });
+  renameSync(dir, join(setAside, `${Date.now()}-${Math.random().toString(36).slice(2)}`));
+}
+
 export async function runTransferBench(o: TransferOptions): Promise<TransferResult> {
   const tools = TOOLS.filter(
     (t) => TRANSFER_TOOLS.includes(t.id) && t.local && (!o.toolFilter || o.toolFilter.includes(t.id)),
   );
   const runs: TransferRun[] = [];
   const smallSrc = join(o.tmpDir, "small-src");
+  /** Download folders done with, deleted at the end (see freshDownloadDir). */
+  const setAside = join(o.tmpDir, "set-aside");
   log(`transfers: writing ${FILES} files of ${FILE_SIZE} bytes in ${FOLDERS} folders`);
   writeFiles(smallSrc, FILES, FILE_SIZE, FOLDERS);
 
@@ -190,9 +223,9 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
     }
     if (download) {
       const dir = join(o.tmpDir, `down-${kind}-${tool.id}-${network}`);
-      freshDir(dir);
+      freshDownloadDir(dir, setAside);
       const down = await measureOne(tool, ctx, `${kind}-download`, { bucket }, { dir }, [bucket], async () => {
-        freshDir(dir);
+        freshDownloadDir(dir, setAside);
         return true;
       });
       const got = folderSnapshot(dir);
@@ -204,7 +237,8 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
         const after = folderSnapshot(dir);
         record(tool, network, kind, "download", "noop", noop, expected, after.size, changedBetween(got, after));
       }
-      rmSync(dir, { recursive: true, force: true });
+      // Not deleted yet: the next tool's download would pay for it (see freshDownloadDir).
+      moveAside(dir, setAside);
     }
     await deleteBucket(o.client, bucket);
     o.created.delete(bucket);
@@ -252,6 +286,7 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
     rmSync(walkSrc, { recursive: true, force: true });
   }
 
+  rmSync(setAside, { recursive: true, force: true });
   return {
     files: FILES,
     fileSize: FILE_SIZE,

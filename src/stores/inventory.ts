@@ -17,7 +17,6 @@ import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { brotliDecompressSync, createGunzip, gunzipSync } from "node:zlib";
-import { parse } from "csv-parse";
 import { compareKeys } from "../core/keys.js";
 import { UsageError, bodyStream, type ObjectInfo, type ObjectStore } from "../core/types.js";
 
@@ -229,6 +228,8 @@ export async function readInventory(
           );
         }
       };
+      // Loaded for an inventory only (as hyparquet is), not at every start.
+      const { parse } = await import("csv-parse");
       await pipeline(bodyStream(data.body), hashing, createGunzip(), parse({ skip_empty_lines: true }), read);
     } else {
       const parts: Buffer[] = [];

@@ -2,11 +2,10 @@
 import type { Command } from "commander";
 import { resolveLocation } from "../../config/resolve.js";
 import type { FilterRule } from "../../options/table.js";
-import { watch, type WatchOptions } from "../../watch/watch.js";
+import type { WatchOptions } from "../../watch/watch.js";
 import { againToQuit, EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addRunOptions, ineffectiveFlags, refuseFlagsOf, runOptionsFrom } from "../flags.js";
 import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
-import { watchRenderer } from "../format/watch.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
 export function registerWatch(program: Command, ctx: CliContext): void {
@@ -72,6 +71,11 @@ come from an SQS queue the bucket notifies (--queue-url; its set-up is in the RE
       controller.abort(new Error("interrupted"));
     });
     try {
+      // Loaded for a watch only: its event sources and zod schemas cost every other command's start ~0.1 s of CPU.
+      const [{ watch }, { watchRenderer }] = await Promise.all([
+        import("../../watch/watch.js"),
+        import("../format/watch.js"),
+      ]);
       const result = await watch({
         ...options,
         onEvent: render,

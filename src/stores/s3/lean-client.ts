@@ -377,11 +377,12 @@ export class LeanS3Client {
           port,
           path,
           query,
-          headers: {
-            ...headers,
+          // Object.assign, not a spread: in V8 a spread followed by properties its source lacks
+          // takes microseconds per request.
+          headers: Object.assign({}, headers, {
             host: port ? `${hostname}:${port}` : hostname,
             "x-amz-content-sha256": body ? createHash("sha256").update(body).digest("hex") : EMPTY_SHA256,
-          },
+          }),
           body,
         })
         .catch((err: unknown) => {
