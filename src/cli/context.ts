@@ -50,7 +50,10 @@ export function createContext(program: Command, io: RunIO, setExit: (code: numbe
     onInterrupt: (onFirst) => {
       let interrupted = false;
       const handler = (signal: NodeJS.Signals) => {
-        if (interrupted) process.exit(EXIT.interrupted);
+        if (interrupted) {
+          io.err.write(`\nbucketsync: ${signal} again: quitting at once; what was in flight is left as it was\n`);
+          process.exit(EXIT.interrupted);
+        }
         interrupted = true;
         onFirst(signal);
       };

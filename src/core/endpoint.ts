@@ -80,6 +80,11 @@ function serverName(url: string | undefined, bucket: string | undefined): Server
   return { host, port };
 }
 
+/** Whether an endpoint URL names this machine (any loopback spelling). */
+export function isLoopbackEndpoint(url: string | undefined): boolean {
+  return url !== undefined && serverName(url, undefined).host === "loopback";
+}
+
 function isLoopback(host: string): boolean {
   return (
     host === "localhost" ||

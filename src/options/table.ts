@@ -93,7 +93,7 @@ export const RUN_OPTIONS = {
     commands: WRITES,
     flag: "--dry-run",
     aliases: ["--dryrun"],
-    help: "print what would happen; change nothing",
+    help: "print what would happen; change nothing (watch still sets up, and removes, its notification on the source)",
     negatable: true,
   }),
   acl: oneOf(CANNED_ACLS, {

@@ -22,6 +22,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { isLoopbackEndpoint, maskEndpoint } from "../core/endpoint.js";
 import { classifyError } from "../core/errors.js";
 import { UsageError } from "../core/types.js";
 import { parseListenAddress } from "../options/parse.js";
@@ -141,9 +142,17 @@ export class BucketEventSource implements EventSource {
     });
     this.server = server;
     const address = server.address() as AddressInfo;
-    const base =
-      this.settings.advertise?.replace(/\/$/, "") ??
-      `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+    let pushHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    // Every address of this machine (0.0.0.0, ::) is no address to push to: on this machine
+    // its loopback, else the user must say which address the server reaches.
+    if (this.settings.advertise === undefined && (address.address === "0.0.0.0" || address.address === "::")) {
+      if (!isLoopbackEndpoint(this.connection.endpointUrl))
+        throw new UsageError(
+          `--listen ${this.settings.listen}: listens on every address of this machine; give --advertise http://HOST:${address.port}, the address the S3 server at ${maskEndpoint(this.connection.endpointUrl ?? "AWS")} reaches this watcher at`,
+        );
+      pushHost = address.family === "IPv6" ? "[::1]" : "127.0.0.1";
+    }
+    const base = this.settings.advertise?.replace(/\/$/, "") ?? `http://${pushHost}:${address.port}`;
     this.pushUrl = `${base}/${this.token}`;
   }
 
@@ -220,6 +229,7 @@ export class BucketEventSource implements EventSource {
       throw err;
     }
     const sns = await this.snsClient();
+    await this.refuseLiveTwin(existing);
     // A notification holds a copy of its topic's endpoint: an earlier watcher's must go first.
     await this.removeNotification();
     const topic = await sns.send(
@@ -256,6 +266,43 @@ export class BucketEventSource implements EventSource {
     this.installed = true;
   }
 
+  /**
+   * Another watcher of the same source and target (same names) that is still running would lose
+   * its events to this one, and the two would take the topic from each other at every check: its
+   * endpoint is asked first (an empty batch of records, with its token; 2 s), and one that
+   * answers is refused. An endpoint that does not answer is a dead watcher's, replaced as before.
+   */
+  private async refuseLiveTwin(existing: NotificationConfig): Promise<void> {
+    const ours = (existing.TopicConfigurations ?? []).find((c) => c.Id === this.name);
+    if (!ours?.TopicArn) return;
+    let url: string | undefined;
+    try {
+      const { GetTopicAttributesCommand } = await import("@aws-sdk/client-sns");
+      const attributes = (
+        await (await this.snsClient()).send(new GetTopicAttributesCommand({ TopicArn: ours.TopicArn }))
+      ).Attributes;
+      url = pushEndpointOf(attributes);
+    } catch {
+      return; // no topic behind it: stale
+    }
+    if (!url || url.includes(this.token)) return;
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        body: JSON.stringify({ Records: [] }),
+        headers: { "content-type": "application/json" },
+        signal: AbortSignal.timeout(2000),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) return;
+    } catch {
+      return; // nothing answers there: a dead watcher's
+    }
+    throw new UsageError(
+      `another watcher of s3://${this.where.bucket}/${this.where.prefix} into the same target is running (its endpoint ${url.replace(/[0-9a-f]{64}$/, "<secret token>")} answers); stop it first, or watch another target`,
+    );
+  }
+
   /** Our notification only: radosgw deletes one by id; the bucket's others stay as they are. */
   private async removeNotification(): Promise<void> {
     try {
@@ -282,7 +329,7 @@ export class BucketEventSource implements EventSource {
       const attributes = (
         await (await this.snsClient()).send(new GetTopicAttributesCommand({ TopicArn: this.topicArn }))
       ).Attributes;
-      if (!attributes || !(attributes.EndPoint ?? attributes["push-endpoint"] ?? "").includes(this.token))
+      if (!pushEndpointOf(attributes)?.includes(this.token))
         return `the topic ${this.name} no longer pushes to this watcher`;
       const sent = this.heartbeatSentAt;
       await this.sendHeartbeat();
@@ -320,4 +367,16 @@ export class BucketEventSource implements EventSource {
       this.sns?.destroy();
     }
   }
+}
+
+/** The push URL a topic's attributes name (radosgw: `EndPoint` is JSON with `EndpointAddress`). */
+function pushEndpointOf(attributes: Record<string, string> | undefined): string | undefined {
+  if (!attributes) return undefined;
+  try {
+    const parsed = JSON.parse(attributes.EndPoint ?? "") as { EndpointAddress?: unknown };
+    if (typeof parsed.EndpointAddress === "string") return parsed.EndpointAddress;
+  } catch {
+    // not JSON: the plain attribute below
+  }
+  return attributes["push-endpoint"] ?? attributes.EndPoint;
 }

@@ -44,7 +44,9 @@ export class FolderEventSource implements EventSource {
       this.hooks.onHints([{ key, time: Date.now() }]);
     };
     watcher.on("add", hint).on("change", hint).on("unlink", hint);
-    watcher.on("unlinkDir", (path: string) => this.hooks.onReconcile(`the folder ${path} was removed`));
+    watcher.on("unlinkDir", (path: string) =>
+      this.hooks.onReconcile(`the folder ${relative(this.root, path).split(sep).join("/")} was removed or renamed`),
+    );
     watcher.on("error", (err: unknown) => {
       this.problem = `the file-system watcher failed: ${(err as Error)?.message ?? String(err)}`;
     });

@@ -51,7 +51,8 @@ export type WatchEvent =
   | { type: "reconcile"; reason: string; summary?: SyncSummary; error?: string }
   /** `dryRun`: the changes were reported, not written. */
   | { type: "status"; applied: number; pending: number; refused: number; lag: LagSnapshot; dryRun?: boolean }
-  | { type: "stopping" };
+  /** `kept`: what --keep-notifications left on the server (a description of the event source). */
+  | { type: "stopping"; kept?: string };
 
 export type LagSnapshot = ReturnType<LagStats["snapshot"]>;
 
@@ -327,6 +328,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
       }
     };
 
+    let saidReinstall: string | undefined;
     const check = async () => {
       nextCheck = Date.now() + checkEvery;
       const problem = await events!.check();
@@ -344,8 +346,14 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
             say({ type: "restored", events: events!.description });
             reconcileReason = "the event source is back";
           }
-        } catch {
-          // Still failing: the fallback reconciles go on.
+        } catch (err) {
+          // Still failing: the fallback reconciles go on. A refusal (another watcher took the
+          // topic over) is said once, not taken back at every check.
+          const message = classifyError(err).message;
+          if (err instanceof UsageError && message !== saidReinstall) {
+            saidReinstall = message;
+            onEvent({ type: "warning", message: `not taking the notification back: ${message}` });
+          }
         }
       }
     };
@@ -353,8 +361,7 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
     while (!signal.aborted) {
       const now = Date.now();
       if (reconcileReason !== undefined) await reconcile(reconcileReason);
-      else if (now >= nextReconcile)
-        await reconcile(healthy ? "periodic reconcile" : "the event source is not working");
+      else if (now >= nextReconcile) await reconcile(healthy ? "periodic" : "the event source is not working");
       else if (now >= nextCheck) await check();
       else if (pending.size > 0) {
         await sleep(GATHER_MS);
@@ -376,7 +383,10 @@ export async function watch(options: WatchOptions): Promise<WatchResult> {
         wake = () => undefined;
       }
     }
-    say({ type: "stopping" });
+    say({
+      type: "stopping",
+      ...(options.keepNotifications && events instanceof BucketEventSource && { kept: events.description }),
+    });
     // Keys heard but not applied when the watch stops: the next start-up sync applies them.
     if (applied > 0 || events.refused > 0) say(status());
     return { startup, applied, lag: lag.snapshot() };

@@ -542,6 +542,28 @@ describe("watch: a bucket source with real bucket notifications", () => {
     assert.equal(await second.stop(), 0, second.err());
   });
 
+  test("a second watcher of the same source and target is refused while the first runs (exit 2, one line); the first goes on", async () => {
+    const src = await bucket("tsrc");
+    const dst = await bucket("tdst");
+    const first = startWatch([`s3://${src}`, `s3://${dst}`, "--delete", "--listen", "0.0.0.0:0"]);
+    const topic = await topicOf(first);
+    // --listen on every address, with the S3 server on this machine: it is told the loopback address.
+    assert.match(first.err(), /pushed to http:\/\/127\.0\.0\.1:\d+\/<secret token>/);
+    const second = await runCli(["watch", `s3://${src}`, `s3://${dst}`, "--delete"]);
+    assert.equal(second.code, 2, second.stderr);
+    assert.equal(second.stderr.trim().split("\n").length, 1, second.stderr);
+    assert.match(
+      second.stderr,
+      /another watcher of s3:\/\/.* into the same target is running \(its endpoint http:\/\/127\.0\.0\.1:\d+\/<secret token> answers\)/,
+    );
+    assert.doesNotMatch(second.stderr, /[0-9a-f]{64}/, "the other watcher's token is not printed");
+    assert.deepEqual(await notificationIds(src), [topic], "the first watcher's notification stays");
+    await put(client, src, "after.txt", "still followed");
+    await converges(src, dst, 10_000);
+    assert.equal(await first.stop(), 0, first.err());
+    assert.doesNotMatch(first.err(), /the event source is not working/);
+  });
+
   test("--keep-notifications leaves the notification and topic; the next watcher replaces them", async () => {
     const src = await bucket("ksrc");
     const dst = await bucket("kdst");
@@ -549,6 +571,7 @@ describe("watch: a bucket source with real bucket notifications", () => {
     const topic = await topicOf(w);
     await w.waitFor(/start-up sync/);
     assert.equal(await w.stop(), 0);
+    assert.match(w.err(), new RegExp(`watch: left .*${topic}.* in place \\(--keep-notifications\\)`));
     assert.deepEqual(await notificationIds(src), [topic]);
     assert.equal(await topicExists(topic), true);
     const again = startWatch([`s3://${src}`, `s3://${dst}`]);
@@ -657,6 +680,11 @@ describe("watch: bad input", () => {
     const missing = await runCli(["watch", "s3://bs-no-such-bucket-for-watch", `s3://${dst}`, "--delete"]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+    const missingJson = await runCli(["watch", "s3://bs-no-such-bucket-for-watch", `s3://${dst}`, "--json"]);
+    assert.equal(missingJson.code, 2, missingJson.stderr);
+    const errorEvent = JSON.parse(missingJson.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+    assert.equal(errorEvent.type, "error");
+    assert.match(String(errorEvent.message), /the source bucket .* does not exist/);
     // A missing target is refused by the start-up sync: one line, no "watching", and the
     // notification set up on the source is gone again.
     const src = await bucket("bsrc");

@@ -10,7 +10,7 @@ import { sync, type SyncOptions } from "../../sync.js";
 import { againToQuit, EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addOutputOptions, addRunOptions, ineffectiveFlags, runOptionsFrom } from "../flags.js";
 import { addQueueOptions, runDistributedSync } from "../distributed.js";
-import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
+import { displayUrl, eventRenderer, printFatal, unverifiedCounter } from "../format/render.js";
 import { RunReport } from "../format/report.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
@@ -107,13 +107,9 @@ export async function runSync(
     // On a terminal, action lines print above the live progress line instead of through it.
     line: progress && (io.out as NodeJS.WriteStream).isTTY ? (text) => progress.log(text) : undefined,
   });
-  // Why copies could not be verified, counted by reason, for the closing warning.
-  const unverifiedReasons = new Map<string, number>();
+  const unverified = unverifiedCounter();
   const onEvent = (event: SyncEvent) => {
-    if ((event.type === "copy" || event.type === "update") && event.verification?.startsWith("unverifiable: ")) {
-      const reason = event.verification.slice("unverifiable: ".length);
-      unverifiedReasons.set(reason, (unverifiedReasons.get(reason) ?? 0) + 1);
-    }
+    unverified.onEvent(event);
     progress?.onEvent(event);
     report?.onEvent(event);
     render(event);
@@ -147,12 +143,11 @@ export async function runSync(
     // Copies that ETags cannot prove are complete copies (aws-cli and rclone exit 0 for them):
     // a warning with the reason, and exit 3 only when asked for with --fail-on-warnings.
     const unverifiedOk = options.verify === "strict" ? 0 : summary.unverifiable;
-    if (unverifiedOk > 0 && !flags.json && !flags.quiet) {
-      const [reason] = [...unverifiedReasons.entries()].sort((a, b) => b[1] - a[1]);
-      io.err.write(
-        `warning: ${unverifiedOk} copied object(s) could not be verified${reason ? ` (${reason[0]}${unverifiedReasons.size > 1 ? ", and other reasons" : ""})` : ""}; -v or --report shows each${code === EXIT.warnings ? "; exit code 3 (--fail-on-warnings)" : ""}\n`,
-      );
-    }
+    const warning = unverified.warning(
+      unverifiedOk,
+      code === EXIT.warnings ? "; exit code 3 (--fail-on-warnings)" : "",
+    );
+    if (warning && !flags.json && !flags.quiet) io.err.write(warning);
     return code;
   } finally {
     progress?.stop();

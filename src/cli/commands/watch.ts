@@ -2,10 +2,11 @@
 import type { Command } from "commander";
 import { resolveLocation } from "../../config/resolve.js";
 import type { FilterRule } from "../../options/table.js";
+import { UsageError } from "../../core/types.js";
 import type { WatchOptions } from "../../watch/watch.js";
 import { againToQuit, EXIT, syncExitCode, type CliContext } from "../context.js";
 import { addRunOptions, ineffectiveFlags, refuseFlagsOf, runOptionsFrom } from "../flags.js";
-import { displayUrl, eventRenderer, printFatal } from "../format/render.js";
+import { displayUrl, eventRenderer, printFatal, unverifiedCounter } from "../format/render.js";
 import { addConnectionOptions, addSideConnectionOptions, connectionFrom, sideConnectionFrom } from "../options.js";
 
 export function registerWatch(program: Command, ctx: CliContext): void {
@@ -76,11 +77,33 @@ come from an SQS queue the bucket notifies (--queue-url; its set-up is in the RE
         import("../../watch/watch.js"),
         import("../format/watch.js"),
       ]);
+      // The start-up sync's copies that ETags cannot prove: one warning once it is done, as sync says it.
+      const unverified = unverifiedCounter();
+      let startingUp = true;
+      const sayWatch = watchRenderer({ json: !!flags.json, quiet: !!flags.quiet, ...io });
       const result = await watch({
         ...options,
-        onEvent: render,
-        onWatch: watchRenderer({ json: !!flags.json, quiet: !!flags.quiet, ...io }),
+        onEvent: (event) => {
+          if (startingUp) unverified.onEvent(event);
+          render(event);
+        },
+        onWatch: (event) => {
+          sayWatch(event);
+          if (event.type !== "synced") return;
+          startingUp = false;
+          const warning = unverified.warning(options.verify === "strict" ? 0 : event.summary.unverifiable);
+          if (warning && !flags.json && !flags.quiet) io.err.write(warning);
+        },
         signal: controller.signal,
+      }).catch((err: unknown) => {
+        // Bad input found while setting up (a missing source bucket, another watcher running):
+        // one line on stderr as always, and with --json also the error event a sync would print.
+        if (err instanceof UsageError && flags.json)
+          io.out.write(
+            JSON.stringify({ type: "error", fatal: true, code: "UsageError", context: "watch", message: err.message }) +
+              "\n",
+          );
+        throw err;
       });
       const { fatal, refused, changedNothing } = result.startup;
       const nothing = changedNothing ? "; nothing changed" : "";

@@ -136,6 +136,30 @@ export function humanBytes(n: number): string {
 }
 
 /** For action lines: s3://bucket/prefix/ or folder/ with the trailing slash keys are appended to. */
+/**
+ * Copies that could not be verified, counted by reason, for a run's closing warning (sync, and
+ * watch's start-up sync): ETags cannot prove them, yet they are complete copies (exit 0).
+ */
+export function unverifiedCounter(): {
+  onEvent(event: SyncEvent): void;
+  warning(count: number, suffix?: string): string | undefined;
+} {
+  const reasons = new Map<string, number>();
+  return {
+    onEvent(event) {
+      if ((event.type === "copy" || event.type === "update") && event.verification?.startsWith("unverifiable: ")) {
+        const reason = event.verification.slice("unverifiable: ".length);
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      }
+    },
+    warning(count, suffix = "") {
+      if (count <= 0) return undefined;
+      const [reason] = [...reasons.entries()].sort((a, b) => b[1] - a[1]);
+      return `warning: ${count} copied object(s) could not be verified${reason ? ` (${reason[0]}${reasons.size > 1 ? ", and other reasons" : ""})` : ""}; -v or --report shows each${suffix}\n`;
+    },
+  };
+}
+
 export function displayUrl(arg: string): string {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(arg);
   if (!m) return arg.endsWith("/") ? arg : `${arg}/`;

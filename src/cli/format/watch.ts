@@ -49,6 +49,10 @@ export function watchRenderer(o: {
         return;
       case "stopping":
         if (!o.quiet) o.err.write("watch: stopping\n");
+        if (event.kept)
+          o.err.write(
+            `watch: left ${event.kept} in place (--keep-notifications); the next watch of this source and target takes them over, and removes them when it stops without the flag\n`,
+          );
         return;
     }
   };
