@@ -76,6 +76,10 @@ const NETWORK_CODES = new Set([
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
 ]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH"]);
+/** Whether an error code (classifyError's) says nothing could be reached at that address. */
+export function isUnreachable(code: string): boolean {
+  return UNREACHABLE_CODES.has(code);
+}
 /** No answer at all: before an endpoint ever answered, these mean it cannot be used. */
 const SILENT_CODES = new Set([
   "UND_ERR_HEADERS_TIMEOUT",

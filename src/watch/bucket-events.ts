@@ -27,7 +27,13 @@ import { classifyError } from "../core/errors.js";
 import { UsageError } from "../core/types.js";
 import { parseListenAddress } from "../options/parse.js";
 import type { S3Connection } from "../stores/s3/client.js";
-import { MAX_BODY_BYTES, parseNotification, type EventSource, type EventSourceHooks } from "./events.js";
+import {
+  IgnoredRecords,
+  MAX_BODY_BYTES,
+  parseNotification,
+  type EventSource,
+  type EventSourceHooks,
+} from "./events.js";
 
 /** The name of a watch's topic and notification: the same for the same source and target. */
 export function watchName(bucket: string, prefix: string, target: string): string {
@@ -50,7 +56,7 @@ export class BucketEventSource implements EventSource {
   private topicArn?: string;
   private installed = false;
   refused = 0;
-  private ignoredSinceWarning = 0;
+  private readonly ignored: IgnoredRecords;
   private sns?: import("@aws-sdk/client-sns").SNSClient;
   /** The key of the heartbeat, undefined while heartbeats are off. */
   private heartbeatKey?: string;
@@ -64,6 +70,7 @@ export class BucketEventSource implements EventSource {
     private readonly hooks: EventSourceHooks,
   ) {
     this.name = watchName(where.bucket, where.prefix, where.target);
+    this.ignored = new IgnoredRecords(hooks);
   }
 
   get description(): string {
@@ -107,10 +114,8 @@ export class BucketEventSource implements EventSource {
 
   private async sendHeartbeat(): Promise<void> {
     if (this.heartbeatKey === undefined) return;
-    const { DeleteObjectCommand } = await import("@aws-sdk/client-s3");
-    const client = await this.connection.sdkClient();
     try {
-      await client.send(new DeleteObjectCommand({ Bucket: this.where.bucket, Key: this.heartbeatKey }));
+      await this.connection.lean.deleteObject(this.where.bucket, this.heartbeatKey);
       this.heartbeatSentAt = Date.now();
     } catch (err) {
       const info = classifyError(err);
@@ -184,7 +189,7 @@ export class BucketEventSource implements EventSource {
       const parsed = parseNotification(Buffer.concat(chunks).toString("utf8"), this.where);
       if (!parsed.ok) return refuse(400);
       res.writeHead(200).end();
-      if (parsed.ignored > 0) this.ignoredSinceWarning += parsed.ignored;
+      this.ignored.add(parsed.ignored);
       const beat = this.heartbeatKey?.slice(this.where.prefix.length);
       const hints = parsed.hints.filter((h) => h.key !== beat);
       if (hints.length < parsed.hints.length) this.heartbeatHeardAt = Date.now();
@@ -314,12 +319,7 @@ export class BucketEventSource implements EventSource {
   }
 
   async check(): Promise<string | undefined> {
-    if (this.ignoredSinceWarning > 0) {
-      this.hooks.onWarning?.(
-        `ignored ${this.ignoredSinceWarning} event record(s) outside the source or not about objects`,
-      );
-      this.ignoredSinceWarning = 0;
-    }
+    this.ignored.report();
     try {
       const config = await this.readConfig();
       const ours = (config.TopicConfigurations ?? []).find((c) => c.Id === this.name);

@@ -37,6 +37,23 @@ export interface EventSource {
   readonly listeningAt?: string;
 }
 
+/** Event records a source ignored (other buckets, outside the prefix, not object events), said at each check. */
+export class IgnoredRecords {
+  private count = 0;
+  constructor(private readonly hooks: EventSourceHooks) {}
+
+  add(n: number): void {
+    this.count += n;
+  }
+
+  /** One warning for what was ignored since the last one, if anything was. */
+  report(): void {
+    if (this.count === 0) return;
+    this.hooks.onWarning?.(`ignored ${this.count} event record(s) outside the source or not about objects`);
+    this.count = 0;
+  }
+}
+
 /** A notification body larger than this is refused (413) unread. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Keys waiting to be applied at most; past it the watcher is falling behind and reconciles instead. */

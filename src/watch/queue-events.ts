@@ -15,10 +15,10 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sleep } from "../core/async.js";
 import { maskEndpoint } from "../core/endpoint.js";
-import { classifyError } from "../core/errors.js";
+import { classifyError, isUnreachable } from "../core/errors.js";
 import { UsageError } from "../core/types.js";
 import type { S3Connection } from "../stores/s3/client.js";
-import { parseQueueMessage, type EventSource, type EventSourceHooks } from "./events.js";
+import { IgnoredRecords, parseQueueMessage, type EventSource, type EventSourceHooks } from "./events.js";
 
 /** Long polls in flight at once: each returns up to 10 messages as soon as there are any. */
 const POLLERS = 4;
@@ -49,7 +49,7 @@ export class QueueEventSource implements EventSource {
   private problem?: string;
   private stopping = new AbortController();
   private pollers: Promise<void>[] = [];
-  private ignoredSinceWarning = 0;
+  private readonly ignored: IgnoredRecords;
   private refusedWarned = 0;
 
   constructor(
@@ -57,7 +57,9 @@ export class QueueEventSource implements EventSource {
     private readonly where: { bucket: string; prefix: string },
     private readonly queueUrl: string,
     private readonly hooks: EventSourceHooks,
-  ) {}
+  ) {
+    this.ignored = new IgnoredRecords(hooks);
+  }
 
   get description(): string {
     return `events of s3://${this.where.bucket}/${this.where.prefix} from the queue ${maskEndpoint(this.queueUrl)}`;
@@ -93,7 +95,7 @@ export class QueueEventSource implements EventSource {
         throw new UsageError(`--queue-url ${shown}: the queue does not exist; nothing changed`);
       if (info.code === "AccessDenied" || code === "AccessDeniedException" || /AccessDenied/.test(info.code))
         throw new UsageError(`--queue-url ${shown}: access denied (${info.message}); nothing changed`);
-      if (/^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH)$/.test(info.code))
+      if (isUnreachable(info.code))
         throw new UsageError(`--queue-url ${shown}: cannot reach the queue (${info.code}); nothing changed`);
       throw err;
     }
@@ -147,7 +149,7 @@ export class QueueEventSource implements EventSource {
             this.refused++;
             continue;
           }
-          this.ignoredSinceWarning += parsed.ignored;
+          this.ignored.add(parsed.ignored);
           hints.push(...parsed.hints);
         }
         if (hints.length > 0) this.hooks.onHints(hints);
@@ -168,12 +170,7 @@ export class QueueEventSource implements EventSource {
   }
 
   async check(): Promise<string | undefined> {
-    if (this.ignoredSinceWarning > 0) {
-      this.hooks.onWarning?.(
-        `ignored ${this.ignoredSinceWarning} event record(s) outside the source or not about objects`,
-      );
-      this.ignoredSinceWarning = 0;
-    }
+    this.ignored.report();
     if (this.refused > 0 && this.refused !== this.refusedWarned) {
       this.hooks.onWarning?.(`${this.refused} message(s) of the queue were not S3 events; they were deleted`);
       this.refusedWarned = this.refused;
