@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { FLOOR_ID } from "./floor.js";
 import type { Measurement } from "./measure.js";
 
 export type Network = "direct" | "proxy";
@@ -288,6 +289,34 @@ function transferStatus(runs: (TransferRun | undefined)[]): string {
   return problems.length > 0 ? problems.join(", ") : "✓";
 }
 
+/**
+ * What the server allows (bench/floor.ts): rclone's time over the floor's is the most any tool
+ * can be faster than rclone on this machine, beside what bucketsync got.
+ */
+function ceilingTable(t: TransferResult, networks: Network[]): string | null {
+  const rows: string[] = [];
+  for (const network of networks)
+    for (const direction of ["upload", "download"] as const) {
+      const floor = transferRun(t, FLOOR_ID, network, "small", direction, "full")?.measurement;
+      const rclone = transferRun(t, "rclone-64", network, "small", direction, "full")?.measurement;
+      const ours = transferRun(t, "bucketsync", network, "small", direction, "full")?.measurement;
+      if (!floor?.ok) continue;
+      const ok = (m: Measurement | undefined) => (m?.ok ? m : undefined);
+      rows.push(
+        `| ${network === "direct" ? "direct" : "20 ms RTT"} | ${direction} | ${fmt(floor.wallS, 2)} | ${fmt(floor.clientCpuS, 2)} | ${fmt(floor.serverCpuS, 2)} | ${fmt(ok(rclone)?.wallS, 2)} | ${times(ok(rclone)?.wallS, floor.wallS)} | ${times(ok(rclone)?.wallS, ok(ours)?.wallS)} |`,
+      );
+    }
+  if (rows.length === 0) return null;
+  return [
+    "What the server allows: the floor is curl sending the same requests, 64 in flight, with every URL signed before the clock starts, no listing or checks, and downloads thrown away (bench/floor.ts). " +
+      "With the server on the same cores, no tool can do less per object, so rclone ÷ floor is the most any tool can be faster than rclone here.",
+    "",
+    "| Network | Direction | Floor (s) | Floor client CPU (s) | Server CPU (s) | rclone (64 transfers) (s) | Most possible vs rclone | bucketsync vs rclone |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows,
+  ].join("\n");
+}
+
 function transferTables(t: TransferResult): string {
   const out: string[] = [];
   const tools = [...new Map(t.runs.map((r) => [r.tool, r.toolLabel])).entries()];
@@ -324,7 +353,7 @@ function transferTables(t: TransferResult): string {
     );
     for (const network of networks)
       for (const [tool, label] of tools) {
-        if (tool === "bucketsync") continue;
+        if (tool === "bucketsync" || tool === FLOOR_ID) continue;
         const cell = (d: TransferRun["direction"], p: Phase, what: "wall" | "cpu") => {
           const peer = transferRun(t, tool, network, "small", d, p)?.measurement;
           const base = transferRun(t, "bucketsync", network, "small", d, p)?.measurement;
@@ -337,6 +366,8 @@ function transferTables(t: TransferResult): string {
         );
       }
     out.push("");
+    const ceiling = ceilingTable(t, networks);
+    if (ceiling) out.push(ceiling, "");
   }
   const large = t.runs.filter((r) => r.kind === "large");
   if (large.length > 0) {

@@ -330,7 +330,9 @@ async function main(): Promise<void> {
 
   const peers = await ensurePeers();
   const own = await ownVersions();
-  log(`peers: ${peers.aws.version} [${peers.aws.path}]; ${peers.rclone.version}; ${peers.s3cmd.version}`);
+  log(
+    `peers: ${peers.aws.version} [${peers.aws.path}]; ${peers.rclone.version}; ${peers.s3cmd.version}; ${peers.curl.version}`,
+  );
 
   client = makeClient(server.endpoint, server.region, server.credentials);
   for (const stale of (await listBucketNames(client)).filter((b) => b.startsWith(RUN_PREFIX))) {
@@ -522,7 +524,13 @@ async function main(): Promise<void> {
         roundTripMs: 2 * ONE_WAY_DELAY_MS,
         connectDelayMs: 2 * ONE_WAY_DELAY_MS,
       },
-      versions: { ...own, aws: peers.aws.version, rclone: peers.rclone.version, s3cmd: peers.s3cmd.version },
+      versions: {
+        ...own,
+        aws: peers.aws.version,
+        rclone: peers.rclone.version,
+        s3cmd: peers.s3cmd.version,
+        curl: peers.curl.version,
+      },
       seedSeconds: round(seedSeconds, 1),
       totalSeconds: round((performance.now() - t0) / 1000, 0),
       timeoutSeconds: TIMEOUT_MS / 1000,

@@ -63,6 +63,8 @@ export interface Peers {
   aws: Peer;
   rclone: Peer;
   s3cmd: Peer;
+  /** Only for the uploads' and downloads' floor (bench/floor.ts), not a peer of its own. */
+  curl: Peer;
 }
 
 // ------------------------------------------------------------------ config files
@@ -288,6 +290,7 @@ export async function ensurePeers(): Promise<Peers> {
     ["aws", "awscli"],
     ["rclone", "rclone"],
     ["s3cmd", "s3cmd"],
+    ["curl", "curl"],
   ];
   const found: Partial<Record<keyof Peers, string>> = {};
   const missing: string[] = [];
@@ -310,6 +313,7 @@ export async function ensurePeers(): Promise<Peers> {
     aws: await peer("aws", ["--version"]),
     rclone: await peer("rclone", ["version"], noCaBundle),
     s3cmd: await peer("s3cmd", ["--version"]),
+    curl: await peer("curl", ["--version"]),
   };
 }
 

@@ -3,7 +3,8 @@
  * 100,000-file folder upload for memory. Each tool uploads a local folder into its own empty
  * bucket, runs again with nothing to do, downloads that bucket into an empty folder, and runs
  * again. Only the tools that are fastest at this are run: bucketsync, aws-cli (defaults) and
- * rclone with 64 transfers.
+ * rclone with 64 transfers; then the floor (bench/floor.ts, curl with pre-signed URLs, tool id
+ * "floor" in BENCH_TOOLS) shows how much faster than rclone any client could be on this server.
  *
  * Environment (besides run.ts's):
  *   BENCH_FILES=5000           small files of BENCH_FILE_SIZE (4 KiB) in 50 folders (BENCH_QUICK: 500)
@@ -17,6 +18,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -27,10 +29,11 @@ import {
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { countObjects, createBucket, deleteBucket, listAll, log } from "./common.js";
+import { FLOOR_ID, FLOOR_LABEL, floorCommand, type FloorRequest } from "./floor.js";
 import type { ListingOptions } from "./listing.js";
 import type { Measurement } from "./measure.js";
 import type { Network, TransferResult, TransferRun } from "./report.js";
-import { TOOLS, type Side, type ToolContext } from "./tools.js";
+import { TOOLS, type Endpoint, type Side, type ToolContext } from "./tools.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const FILES = Number(process.env.BENCH_FILES ?? (QUICK ? 500 : 5000));
@@ -90,6 +93,18 @@ function folderSnapshot(dir: string): Map<string, string> {
   };
   walk(dir, "");
   return out;
+}
+
+/** The files under `dir` as keys (relative, `/`-separated) and paths. */
+function filesUnder(dir: string): FloorRequest[] {
+  return [...folderSnapshot(dir).keys()].sort().map((key) => ({ key, file: join(dir, key) }));
+}
+
+/** Responses with status 200 in curl's output (one `%{http_code}` a line). */
+function okResponses(stdoutFile: string): number {
+  return readFileSync(stdoutFile, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() === "200").length;
 }
 
 function changedBetween(before: Map<string, string>, after: Map<string, string>): number {
@@ -168,7 +183,7 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
           `${m.timedOut ? "timed out" : `exit ${m.exitCode}`}: ${m.stderrTail.trim().split("\n").slice(-3).join(" / ").slice(0, 300)}`,
         ];
   const record = (
-    tool: (typeof tools)[number],
+    tool: Pick<(typeof tools)[number], "id" | "label" | "settings">,
     network: Network,
     kind: TransferRun["kind"],
     direction: TransferRun["direction"],
@@ -244,11 +259,53 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
     o.created.delete(bucket);
   };
 
-  for (const endpoint of o.endpoints)
+  /**
+   * The floor (bench/floor.ts): curl PUTs the small files into a new bucket and GETs them back,
+   * bodies discarded, every URL pre-signed before its clock starts.
+   */
+  const floorRoundTrip = async (endpoint: Endpoint) => {
+    const network = endpoint.network as Network;
+    const bucket = `${o.runId}-small-${FLOOR_ID}-${network}`;
+    const floorTool = { id: FLOOR_ID, label: FLOOR_LABEL, settings: "64 in flight, bodies to /dev/null" };
+    o.created.add(bucket);
+    await createBucket(o.client, bucket);
+    const run = async (direction: TransferRun["direction"], requests: FloorRequest[]) => {
+      const spec = await floorCommand(
+        o.server,
+        endpoint,
+        o.peers.curl.path,
+        bucket,
+        requests,
+        join(o.tmpDir, `floor-${network}-${direction}.curl`),
+      );
+      log(`${FLOOR_LABEL}, ${network}, small-${direction}`);
+      const m = await o.measure(spec, {
+        probe: o.probe,
+        proxyPid: network === "proxy" ? o.proxyPid : undefined,
+        logBase: join(o.tmpDir, `${FLOOR_ID}-${network}-small-${direction}`),
+        accessLog: o.accessLog,
+        buckets: [bucket],
+      });
+      log(`  ${m.wallS.toFixed(2)} s, client CPU ${m.clientCpuS} s, ${m.serverRequests} requests`);
+      const found = direction === "upload" ? await countObjects(o.client, bucket) : okResponses(m.stdoutFile);
+      record(floorTool, network, "small", direction, "full", m, FILES, found, null);
+    };
+    await run("upload", filesUnder(smallSrc));
+    await run(
+      "download",
+      (await listAll(o.client, bucket)).map((obj) => ({ key: obj.key })),
+    );
+    await deleteBucket(o.client, bucket);
+    o.created.delete(bucket);
+  };
+
+  for (const endpoint of o.endpoints) {
     for (const tool of tools) {
       const ctx: ToolContext = { server: o.server, distDir: o.distDir, endpoint, tmpDir: o.tmpDir, peers: o.peers };
       await roundTrip(tool, ctx, "small", smallSrc, FILES, true, true);
     }
+    if (!o.toolFilter || o.toolFilter.includes(FLOOR_ID)) await floorRoundTrip(endpoint);
+  }
   rmSync(smallSrc, { recursive: true, force: true });
 
   const direct = o.endpoints.find((e) => e.network === "direct") ?? o.endpoints[0]!;
