@@ -75,6 +75,21 @@ export class Cutoff {
     return this.reason !== undefined;
   }
 
+  /**
+   * A transfer that hard and cautious modes can never start, whatever was copied before: it alone
+   * is over --max-transfer. It fails on its own (a clear message, no deletes) instead of cutting
+   * the run off, which would stop every later run at the same object.
+   */
+  oversize(size: number): { code: string; message: string } | undefined {
+    const max = this.settings.maxTransfer;
+    if (max === undefined || this.mode === "soft" || size <= max) return undefined;
+    const fmt = (n: number) => bytes.format(n, { unitSeparator: " " });
+    return {
+      code: "TooLarge",
+      message: `TooLarge: ${fmt(size)} is more than --max-transfer ${fmt(max)}, so no run under this limit copies it (raise the limit, use --cutoff-mode soft, or leave it out with --exclude)`,
+    };
+  }
+
   /** Whether a transfer of `size` bytes may start; counts it when it may. */
   admit(size: number): boolean {
     if (this.reason !== undefined) return false;

@@ -173,6 +173,11 @@ export async function execute(actions: AsyncIterable<Action>, opts: ExecuteOptio
       );
       return;
     }
+    const oversize = cutoff.oversize(action.source.size);
+    if (oversize) {
+      record.failed({ key: action.key, action: action.type }, oversize);
+      return;
+    }
     // --max-transfer / --max-duration: a copy the cut-off leaves undone is counted as left.
     if (!cutoff.admit(action.source.size)) {
       cutoff.leftBehind(action.source.size);

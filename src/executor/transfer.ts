@@ -190,10 +190,10 @@ async function streamObject(
   const hasher =
     opts.verify === "off"
       ? undefined
-      : new ContentHasher([
-          ...(targetPartSize ? [targetPartSize] : []),
-          ...(sourceParts ? candidatePartSizes(size, sourceParts) : []),
-        ]);
+      : new ContentHasher(
+          [...(targetPartSize ? [targetPartSize] : []), ...(sourceParts ? candidatePartSizes(size, sourceParts) : [])],
+          { size },
+        );
   const stream: Readable = hasher ? body.pipe(hasher) : body;
   // A failure of the source stream must reach the writer, and end the hasher too.
   if (hasher) body.once("error", (err) => hasher.destroy(err));
@@ -206,13 +206,17 @@ async function streamObject(
     // A stream cut by the cut-off fails the write through its signal; its own error event must not go unheard.
     if (body !== raw) stream.on("error", () => undefined);
     result = await target.put(targetKey, stream, size, toWrite, writeOptions(contentMd5));
+  } catch (err) {
+    // A hash worker (a large object's) is let go with the failed write.
+    hasher?.release();
+    throw err;
   } finally {
     body.destroy();
     if (body !== raw) raw.destroy();
   }
   if (!hasher) return undefined;
   await drained(hasher);
-  const { md5, multipart } = hasher.result();
+  const { md5, multipart } = await hasher.result();
   return verifyStreamed({
     sourceEtag,
     size,

@@ -1,6 +1,6 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
@@ -11,7 +11,7 @@ import {
   GetObjectCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { multipartEtag } from "../../src/integrity/etag.js";
+import { multipartEtag, OFF_THREAD_MIN_BYTES } from "../../src/integrity/etag.js";
 import { getText, keys, listAll, newBucket, put, putMany, removeBucket, runCli, s3Client } from "../helpers/s3.js";
 
 const client = s3Client("a");
@@ -74,6 +74,28 @@ describe("integrity evidence", () => {
     assert.equal(summaryOf(repaired.stdout).updated, 1);
     assert.equal(await getText(client, dst, "b.txt"), "bravo");
     assert.equal((await runCli(["check", `s3://${src}`, `s3://${dst}`, "--checksum"])).code, 0);
+  });
+
+  test("a large file (hashed in a worker thread) is verified on the way up and on the way down, byte for byte", async () => {
+    const work = mkdtempSync(join(tmpdir(), "bucketsync-large-"));
+    try {
+      const data = randomBytes(OFF_THREAD_MIN_BYTES + 3 * 1024 * 1024 + 17);
+      mkdirSync(join(work, "up"));
+      writeFileSync(join(work, "up", "large.bin"), data);
+      const b = await bucket("large");
+      const up = await runCli(["sync", join(work, "up"), `s3://${b}`, "--json"]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.deepEqual([summaryOf(up.stdout).verified, summaryOf(up.stdout).mismatched], [1, 0]);
+      const down = await runCli(["sync", `s3://${b}`, join(work, "down"), "--json"]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual([summaryOf(down.stdout).verified, summaryOf(down.stdout).mismatched], [1, 0]);
+      assert.ok(readFileSync(join(work, "down", "large.bin")).equals(data), "the downloaded file is the uploaded one");
+      // --checksum against the folder hashes the file the same way, and finds it the same.
+      const checked = await runCli(["check", join(work, "down"), `s3://${b}`, "--checksum"]);
+      assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   test("the multipart ETag computed from a known part size matches what the server returns", async () => {

@@ -230,6 +230,27 @@ describe("cut-offs", () => {
     assert.deepEqual(await contents(dst), await contents(src));
   });
 
+  test("an object larger than --max-transfer fails on its own: the objects after it are copied, no deletes, and later runs are not stopped at it", async () => {
+    const src = await bucket("oversize-src");
+    const dst = await bucket("oversize-dst");
+    await put(client, src, "a-small", Buffer.alloc(MiB, 1));
+    await put(client, src, "b-huge", Buffer.alloc(3 * MiB, 2));
+    await put(client, src, "c-small", Buffer.alloc(MiB, 3));
+    await put(client, dst, "stale", "to be deleted");
+    const args = ["sync", `s3://${src}`, `s3://${dst}`, "--delete", "--max-transfer", "2M"];
+    const first = await runCli(args);
+    assert.equal(first.code, 1, show(first));
+    assert.match(first.stderr, /b-huge.*TooLarge: 3 MB is more than --max-transfer 2 MB/);
+    assert.deepEqual([...(await contents(dst)).keys()].sort(), ["a-small", "c-small", "stale"]);
+    // Run again: nothing left to copy but the oversize object, which fails the same way.
+    const again = await runCli([...args, "--json"]);
+    assert.equal(again.code, 1, show(again));
+    const s = summaryOf(again);
+    assert.equal(s.copied, 0);
+    assert.equal(s.failed, 1);
+    assert.equal(s.deleted, 0);
+  });
+
   test("--max-duration 2s --cutoff-mode soft lets copies in flight finish; hard cuts them and leaves nothing half-written", async () => {
     const folder = join(work, "slow");
     rmSync(folder, { recursive: true, force: true });

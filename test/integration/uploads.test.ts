@@ -142,5 +142,9 @@ describe("incomplete multipart uploads", () => {
     const age = await runCli(["cleanup", "s3://whatever", "--older-than", "banana"]);
     assert.equal(age.code, 2, show(age));
     assert.match(age.stderr, /^bucketsync: invalid --older-than 'banana'/);
+    // A bucket that does not exist is refused input too: one line, exit 2, nothing aborted.
+    const missing = await runCli(["cleanup", `s3://${await bucket("mpu-gone")}-missing`, "--older-than", "0"]);
+    assert.equal(missing.code, 2, show(missing));
+    assert.match(missing.stderr, /^bucketsync: error: .*does not exist.*; nothing aborted\n$/);
   });
 });

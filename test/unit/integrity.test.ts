@@ -8,6 +8,7 @@ import {
   ContentHasher,
   multipartEtag,
   multipartParts,
+  OFF_THREAD_MIN_BYTES,
   unquoteEtag,
 } from "../../src/integrity/etag.js";
 import { verifyServerCopy, verifyStreamed } from "../../src/integrity/verify.js";
@@ -27,20 +28,36 @@ test("multipart ETag is md5 of the part md5s, then -N, exactly as S3 computes it
   assert.equal(multipartParts(md5(data).toString("hex")), undefined);
 });
 
-test("ContentHasher hashes the whole and each part layout in one pass, whatever the chunking", async () => {
-  const data = randomBytes(11 * MiB + 123);
-  const hasher = new ContentHasher([5 * MiB, 8 * MiB]);
-  const chunks = [];
-  for (let i = 0; i < data.length; i += 777_777) chunks.push(data.subarray(i, i + 777_777));
-  await pipeline(Readable.from(chunks), hasher, new Writable({ write: (_c, _e, done) => done() }));
-  const { md5: whole, multipart } = hasher.result();
-  assert.equal(whole, md5(data).toString("hex"));
-  assert.equal(hasher.bytes, data.length);
-  const split = (size: number) =>
-    Array.from({ length: Math.ceil(data.length / size) }, (_, i) => md5(data.subarray(i * size, (i + 1) * size)));
-  assert.equal(multipart.get(5 * MiB), multipartEtag(split(5 * MiB)));
-  assert.equal(multipart.get(8 * MiB), multipartEtag(split(8 * MiB)));
-});
+for (const [where, opts] of [
+  ["in this thread", {}],
+  ["in a worker thread (a large stream)", { size: OFF_THREAD_MIN_BYTES }],
+] as const)
+  test(`ContentHasher hashes the whole and each part layout in one pass, whatever the chunking, ${where}`, async () => {
+    // 40 MiB: more than the worker may hold unhashed, so its backpressure is exercised too.
+    const data = randomBytes(40 * MiB + 123);
+    const hasher = new ContentHasher([5 * MiB, 8 * MiB], opts);
+    const chunks = [];
+    for (let i = 0; i < data.length; i += 777_777) chunks.push(data.subarray(i, i + 777_777));
+    const passed: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunks),
+      hasher,
+      new Writable({
+        write: (c: Buffer, _e, done) => {
+          passed.push(c);
+          done();
+        },
+      }),
+    );
+    const { md5: whole, multipart } = await hasher.result();
+    assert.equal(whole, md5(data).toString("hex"));
+    assert.equal(hasher.bytes, data.length);
+    assert.ok(Buffer.concat(passed).equals(data), "the bytes pass through unchanged");
+    const split = (size: number) =>
+      Array.from({ length: Math.ceil(data.length / size) }, (_, i) => md5(data.subarray(i * size, (i + 1) * size)));
+    assert.equal(multipart.get(5 * MiB), multipartEtag(split(5 * MiB)));
+    assert.equal(multipart.get(8 * MiB), multipartEtag(split(8 * MiB)));
+  });
 
 test("candidate part sizes give exactly the part count, common tool defaults first", () => {
   const c = candidatePartSizes(20 * MiB, 3);

@@ -107,6 +107,17 @@ test("cut-off modes: hard and cautious never start a copy past --max-transfer, s
   assert.equal(new Cutoff({}).report(), undefined);
 });
 
+test("an object larger than --max-transfer itself is oversize in hard and cautious modes, never a cut-off", () => {
+  for (const mode of ["hard", "cautious"] as const) {
+    const c = new Cutoff({ maxTransfer: 10, cutoffMode: mode });
+    assert.match(c.oversize(11)?.message ?? "", /^TooLarge: 11 B is more than --max-transfer 10 B/);
+    assert.equal(c.oversize(10), undefined);
+    assert.equal(c.cut, false, "asking does not cut the run off");
+  }
+  assert.equal(new Cutoff({ maxTransfer: 10, cutoffMode: "soft" }).oversize(11), undefined);
+  assert.equal(new Cutoff({}).oversize(11), undefined);
+});
+
 test("--order-by sorts within a bounded window and lets other actions through", async () => {
   const copy = (key: string, size: number): Action =>
     ({ type: "copy", key, reason: "new", source: { key, size, lastModified: 0 } }) as Action;

@@ -35,6 +35,8 @@ Examples:
     const startedBefore = parseTimeBound("--older-than", String(flags.olderThan));
     const json = !!flags.json;
     const dryRun = !!flags.dryRun;
+    /** Uploads aborted so far: a listing that fails later has still changed these. */
+    let aborted = 0;
     try {
       const result = await cleanup({
         location: loc.url,
@@ -42,6 +44,7 @@ Examples:
         startedBefore,
         dryRun,
         onUpload: (u) => {
+          if (!dryRun && !u.error) aborted++;
           if (json) io.out.write(JSON.stringify({ type: "abort", dryRun, ...u }) + "\n");
           else if (u.error) io.err.write(`error: ${formatCleanupUpload(loc.url, u, dryRun)}: ${u.error}\n`);
           else io.out.write(formatCleanupUpload(loc.url, u, dryRun) + "\n");
@@ -53,8 +56,10 @@ Examples:
       ctx.setExit(result.failed > 0 ? EXIT.failed : EXIT.ok);
     } catch (err) {
       if (err instanceof UsageError) throw err;
-      io.err.write(`bucketsync: error: ${classifyListingFailure(err).message}; nothing aborted\n`);
-      ctx.setExit(EXIT.failed);
+      // A missing bucket or a refused listing changed nothing, like any refused input (exit 2).
+      const done = aborted === 0 ? "nothing aborted" : `${aborted} aborted before that`;
+      io.err.write(`bucketsync: error: ${classifyListingFailure(err).message}; ${done}\n`);
+      ctx.setExit(aborted === 0 ? EXIT.usage : EXIT.failed);
     }
   });
 }

@@ -365,9 +365,9 @@ export class LocalStore implements ObjectStore, LocalFolder {
     if (keyPath(key).ok && key.endsWith("/")) return EMPTY_MD5;
     const { body, details } = await this.get(key);
     const parts = multipartParts(multipartEtag);
-    const hasher = new ContentHasher(parts ? candidatePartSizes(details.size, parts) : []);
+    const hasher = new ContentHasher(parts ? candidatePartSizes(details.size, parts) : [], { size: details.size });
     await pipeline(bodyStream(body), hasher, new Writable({ write: (_chunk, _enc, done) => done() }));
-    const { md5, multipart } = hasher.result();
+    const { md5, multipart } = await hasher.result();
     if (parts === undefined) return md5;
     return [...multipart.values()].includes(multipartEtag!) ? multipartEtag : undefined;
   }
