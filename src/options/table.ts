@@ -327,7 +327,11 @@ export const RUN_OPTIONS = {
     arg: "<size>",
     help: "stop after this many bytes are copied (server-side or streamed), e.g. 5G; see --cutoff-mode",
     parse: (t, f) => parseSize(f)(t),
-    validate: (v, name) => (Number.isFinite(v) && v >= 0 ? undefined : `invalid ${name} '${v}'; expected a size`),
+    // 0 would refuse every copy (each one "more than the limit"): no limit is the flag left out.
+    validate: (v, name) =>
+      Number.isFinite(v) && v > 0
+        ? undefined
+        : `invalid ${name} '${v}'; expected a size above 0 (leave ${name} out for no limit)`,
   }),
   maxDuration: number({
     commands: ONE_OFF,

@@ -362,6 +362,7 @@ describe("limits", () => {
       ["--bwlimit", "fast"],
       ["--tpslimit", "0"],
       ["--max-transfer", "lots"],
+      ["--max-transfer", "0"],
       ["--max-duration", "soon"],
       ["--cutoff-mode", "gentle"],
       ["--order-by", "colour"],

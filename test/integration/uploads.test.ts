@@ -146,5 +146,15 @@ describe("incomplete multipart uploads", () => {
     const missing = await runCli(["cleanup", `s3://${await bucket("mpu-gone")}-missing`, "--older-than", "0"]);
     assert.equal(missing.code, 2, show(missing));
     assert.match(missing.stderr, /^bucketsync: error: .*does not exist.*; nothing aborted\n$/);
+    const missingJson = await runCli(["cleanup", `s3://${await bucket("mpu-gone2")}-missing`, "--json"]);
+    assert.equal(missingJson.code, 2, show(missingJson));
+    assert.deepEqual(
+      missingJson.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .map((e) => [e.type, e.fatal, e.code]),
+      [["error", true, "NoSuchBucket"]],
+    );
   });
 });

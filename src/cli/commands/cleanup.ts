@@ -58,7 +58,19 @@ Examples:
       if (err instanceof UsageError) throw err;
       // A missing bucket or a refused listing changed nothing, like any refused input (exit 2).
       const done = aborted === 0 ? "nothing aborted" : `${aborted} aborted before that`;
-      io.err.write(`bucketsync: error: ${classifyListingFailure(err).message}; ${done}\n`);
+      const info = classifyListingFailure(err);
+      io.err.write(`bucketsync: error: ${info.message}; ${done}\n`);
+      // The same error event as sync's (printFatal), so a --json reader sees why there is no summary.
+      if (json)
+        io.out.write(
+          JSON.stringify({
+            type: "error",
+            fatal: true,
+            code: info.code,
+            context: info.context,
+            message: info.message,
+          }) + "\n",
+        );
       ctx.setExit(aborted === 0 ? EXIT.usage : EXIT.failed);
     }
   });
