@@ -357,11 +357,12 @@ describe("interrupted downloads", () => {
       let partial: string | undefined;
       while (!partial && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
-        // small.txt's temporary file may be renamed between readdir and stat: look again next round.
+        // big.bin's temporary file, with part of the object in it: small.txt's (5 bytes) is renamed
+        // at any moment, between readdir and stat or after (then it would be gone at the stat below).
         partial = readdirSync(path).find(
           (n) =>
             /^\.bucketsync-[0-9a-f]{12}\.tmp$/.test(n) &&
-            (statSync(join(path, n), { throwIfNoEntry: false })?.size ?? 0) > 0,
+            (statSync(join(path, n), { throwIfNoEntry: false })?.size ?? 0) > 64 * 1024,
         );
       }
       assert.ok(partial, "a temporary file appeared while downloading");
