@@ -31,7 +31,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { countObjects, createBucket, deleteBucket, listAll, log } from "./common.js";
 import { FLOOR_ID, FLOOR_LABEL, floorCommand, type FloorRequest } from "./floor.js";
 import type { ListingOptions } from "./listing.js";
-import type { Measurement } from "./measure.js";
+import type { CommandSpec, Measurement } from "./measure.js";
 import type { Network, TransferResult, TransferRun } from "./report.js";
 import { TOOLS, type Endpoint, type Side, type ToolContext } from "./tools.js";
 
@@ -153,20 +153,20 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
   log(`transfers: writing ${FILES} files of ${FILE_SIZE} bytes in ${FOLDERS} folders`);
   writeFiles(smallSrc, FILES, FILE_SIZE, FOLDERS);
 
-  const measureOne = async (
-    tool: (typeof tools)[number],
-    ctx: ToolContext,
+  /** Runs one measured command of `tool` (its id and label name the logs) on `network`. */
+  const measureSpec = async (
+    tool: { id: string; label: string },
+    network: string,
+    spec: CommandSpec,
     name: string,
-    src: Side,
-    dst: Side,
     buckets: string[],
     prepareRepeat?: () => Promise<boolean>,
   ): Promise<Measurement> => {
-    log(`${tool.label}, ${ctx.endpoint.network}, ${name}`);
-    const m = await o.measure(tool.sync(src, dst, ctx), {
+    log(`${tool.label}, ${network}, ${name}`);
+    const m = await o.measure(spec, {
       probe: o.probe,
-      proxyPid: ctx.endpoint.network === "proxy" ? o.proxyPid : undefined,
-      logBase: join(o.tmpDir, `${tool.id}-${ctx.endpoint.network}-${name}`),
+      proxyPid: network === "proxy" ? o.proxyPid : undefined,
+      logBase: join(o.tmpDir, `${tool.id}-${network}-${name}`),
       accessLog: o.accessLog,
       buckets,
       prepareRepeat,
@@ -176,6 +176,16 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
     );
     return m;
   };
+  const measureOne = (
+    tool: (typeof tools)[number],
+    ctx: ToolContext,
+    name: string,
+    src: Side,
+    dst: Side,
+    buckets: string[],
+    prepareRepeat?: () => Promise<boolean>,
+  ): Promise<Measurement> =>
+    measureSpec(tool, ctx.endpoint.network, tool.sync(src, dst, ctx), name, buckets, prepareRepeat);
   const notesFor = (m: Measurement) =>
     m.ok
       ? []
@@ -278,15 +288,7 @@ export async function runTransferBench(o: TransferOptions): Promise<TransferResu
         requests,
         join(o.tmpDir, `floor-${network}-${direction}.curl`),
       );
-      log(`${FLOOR_LABEL}, ${network}, small-${direction}`);
-      const m = await o.measure(spec, {
-        probe: o.probe,
-        proxyPid: network === "proxy" ? o.proxyPid : undefined,
-        logBase: join(o.tmpDir, `${FLOOR_ID}-${network}-small-${direction}`),
-        accessLog: o.accessLog,
-        buckets: [bucket],
-      });
-      log(`  ${m.wallS.toFixed(2)} s, client CPU ${m.clientCpuS} s, ${m.serverRequests} requests`);
+      const m = await measureSpec(floorTool, network, spec, `small-${direction}`, [bucket]);
       const found = direction === "upload" ? await countObjects(o.client, bucket) : okResponses(m.stdoutFile);
       record(floorTool, network, "small", direction, "full", m, FILES, found, null);
     };

@@ -83,10 +83,9 @@ export class Cutoff {
   oversize(size: number): { code: string; message: string } | undefined {
     const max = this.settings.maxTransfer;
     if (max === undefined || this.mode === "soft" || size <= max) return undefined;
-    const fmt = (n: number) => bytes.format(n, { unitSeparator: " " });
     return {
       code: "TooLarge",
-      message: `TooLarge: ${fmt(size)} is more than --max-transfer ${fmt(max)}, so no run under this limit copies it (raise the limit, use --cutoff-mode soft, or leave it out with --exclude)`,
+      message: `TooLarge: ${formatSize(size)} is more than --max-transfer ${formatSize(max)}, so no run under this limit copies it (raise the limit, use --cutoff-mode soft, or leave it out with --exclude)`,
     };
   }
 
@@ -97,7 +96,7 @@ export class Cutoff {
     if (max !== undefined) {
       const may = this.mode === "soft" ? this.committed < max : this.committed + size <= max;
       if (!may) {
-        this.reason = `--max-transfer ${bytes.format(max, { unitSeparator: " " })} reached`;
+        this.reason = `--max-transfer ${formatSize(max)} reached`;
         return false;
       }
     }
@@ -119,6 +118,11 @@ export class Cutoff {
   dispose(): void {
     clearTimeout(this.timer);
   }
+}
+
+/** Sizes in the cut-off's messages ("5 MB"). */
+export function formatSize(n: number): string {
+  return bytes.format(n, { unitSeparator: " " }) ?? `${n} B`;
 }
 
 function formatDuration(ms: number): string {

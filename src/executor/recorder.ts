@@ -3,13 +3,12 @@
  * events the CLI renders and library users subscribe to. Each outcome is one method, so a count
  * and its event can never disagree.
  */
-import formatBytes from "bytes";
 import type { ErrorInfo } from "../core/errors.js";
 import type { Verification } from "../integrity/verify.js";
 import type { Action } from "../planner/planner.js";
 import { emptySummary, type EventSink, type SyncSummary } from "./events.js";
 import type { FailedKeyLog } from "./failed-keys.js";
-import type { CutoffReport } from "./cutoff.js";
+import { formatSize, type CutoffReport } from "./cutoff.js";
 import type { Usage } from "./estimate.js";
 
 type Copy = Extract<Action, { type: "copy" | "update" }>;
@@ -145,7 +144,7 @@ export class Recorder {
     const { objects, bytes } = report.left;
     const left =
       objects > 0
-        ? `${report.listingComplete ? "" : "at least "}${objects} object(s) (${formatBytes(bytes, { unitSeparator: " " })}) left to copy`
+        ? `${report.listingComplete ? "" : "at least "}${objects} object(s) (${formatSize(bytes)}) left to copy`
         : report.listingComplete
           ? "nothing left to copy"
           : "the rest of the source was not read";

@@ -10,6 +10,7 @@ import { cleanup } from "../../cleanup.js";
 import { parseTimeBound } from "../../options/parse.js";
 import { EXIT, type CliContext } from "../context.js";
 import { formatCleanupSummary, formatCleanupUpload } from "../format/cleanup.js";
+import { fatalEvent } from "../format/render.js";
 import { addConnectionOptions, connectionFrom } from "../options.js";
 
 export function registerCleanup(program: Command, ctx: CliContext): void {
@@ -60,17 +61,8 @@ Examples:
       const done = aborted === 0 ? "nothing aborted" : `${aborted} aborted before that`;
       const info = classifyListingFailure(err);
       io.err.write(`bucketsync: error: ${info.message}; ${done}\n`);
-      // The same error event as sync's (printFatal), so a --json reader sees why there is no summary.
-      if (json)
-        io.out.write(
-          JSON.stringify({
-            type: "error",
-            fatal: true,
-            code: info.code,
-            context: info.context,
-            message: info.message,
-          }) + "\n",
-        );
+      // The same error event as sync's, so a --json reader sees why there is no summary.
+      if (json) io.out.write(fatalEvent(info));
       ctx.setExit(aborted === 0 ? EXIT.usage : EXIT.failed);
     }
   });

@@ -196,9 +196,13 @@ export function printFatal(
 ): void {
   if (!fatal || fatal.code === "Interrupted") return;
   io.err.write(`bucketsync: error: ${fatal.context}: ${fatal.message}${nothingChanged ? "; nothing changed" : ""}\n`);
-  if (json)
-    io.out.write(
-      JSON.stringify({ type: "error", fatal: true, code: fatal.code, context: fatal.context, message: fatal.message }) +
-        "\n",
-    );
+  if (json) io.out.write(fatalEvent(fatal));
+}
+
+/** The JSON line of an error that stopped a command (`--json`): sync's, watch's, cleanup's. */
+export function fatalEvent(fatal: { code: string; context: string; message: string }): string {
+  return (
+    JSON.stringify({ type: "error", fatal: true, code: fatal.code, context: fatal.context, message: fatal.message }) +
+    "\n"
+  );
 }
